@@ -1,0 +1,139 @@
+"""``create_app(settings)``: the FastAPI application, its lifespan, error handling and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
+
+import signoff
+from signoff.auth.endpoints import router as auth_router
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.errors import AppError
+from signoff.kit.body_limit import BodyLimitMiddleware
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "goal") -> "goal"; ("query", "token") -> "token"
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
+    details = []
+    for error in exc.errors():
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        details.append({"field": _field_name(tuple(error.get("loc", ()))), "message": message})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+        return JSONResponse(
+            {
+                "error": f"Invalid request: {summary}.",
+                "code": "validation_error",
+                "details": details,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Not found."
+        return JSONResponse(
+            {"error": message, "code": _HTTP_CODES.get(exc.status_code, "http_error")},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"error": "Something went wrong on our side.", "code": "internal_error"},
+            status_code=500,
+        )
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    """Build the application. ``db`` lets tests share one database between apps."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = db is None
+        app.state.db = db or Database.from_url(settings.effective_database_url)
+        settings.secret_key()  # generate the development secret now, not on the first link
+        try:
+            yield
+        finally:
+            if owns_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Signoff",
+        version=signoff.__version__,
+        summary="AI workflows that people sign off on.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+
+    # Swagger UI from the swagger-ui-bundle package: /docs works with no network.
+    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Signoff API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            # No call to swagger.io's online validator: the docs make no outside request.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(auth_router)
+    return app

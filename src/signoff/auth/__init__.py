@@ -1,0 +1,1 @@
+"""Accounts: users, teams, memberships, sessions, and who may do what."""

@@ -1,0 +1,57 @@
+"""FastAPI dependencies that identify the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from signoff.auth import service
+from signoff.auth.service import AuthContext
+from signoff.db import Database, get_db
+from signoff.errors import Unauthorized
+
+SESSION_COOKIE = "signoff_session"
+
+_bearer = HTTPBearer(auto_error=False, description="A session token from signup or login.")
+
+
+def session_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The session token from ``Authorization: Bearer`` or, failing that, the session cookie."""
+    if request.headers.get("authorization"):
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("Send the session token as 'Authorization: Bearer <token>'.")
+        return credentials.credentials
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def current_auth(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_team_id: Annotated[str | None, Header(description="Act in this team.")] = None,
+) -> AuthContext:
+    token = session_token(request, credentials)
+    if not token:
+        raise Unauthorized("Sign in first: this needs a session token.")
+    async with db.read() as session:
+        return await service.resolve(session, token, x_team_id)
+
+
+async def optional_auth(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+) -> AuthContext | None:
+    """The caller's session if a valid one came with the request, else None (never an error)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    async with db.read() as session:
+        try:
+            return await service.resolve(session, token, None)
+        except Unauthorized:
+            return None
+
+
+Auth = Annotated[AuthContext, Depends(current_auth)]

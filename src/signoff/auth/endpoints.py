@@ -1,0 +1,110 @@
+"""Signup, login, logout and ``/api/me``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from signoff.auth import repository, service
+from signoff.auth.dependencies import SESSION_COOKIE, Auth
+from signoff.auth.schemas import (
+    AuthResponse,
+    LoginRequest,
+    MeResponse,
+    SignupRequest,
+    TeamMembershipOut,
+    TeamOut,
+    UserOut,
+)
+from signoff.config import Settings, get_settings
+from signoff.db import Database, get_db
+from signoff.errors import NotFound, Unauthorized
+from signoff.models import Team, User
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+DB = Annotated[Database, Depends(get_db)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        email_verified=user.email_verified_at is not None,
+        created_at=user.created_at,
+    )
+
+
+def _set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+@router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
+async def signup(body: SignupRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
+    """Create an account and its own team (you are the owner), and sign in."""
+    async with db.write() as session:
+        user, team = await service.signup(
+            session, settings, email=body.email, password=body.password, name=body.name
+        )
+        token = await service.create_session(session, settings, user)
+    _set_session_cookie(response, settings, token)
+    return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
+
+
+@router.post("/auth/login")
+async def login(body: LoginRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
+    """Sign in. Wrong credentials answer 401 without saying which part was wrong."""
+    async with db.write() as session:
+        user = await service.authenticate(
+            session, settings, email=body.email, password=body.password
+        )
+        if user is not None:
+            token = await service.create_session(session, settings, user)
+            memberships = await repository.list_memberships(session, user.id)
+    # Raised after the commit, so the failed attempt is counted.
+    if user is None:
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    if not memberships:
+        raise NotFound("You do not belong to any team.", code="no_team")
+    team: Team = memberships[0][0]
+    _set_session_cookie(response, settings, token)
+    return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(auth: Auth, db: DB, settings: Config) -> Response:
+    """End this session everywhere: the token stops working at once."""
+    async with db.write() as session:
+        await service.revoke_session(session, auth.session_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
+    return response
+
+
+@router.get("/me")
+async def me(auth: Auth, db: DB) -> MeResponse:
+    """The signed-in user, their teams with roles, and the team requests act in."""
+    async with db.read() as session:
+        user = await session.get(User, auth.user_id)
+    assert user is not None  # resolved a moment ago; users are never deleted
+    return MeResponse(
+        user=user_out(user),
+        teams=[
+            TeamMembershipOut(id=team.team_id, name=team.team_name, role=team.role)
+            for team in auth.teams
+        ],
+        current_team_id=auth.current_team_id,
+    )

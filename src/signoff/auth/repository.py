@@ -1,0 +1,52 @@
+"""Queries for users, teams, memberships and sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def get_session_by_token_hash(session: AsyncSession, token_hash: str) -> AuthSession | None:
+    return await session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash))
+
+
+async def list_memberships(session: AsyncSession, user_id: str) -> Sequence[tuple[Team, Role]]:
+    """The user's teams with their role, oldest membership first (the first is the default)."""
+    rows = await session.execute(
+        select(Team, Membership.role)
+        .join(Membership, Membership.team_id == Team.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.created_at, Team.id)
+    )
+    return [(team, role) for team, role in rows.all()]
+
+
+async def get_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership | None:
+    return await session.get(Membership, (team_id, user_id))
+
+
+async def list_team_members(
+    session: AsyncSession, team_id: str, *, role: Role | None = None
+) -> Sequence[tuple[User, Role]]:
+    query = (
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.team_id == team_id)
+        .order_by(Membership.created_at, User.email)
+    )
+    if role is not None:
+        query = query.where(Membership.role == role)
+    rows = await session.execute(query)
+    return [(user, member_role) for user, member_role in rows.all()]
+
+
+async def get_login_throttle(session: AsyncSession, email: str) -> LoginThrottle | None:
+    return await session.get(LoginThrottle, email)

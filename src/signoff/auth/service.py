@@ -1,0 +1,190 @@
+"""Account rules: signup, login with throttling, sessions, memberships, role checks.
+
+Services never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.auth import repository
+from signoff.auth.passwords import hash_password, verify_password
+from signoff.config import Settings
+from signoff.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from signoff.kit.clock import utc_now
+from signoff.kit.ids import hash_token, new_token
+from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
+
+
+@dataclass(frozen=True)
+class TeamRole:
+    team_id: str
+    team_name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: the user, their session, their teams, and the current team.
+
+    Plain values, not ORM objects, so it can cross transactions freely.
+    """
+
+    user_id: str
+    email: str
+    session_id: str
+    teams: tuple[TeamRole, ...]
+    current_team_id: str
+
+    @property
+    def team_ids(self) -> list[str]:
+        return [team.team_id for team in self.teams]
+
+    @property
+    def current_team(self) -> TeamRole:
+        return next(team for team in self.teams if team.team_id == self.current_team_id)
+
+    def role_in(self, team_id: str) -> Role | None:
+        return next((team.role for team in self.teams if team.team_id == team_id), None)
+
+    def require_role(self, team_id: str, minimum: Role) -> Role:
+        """The one role check. A team the user is not in is invisible (404), not forbidden."""
+        role = self.role_in(team_id)
+        if role is None:
+            raise NotFound("Not found.")
+        if not role.at_least(minimum):
+            raise Forbidden(f"This needs the {minimum.value} role or higher; you are a {role}.")
+        return role
+
+
+async def signup(
+    session: AsyncSession, settings: Settings, *, email: str, password: str, name: str | None
+) -> tuple[User, Team]:
+    """Create a user and their own team, with the user as its owner."""
+    if await repository.get_user_by_email(session, email) is not None:
+        raise Conflict("An account with this email already exists.", code="email_taken")
+    display_name = (name or "").strip()
+    user = User(
+        email=email.lower(),
+        name=display_name,
+        password_hash=await hash_password(settings, password),
+    )
+    team = Team(name=f"{display_name or email.split('@')[0]}'s team")
+    session.add_all([user, team])
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Two signups for one address at once: the database's unique index decided.
+        raise Conflict("An account with this email already exists.", code="email_taken") from None
+    session.add(Membership(team_id=team.id, user_id=user.id, role=Role.OWNER))
+    await session.flush()
+    return user, team
+
+
+def login_wait(settings: Settings, failures: int) -> timedelta:
+    """How long an address must wait after ``failures`` consecutive failed logins."""
+    over = failures - settings.login_free_failures
+    if over < 0:
+        return timedelta(0)
+    return timedelta(seconds=min(settings.login_max_wait_seconds, 2 ** (over + 1)))
+
+
+async def check_login_throttle(session: AsyncSession, settings: Settings, email: str) -> None:
+    throttle = await repository.get_login_throttle(session, email)
+    if throttle is None:
+        return
+    retry_at = throttle.last_failure_at + login_wait(settings, throttle.failures)
+    now = utc_now()
+    if now < retry_at:
+        raise TooManyRequests(
+            "Too many failed sign-in attempts for this address; try again later.",
+            retry_after_seconds=int((retry_at - now).total_seconds()) + 1,
+        )
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, *, email: str, password: str
+) -> User | None:
+    """The user if the credentials match; else None, with the failure counted.
+
+    The caller must commit even on failure, so the count sticks, and then answer 401.
+    """
+    await check_login_throttle(session, settings, email)
+    user = await repository.get_user_by_email(session, email)
+    if await verify_password(settings, user.password_hash if user else None, password):
+        throttle = await repository.get_login_throttle(session, email)
+        if throttle is not None:
+            await session.delete(throttle)
+        return user
+    throttle = await repository.get_login_throttle(session, email)
+    if throttle is None:
+        session.add(LoginThrottle(email=email, failures=1, last_failure_at=utc_now()))
+    else:
+        throttle.failures += 1
+        throttle.last_failure_at = utc_now()
+    return None
+
+
+async def create_session(session: AsyncSession, settings: Settings, user: User) -> str:
+    """Open a session for the user and return its token (shown once, stored as a hash)."""
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            expires_at=utc_now() + timedelta(days=settings.session_days),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def revoke_session(session: AsyncSession, session_id: str) -> None:
+    auth_session = await session.get(AuthSession, session_id)
+    if auth_session is not None and auth_session.revoked_at is None:
+        auth_session.revoked_at = utc_now()
+
+
+async def resolve(session: AsyncSession, token: str, team_id: str | None) -> AuthContext:
+    """Turn a session token (and an optional ``X-Team-Id``) into an :class:`AuthContext`."""
+    auth_session = await repository.get_session_by_token_hash(session, hash_token(token))
+    if (
+        auth_session is None
+        or auth_session.revoked_at is not None
+        or auth_session.expires_at <= utc_now()
+    ):
+        raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    user = await session.get(User, auth_session.user_id)
+    if user is None:
+        raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    teams = tuple(
+        TeamRole(team_id=team.id, team_name=team.name, role=role)
+        for team, role in await repository.list_memberships(session, user.id)
+    )
+    if team_id is not None:
+        if all(team.team_id != team_id for team in teams):
+            raise NotFound("No team with this id.", code="team_not_found")
+        current = team_id
+    elif teams:
+        current = teams[0].team_id
+    else:
+        raise Forbidden("You do not belong to any team.", code="no_team")
+    return AuthContext(
+        user_id=user.id,
+        email=user.email,
+        session_id=auth_session.id,
+        teams=teams,
+        current_team_id=current,
+    )
+
+
+async def add_member(session: AsyncSession, *, team_id: str, user_id: str, role: Role) -> None:
+    """Add a user to a team with a role (invitations build on this)."""
+    if await repository.get_membership(session, team_id, user_id) is not None:
+        raise Conflict("This person is already a member of the team.", code="already_member")
+    session.add(Membership(team_id=team_id, user_id=user_id, role=role))
+    await session.flush()

@@ -1,0 +1,177 @@
+"""Settings, from ``SIGNOFF_*`` environment variables and an optional ``.env`` file.
+
+Development works with no configuration at all: SQLite in ``./.signoff/``, the built-in
+``offline`` model, emails kept in the outbox for the dev mailbox, and a token secret generated
+once and kept in the data directory. ``SIGNOFF_ENV=production`` refuses to start without the
+things a real deployment needs (a strong secret, an explicit base URL, SMTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Request
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNOFF_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".signoff")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite in the data directory.",
+    )
+    base_url: str = Field(default="", description="Public URL used in email links.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    token_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SIGNOFF_TOKEN_SECRET", "WORKFLOW_TOKEN_SECRET"),
+    )
+    smtp_url: str = ""
+    mail_from: str = ""
+    llm_model: str = "offline"
+    llm_base_url: str = ""
+    llm_api_key: SecretStr | None = None
+    link_mode: Literal["confirm", "one-click"] = "confirm"
+    queue: Literal["inline", "procrastinate"] = "inline"
+
+    session_days: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Failed logins for one address: free for this many, then an exponential wait.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_max_wait_seconds: int = Field(default=900, ge=1)
+    # Argon2id cost; the defaults are argon2-cffi's recommendation (RFC 9106, low-memory).
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("SIGNOFF_BASE_URL must start with http:// or https://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("SIGNOFF_SMTP_URL must look like smtp://user:pass@host:587")
+        return value
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        secret = self.token_secret.get_secret_value() if self.token_secret else ""
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(
+                f"SIGNOFF_TOKEN_SECRET must be set to at least {MIN_SECRET_BYTES} bytes "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if not self.base_url:
+            problems.append("SIGNOFF_BASE_URL must be set to the public URL of this service")
+        if not self.smtp_url:
+            problems.append("SIGNOFF_SMTP_URL must be set: production sends real emails")
+        if problems:
+            raise ConfigError("Production configuration is incomplete: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/signoff.db"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_base_url.startswith("https://")
+
+    def secret_key(self) -> str:
+        """The link-signing secret. Development generates one once, in the data directory."""
+        if self.token_secret is not None:
+            secret = self.token_secret.get_secret_value()
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                logger.warning(
+                    "SIGNOFF_TOKEN_SECRET is shorter than %d bytes; fine for development only",
+                    MIN_SECRET_BYTES,
+                )
+            return secret
+        return _development_secret(self.data_dir)
+
+
+def _development_secret(data_dir: Path) -> str:
+    path = data_dir / "token_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes start at once, one writes and the other reads its secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    logger.warning(
+        "No SIGNOFF_TOKEN_SECRET set: generated one in %s (development only; several "
+        "processes on different machines must share SIGNOFF_TOKEN_SECRET)",
+        path,
+    )
+    return secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`ConfigError` with a clear message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["loc"]:
+                name = "SIGNOFF_" + "_".join(str(part) for part in error["loc"]).upper()
+                message = f"{name}: {message}"
+            lines.append(message)
+        raise ConfigError("Invalid configuration: " + "; ".join(lines)) from None
+
+
+def get_settings(request: Request) -> Settings:
+    """FastAPI dependency: the application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings

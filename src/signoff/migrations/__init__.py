@@ -1,0 +1,1 @@
+"""Alembic migrations; ``signoff db upgrade`` runs them (see :mod:`.runner`)."""

@@ -1,0 +1,86 @@
+"""`signoff serve` as a new user starts it: a real process on a real port, offline docs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNOFF_")} | {
+        "SIGNOFF_PORT": str(port)
+    }
+    signoff = Path(sys.executable).with_name("signoff")
+    process = subprocess.Popen(
+        [str(signoff), "serve"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+        else:
+            pytest.fail("signoff serve did not answer within 30 s")
+        # Zero configuration: SQLite and the generated secret live in ./.signoff/.
+        assert (workdir / ".signoff" / "signoff.db").exists()
+        assert (workdir / ".signoff" / "token_secret").exists()
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_openapi_and_offline_docs(server: str) -> None:
+    openapi = httpx.get(f"{server}/openapi.json").json()
+    assert openapi["info"]["title"] == "Signoff"
+    assert "/api/auth/signup" in openapi["paths"]
+    docs = httpx.get(f"{server}/docs")
+    assert docs.status_code == 200
+    html = docs.text
+    assert "/static/swagger/swagger-ui-bundle.js" in html
+    # Every asset the page loads is served by Signoff itself, none from another origin.
+    assert "https://" not in html
+    assert '"validatorUrl": null' in html
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        response = httpx.get(f"{server}/static/swagger/{asset}")
+        assert response.status_code == 200, asset
+        assert len(response.content) > 500
+
+
+def test_new_user_flow_over_a_real_socket(server: str) -> None:
+    signup = httpx.post(
+        f"{server}/api/auth/signup",
+        json={"email": "first@example.com", "password": "long enough"},
+    )
+    assert signup.status_code == 201
+    token = signup.json()["token"]
+    me = httpx.get(f"{server}/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    assert me.json()["user"]["email"] == "first@example.com"
