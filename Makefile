@@ -22,7 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench; s=$$?; \
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .; s=$$?; \
 	echo "== lint: $$(( $$(date +%s) - start ))s"; [ $$s -eq 0 ] || exit $$s; \
 	start=$$(date +%s); $(BIN)/mypy; s=$$?; \
 	echo "== types: $$(( $$(date +%s) - start ))s"; [ $$s -eq 0 ] || exit $$s; \
