@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic_ai import models as llm_models
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -30,6 +31,10 @@ from signoff.db import Database
 from signoff.kit.clock import FrozenClock, use_clock
 from signoff.migrations.runner import upgrade
 from signoff.models import Base
+
+# No test talks to a real LLM provider; tests of the wire protocol turn requests back on
+# (pydantic_ai.models.override_allow_model_requests) around a local fake server.
+llm_models.ALLOW_MODEL_REQUESTS = False
 
 POSTGRES_URL = os.environ.get(
     "SIGNOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

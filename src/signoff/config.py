@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     link_mode: Literal["confirm", "one-click"] = "confirm"
     queue: Literal["inline", "procrastinate"] = "inline"
 
+    # The LLM: per-request timeout, and (offline model only) a pause per call for demos/tests.
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    offline_delay_seconds: float = Field(default=0.0, ge=0)
+
+    # The mail sender: how often it looks for due mail, and how it retries a failing server.
+    mail_poll_seconds: float = Field(default=2.0, gt=0)
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_base_seconds: float = Field(default=5.0, gt=0)
+    mail_claim_seconds: float = Field(default=60.0, gt=0)
+
     session_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Failed logins for one address: free for this many, then an exponential wait.

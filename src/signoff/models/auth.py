@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from signoff.kit.clock import utc_now
-from signoff.models.base import Base, IdMixin, TimestampMixin
+from signoff.models.base import Base, IdMixin, TimestampMixin, str_enum
 
 
 class Role(enum.StrEnum):
@@ -28,12 +28,6 @@ class Role(enum.StrEnum):
 
 
 _RANKS = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
-
-
-def role_column() -> Mapped[Role]:
-    return mapped_column(
-        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-    )
 
 
 class User(IdMixin, TimestampMixin, Base):
@@ -65,7 +59,7 @@ class Membership(TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    role: Mapped[Role] = role_column()
+    role: Mapped[Role] = mapped_column(str_enum(Role, length=16))
 
     team: Mapped[Team] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship(back_populates="memberships")
