@@ -1,0 +1,352 @@
+"""Delivering the outbox: claim due rows, send them with no transaction open, record the outcome.
+
+Any number of senders may run at once, in one process or many, on SQLite or PostgreSQL. A pass
+(:meth:`MailSender.deliver_due`) goes in three steps:
+
+1. **Claim**, in one short write transaction: a single ``UPDATE … RETURNING`` sets
+   ``claimed_until`` on due rows (pending, ``next_attempt_at`` reached, unclaimed or with an
+   expired claim) and re-checks that condition on each row it updates. Two senders therefore
+   never hold a claim on the same row: on PostgreSQL the re-check runs on the latest row version
+   and ``FOR UPDATE SKIP LOCKED`` lets senders take different rows instead of queueing; on
+   SQLite ``BEGIN IMMEDIATE`` runs writers one after another.
+2. **Deliver** each claimed row with no transaction open (an SMTP exchange can take seconds;
+   a transaction held across it would lock SQLite for every writer), over SMTP, or, in
+   development without ``SIGNOFF_SMTP_URL``, by logging it for the dev mailbox.
+3. **Record** the outcome right after each delivery, in its own short write transaction:
+   ``sent``/``kept``; or a failed attempt with the error and the next attempt after an
+   exponential backoff; or ``failed`` after ``mail_max_attempts``.
+
+Delivery is at least once. A sender that dies after claiming leaves a claim that simply runs
+out (``mail_claim_seconds``), and another sender then sends the row. If it dies after the SMTP
+server accepted a message but before step 3 committed, the row is sent again, with the same
+Message-ID, which lets mail clients recognise the duplicate. Nothing is ever lost, and nothing
+is sent twice while a claim is valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import html
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from fastapi import FastAPI
+from sqlalchemy import and_, or_, select, update
+
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.kit.clock import utc_now
+from signoff.mail.service import default_sender
+from signoff.models import MailStatus, OutboxMail
+
+logger = logging.getLogger(__name__)
+
+# Each SMTP operation (connect, each command) gives up after this long. It must stay well
+# under mail_claim_seconds, so that a slow send ends before its claim does.
+SMTP_TIMEOUT_SECONDS = 30.0
+MAX_RETRY_DELAY = timedelta(hours=1)
+# Rows claimed per transaction: small enough that a batch is sent long before its claims run
+# out, large enough that a backlog does not cost one transaction per mail to claim.
+DEFAULT_BATCH_SIZE = 20
+_MAX_ERROR_LENGTH = 2000
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+_TEXT_LINK = re.compile(r"https?://[^\s<>\"']+")
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SmtpOptions:
+    """How to reach the SMTP server, taken from ``SIGNOFF_SMTP_URL``."""
+
+    hostname: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool  # smtps://: TLS from the first byte
+    start_tls: bool | None  # None: upgrade when the server offers STARTTLS; True: required
+
+
+def parse_smtp_url(url: str) -> SmtpOptions:
+    """``smtp://user:pass@host:587`` or ``smtps://user:pass@host:465``; user and password
+    are percent-decoded (a ``@`` in a password is written ``%40``).
+
+    The default ports are the submission ports (587 for smtp://, 465 for smtps://). With
+    credentials on smtp://, STARTTLS is required unless the server is on this machine: an
+    "upgrade if offered" client sends the password in clear to anyone on the path who strips
+    STARTTLS from the server's greeting.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("SIGNOFF_SMTP_URL must look like smtp://user:pass@host:587")
+    use_tls = parts.scheme == "smtps"
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    start_tls: bool | None = None
+    if use_tls:
+        start_tls = False
+    elif username is not None and parts.hostname not in _LOOPBACK_HOSTS:
+        start_tls = True
+    return SmtpOptions(
+        hostname=parts.hostname,
+        port=parts.port or (465 if use_tls else 587),
+        username=username,
+        password=password,
+        use_tls=use_tls,
+        start_tls=start_tls,
+    )
+
+
+def retry_delay(attempts: int, base_seconds: float) -> timedelta:
+    """Wait after the ``attempts``-th failure: base, 2×base, 4×base, …, at most an hour."""
+    # Cap the exponent first: 2.0 ** 2000 overflows a float long before the cap matters.
+    seconds = base_seconds * 2.0 ** min(attempts - 1, 32)
+    return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
+
+
+def build_message(mail: OutboxMail, settings: Settings) -> EmailMessage:
+    """The MIME message of an outbox row: multipart/alternative, text then HTML."""
+    message = EmailMessage()
+    message["From"] = default_sender(settings)
+    message["To"] = mail.to_address
+    message["Subject"] = mail.subject
+    message["Message-ID"] = mail.message_id
+    # When the email was written, not when an attempt ran: a retry or a resend after a crash
+    # is the same message, and the date says when the event it reports happened.
+    message["Date"] = email.utils.format_datetime(mail.created_at)
+    # RFC 3834: tells autoresponders (out-of-office) not to answer a machine.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text_body)
+    message.add_alternative(mail.html_body, subtype="html")
+    return message
+
+
+def links_in(mail: OutboxMail) -> list[str]:
+    """Every link of an email, once each, in order of appearance (text part first)."""
+    links = [link.rstrip(".,;:!?") for link in _TEXT_LINK.findall(mail.text_body)]
+    links += [html.unescape(href) for href in _HREF.findall(mail.html_body)]
+    return list(dict.fromkeys(link for link in links if link.startswith(("http://", "https://"))))
+
+
+def wake_sender(app: FastAPI) -> None:
+    """Wake the application's sender (``app.state.mail_sender``) after a commit that enqueued
+    mail; does nothing where no sender runs in this process (then the next poll finds it)."""
+    sender: MailSender | None = getattr(app.state, "mail_sender", None)
+    if sender is not None:
+        sender.wake()
+
+
+def _stop_if_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` (which aiosmtplib uses for every reply) returns its
+    result instead of raising when the task is cancelled just as the reply arrives
+    (CPython gh-86296, fixed in 3.12). The task still counts the request, so honour it here;
+    otherwise a shutdown that cancels the sender could wait on it forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class MailSender:
+    """Delivers the outbox. Build one per process; run :meth:`run` as a background task."""
+
+    def __init__(
+        self, db: Database, settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._batch_size = batch_size
+        # Parsed now, so a malformed URL stops the process at startup, not at the first email.
+        self._smtp = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Make :meth:`run` look for due mail now instead of at its next poll.
+
+        Call it after committing a transaction that enqueued mail, from the event loop's
+        thread. Senders in other processes are not woken: they find the mail at their next poll.
+        """
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver due mail until cancelled: a pass, then a wait for :meth:`wake` or the poll
+        interval. An error in a pass (database unreachable, ...) is logged and the loop goes on;
+        cancelling mid-send leaves a claim that expires, so that mail is sent later."""
+        while True:
+            # Cleared before the pass, so a wake() during the pass triggers the next one at once.
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception:
+                logger.exception("Mail sender pass failed; trying again at the next poll")
+            _stop_if_cancelled()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.mail_poll_seconds):
+                    await self._wake.wait()
+
+    async def deliver_due(self) -> int:
+        """Deliver every mail that is due now; return how many were sent (or kept).
+
+        Claims and delivers in batches until a batch comes back short, i.e. nothing is due
+        any more. A mail that fails is scheduled for later, so it does not come back here.
+        """
+        delivered = 0
+        while True:
+            batch = await self._claim()
+            for mail in batch:
+                _stop_if_cancelled()
+                delivered += await self._deliver(mail)
+            if len(batch) < self._batch_size:
+                return delivered
+
+    async def _claim(self) -> list[OutboxMail]:
+        now = utc_now()
+        due = and_(
+            OutboxMail.status == MailStatus.PENDING,
+            OutboxMail.next_attempt_at <= now,
+            # A claim is valid while now < claimed_until (see _deliver), so it ends exactly then.
+            or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until <= now),
+        )
+        # Most polls find nothing: look with a read first, so an idle sender never takes
+        # SQLite's write lock (every process polls every few seconds).
+        async with self._db.read() as session:
+            if await session.scalar(select(OutboxMail.id).where(due).limit(1)) is None:
+                return []
+        claimed_until = now + timedelta(seconds=self._settings.mail_claim_seconds)
+        candidates = (
+            select(OutboxMail.id)
+            .where(due)
+            .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+            .limit(self._batch_size)
+            # PostgreSQL: skip rows another sender is claiming right now. SQLite has no row
+            # locks and SQLAlchemy leaves the clause out; BEGIN IMMEDIATE serialises instead.
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(OutboxMail)
+            # `due` again on the updated row: under READ COMMITTED, PostgreSQL re-evaluates it
+            # on the newest version of a row that a concurrent claim changed meanwhile.
+            .where(OutboxMail.id.in_(candidates), due)
+            .values(claimed_until=claimed_until)
+            .returning(OutboxMail)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.write() as session:
+            mails = list((await session.scalars(claim)).all())
+        return sorted(mails, key=lambda mail: (mail.next_attempt_at, mail.id))
+
+    async def _deliver(self, mail: OutboxMail) -> int:
+        """Deliver one claimed mail and record the outcome; 1 if it went out, else 0."""
+        if mail.claimed_until is None or utc_now() >= mail.claimed_until:
+            # The batch took longer than the claim: another sender may own the row by now.
+            logger.warning("Claim on mail %s ran out before sending; leaving it", mail.id)
+            return 0
+        try:
+            if self._smtp is None:
+                self._keep(mail)
+            else:
+                await self._send(mail, self._smtp)
+        except Exception as exc:
+            await self._record_failure(mail, f"{type(exc).__name__}: {exc}")
+            return 0
+        await self._record_delivered(mail)
+        return 1
+
+    async def _send(self, mail: OutboxMail, smtp: SmtpOptions) -> None:
+        await aiosmtplib.send(
+            build_message(mail, self._settings),
+            hostname=smtp.hostname,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.use_tls,
+            start_tls=smtp.start_tls,
+            timeout=SMTP_TIMEOUT_SECONDS,
+        )
+
+    def _keep(self, mail: OutboxMail) -> None:
+        # Development only (production refuses to start without SMTP). The one place links
+        # are printed whole (SPEC §6): a developer follows them from the console.
+        links = links_in(mail) or ["(none)"]
+        logger.info(
+            "Mail kept for the dev mailbox (no SIGNOFF_SMTP_URL)\n  To: %s\n  Subject: %s\n"
+            "  Links:\n%s",
+            mail.to_address,
+            mail.subject,
+            "\n".join(f"    {link}" for link in links),
+        )
+
+    async def _record_delivered(self, mail: OutboxMail) -> None:
+        status = MailStatus.KEPT if self._smtp is None else MailStatus.SENT
+        # Recorded even if this sender's claim has run out meanwhile: the server accepted the
+        # message, which is the truth whoever holds the claim. Only a pending row changes, so a
+        # row already recorded by a sender that resent it stays as it is.
+        async with self._db.write() as session:
+            await session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == mail.id, OutboxMail.status == MailStatus.PENDING)
+                .values(
+                    status=status,
+                    sent_at=utc_now(),
+                    attempts=OutboxMail.attempts + 1,
+                    claimed_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _record_failure(self, mail: OutboxMail, error: str) -> None:
+        now = utc_now()
+        attempts = mail.attempts + 1
+        gave_up = attempts >= self._settings.mail_max_attempts
+        next_attempt_at = now + retry_delay(attempts, self._settings.mail_retry_base_seconds)
+        async with self._db.write() as session:
+            recorded = await session.scalar(
+                update(OutboxMail)
+                # Only while this sender still holds its claim: after a takeover the new
+                # holder's outcome is the one that counts.
+                .where(
+                    OutboxMail.id == mail.id,
+                    OutboxMail.status == MailStatus.PENDING,
+                    OutboxMail.claimed_until == mail.claimed_until,
+                )
+                .values(
+                    status=MailStatus.FAILED if gave_up else MailStatus.PENDING,
+                    attempts=attempts,
+                    last_error=error[:_MAX_ERROR_LENGTH],
+                    next_attempt_at=next_attempt_at,
+                    claimed_until=None,
+                )
+                .returning(OutboxMail.id)
+                .execution_options(synchronize_session=False)
+            )
+        if recorded is None:
+            return
+        if gave_up:
+            logger.error(
+                "Gave up on mail %s (%s) to %s after %d attempts: %s",
+                mail.id,
+                mail.kind,
+                mail.to_address,
+                attempts,
+                error,
+            )
+        else:
+            logger.warning(
+                "Mail %s (%s) to %s failed (attempt %d of %d), next try at %s: %s",
+                mail.id,
+                mail.kind,
+                mail.to_address,
+                attempts,
+                self._settings.mail_max_attempts,
+                next_attempt_at.isoformat(),
+                error,
+            )

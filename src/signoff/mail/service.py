@@ -1,0 +1,116 @@
+"""Writing emails: render the templates and add the outbox row to the caller's transaction.
+
+Nothing here talks to a mail server. :func:`enqueue` only adds a row, so the email commits or
+rolls back together with the state change that causes it: a plan saved without its approval
+email, or an approval email for a plan that was never saved, cannot happen. The sender
+(:mod:`signoff.mail.sender`) delivers the row after the commit.
+
+Templates live in ``templates/``: ``{name}.txt`` and ``{name}.html`` for every email, both
+extending the shared layouts ``_base.txt`` / ``_base.html``. ``notice`` is the generic one to
+copy. A template may set ``buttons`` (a list of :class:`Button`), or the caller may pass it in
+the context; the layouts render each as a button followed by its plain link, so the text part
+and mail clients that block styling still show every link.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.config import Settings
+from signoff.models import OutboxMail
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# The column's length; longer subjects (titles come from an LLM) are cut, not refused.
+MAX_SUBJECT_LENGTH = 300
+
+
+class Button(TypedDict):
+    """A call to action the layouts render as a button plus its plain link."""
+
+    label: str
+    url: str
+
+
+# StrictUndefined: a misspelt context key fails the transaction that writes the email instead
+# of sending a mail with a hole in it. HTML is autoescaped (titles and outputs come from users
+# and the LLM); the text part is not, so links and punctuation stay as they are.
+_templates = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    auto_reload=False,
+)
+
+
+def render(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """Render ``templates/{template}.txt`` and ``.html`` with ``context``: ``(text, html)``."""
+    text = _templates.get_template(f"{template}.txt").render(context)
+    html = _templates.get_template(f"{template}.html").render(context)
+    return text, html
+
+
+def mail_host(settings: Settings) -> str:
+    """The domain of our Message-IDs and default sender: the host of the public base URL."""
+    host = urlsplit(settings.public_base_url).hostname or "localhost"
+    # An IPv6 literal is only valid in an address or Message-ID inside brackets (RFC 5322).
+    return f"[{host}]" if ":" in host else host
+
+
+def default_sender(settings: Settings) -> str:
+    """``SIGNOFF_MAIL_FROM``, or ``Signoff <signoff@host-of-base-url>`` when it is unset."""
+    return settings.mail_from or f"Signoff <signoff@{mail_host(settings)}>"
+
+
+def new_message_id(settings: Settings) -> str:
+    """A globally unique Message-ID, fixed when the row is written so a resend repeats it."""
+    return f"<{uuid.uuid4().hex}@{mail_host(settings)}>"
+
+
+async def enqueue(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    team_id: str | None,
+) -> OutboxMail:
+    """Render an email and add it to the outbox in the caller's transaction; never commits.
+
+    ``kind`` names the email for the dev mailbox and logs (``plan_approval``, ...);
+    ``subject`` is also given to the templates (the HTML ``<title>``). The row is flushed, so
+    its id is known, and is delivered once the caller's transaction commits. Call
+    ``MailSender.wake()`` after the commit to send it at once rather than at the next poll.
+    """
+    to = to.strip()
+    # Header injection guard: the address and subject become headers of the message.
+    if not to or "@" not in to or "\r" in to or "\n" in to:
+        raise ValueError(f"not an email address: {to!r}")
+    subject = re.sub(r"\s+", " ", subject).strip()[:MAX_SUBJECT_LENGTH]
+    text_body, html_body = render(template, {**context, "subject": subject})
+    mail = OutboxMail(
+        team_id=team_id,
+        kind=kind,
+        to_address=to,
+        subject=subject,
+        text_body=text_body,
+        html_body=html_body,
+        message_id=new_message_id(settings),
+    )
+    session.add(mail)
+    await session.flush()
+    return mail

@@ -1,0 +1,96 @@
+"""A real SMTP server for tests: aiosmtpd on 127.0.0.1, keeping what it receives.
+
+Register with ``pytest_plugins = ["tests.fakes.smtp"]`` (or import ``smtp_server``) and use::
+
+    async def test_something(smtp_server: FakeSmtpServer) -> None:
+        settings = settings.model_copy(update={"smtp_url": smtp_server.url})
+        ...
+        assert smtp_server.messages[0]["Subject"] == "..."
+
+``fail_next(n)`` makes the next ``n`` deliveries answer a temporary failure (451), the way a
+greylisting or overloaded server does, to exercise the sender's retries over the real protocol.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+TEMPORARY_FAILURE = "451 4.3.0 Try again later"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of the call)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class FakeSmtpServer:
+    """The handler aiosmtpd calls, and what the test reads.
+
+    aiosmtpd runs in its own thread and event loop, so the counters are guarded by a lock.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []  # envelope RCPT TO of each accepted message
+        self.refused = 0  # deliveries answered with a failure
+        self._fail_next = 0
+        self._failure_reply = TEMPORARY_FAILURE
+        self._lock = threading.Lock()
+
+    def fail_next(self, count: int, reply: str = TEMPORARY_FAILURE) -> None:
+        """Answer ``reply`` to the next ``count`` messages instead of accepting them."""
+        with self._lock:
+            self._fail_next = count
+            self._failure_reply = reply
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [str(message["Message-ID"]) for message in self.messages]
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        with self._lock:
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                self.refused += 1
+                return self._failure_reply
+            parsed = BytesParser(policy=policy.default).parsebytes(envelope.content)
+            assert isinstance(parsed, EmailMessage)
+            self.messages.append(parsed)
+            self.recipients.append(list(envelope.rcpt_tos))
+        return "250 2.0.0 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[FakeSmtpServer]:
+    """A running SMTP server on 127.0.0.1 for one test; stopped afterwards."""
+    server = FakeSmtpServer()
+    # aiosmtpd needs a concrete port (it connects to it to check it started); another process
+    # may take the free port between the probe and the bind, so try a few.
+    for _ in range(5):
+        port = free_port()
+        controller = Controller(server, hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+        except OSError:
+            continue
+        break
+    else:
+        pytest.fail("could not start the fake SMTP server")
+    server.url = f"smtp://127.0.0.1:{port}"
+    try:
+        yield server
+    finally:
+        controller.stop()

@@ -1,0 +1,127 @@
+"""The sender's parts that need no database, its resilience, and the templates' contract."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import jinja2
+import pytest
+from fastapi import FastAPI
+
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.kit.clock import FrozenClock
+from signoff.mail.sender import (
+    MailSender,
+    SmtpOptions,
+    parse_smtp_url,
+    retry_delay,
+    wake_sender,
+)
+from signoff.mail.service import Button, enqueue, render
+from signoff.models import Base
+from tests.fakes.smtp import FakeSmtpServer
+from tests.mail.support import hrefs, stop, wait_until, with_smtp, write_notice
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://127.0.0.1:2525", SmtpOptions("127.0.0.1", 2525, None, None, False, None)),
+        (
+            "smtp://me%40acme.example:p%40ss%3Aw0rd@mail.acme.example",
+            SmtpOptions("mail.acme.example", 587, "me@acme.example", "p@ss:w0rd", False, True),
+        ),
+        ("smtp://u:p@localhost:25", SmtpOptions("localhost", 25, "u", "p", False, None)),
+        ("smtps://u:p@mail.example", SmtpOptions("mail.example", 465, "u", "p", True, False)),
+    ],
+)
+def test_smtp_url(url: str, expected: SmtpOptions) -> None:
+    assert parse_smtp_url(url) == expected
+
+
+def test_a_malformed_smtp_url_stops_the_sender_at_once(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="SIGNOFF_SMTP_URL"):
+        MailSender(
+            Database.from_url("sqlite+aiosqlite://"),
+            settings.model_copy(update={"smtp_url": "smtp://:25"}),
+        )
+
+
+def test_retry_delay_doubles_up_to_an_hour() -> None:
+    assert [retry_delay(n, 5).total_seconds() for n in range(1, 6)] == [5, 10, 20, 40, 80]
+    assert retry_delay(12, 5) == timedelta(hours=1)
+    assert retry_delay(5000, 5) == timedelta(hours=1)
+
+
+def test_templates_refuse_a_missing_value() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        render("notice", {"paragraphs": []})
+
+
+def test_notice_without_a_button_has_no_link() -> None:
+    text, html = render("notice", {"heading": "Done", "paragraphs": ["All steps completed."]})
+    assert "http" not in text
+    assert "href" not in html
+    assert "All steps completed." in text
+    assert "All steps completed." in html
+
+
+def test_the_layouts_render_every_button_with_its_link() -> None:
+    buttons = [
+        Button(label="Approve", url="https://signoff.example/a?token=t1&action=approve"),
+        Button(label="Request changes", url="https://signoff.example/a?token=t1&action=reject"),
+    ]
+    text, html = render("notice", {"heading": "Decide", "paragraphs": [], "buttons": buttons})
+    assert "Approve:\nhttps://signoff.example/a?token=t1&action=approve\n" in text
+    assert "Request changes:\nhttps://signoff.example/a?token=t1&action=reject\n" in text
+    assert hrefs(html) == [button["url"] for button in buttons] * 2  # buttons, then links
+    assert text.index("Approve:") < text.index("Request changes:")
+
+
+async def test_enqueue_refuses_header_injection(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    async with database.write() as session:
+        with pytest.raises(ValueError, match="not an email address"):
+            await enqueue(
+                session,
+                settings,
+                kind="notice",
+                to="a@example.com\r\nBcc: everyone@example.com",
+                subject="x",
+                template="notice",
+                context={"heading": "x", "paragraphs": []},
+                team_id=None,
+            )
+
+
+def test_wake_sender_without_a_sender_does_nothing() -> None:
+    wake_sender(FastAPI())
+
+
+async def test_run_survives_a_failing_pass(
+    tmp_path: Path,
+    settings: Settings,
+    clock: FrozenClock,
+    smtp_server: FakeSmtpServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A database with no tables yet: every pass fails until they exist.
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/late.db")
+    settings = with_smtp(settings, smtp_server, mail_poll_seconds=3600)
+    sender = MailSender(db, settings)
+    task = asyncio.create_task(sender.run())
+    try:
+        await wait_until(lambda: "Mail sender pass failed" in caplog.text)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        mail = await write_notice(db, settings)
+        sender.wake()
+        await wait_until(lambda: len(smtp_server.messages) == 1)
+        assert smtp_server.message_ids == [mail.message_id]
+    finally:
+        await stop(task)
+        await db.dispose()
