@@ -1,0 +1,6 @@
+"""The tools a plan step can use (SPEC §7).
+
+:mod:`signoff.tools.registry` is the catalogue: the eight names, the one-line summaries that the
+planner prompt and the dashboard show, which tools always need a person's approval, and which
+asset each one produces. The implementations live in one module per tool beside it.
+"""
