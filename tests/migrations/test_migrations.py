@@ -12,13 +12,15 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from signoff.db import create_engine
-from signoff.migrations.runner import downgrade, upgrade
+from signoff.migrations.runner import downgrade, include_name, upgrade
 from signoff.models import Base
 from tests.conftest import POSTGRES_URL
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

@@ -38,7 +38,7 @@ def user_out(user: User) -> UserOut:
     )
 
 
-def _set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -58,7 +58,7 @@ async def signup(body: SignupRequest, response: Response, db: DB, settings: Conf
             session, settings, email=body.email, password=body.password, name=body.name
         )
         token = await service.create_session(session, settings, user)
-    _set_session_cookie(response, settings, token)
+    set_session_cookie(response, settings, token)
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 
 
@@ -78,7 +78,7 @@ async def login(body: LoginRequest, response: Response, db: DB, settings: Config
     if not memberships:
         raise NotFound("You do not belong to any team.", code="no_team")
     team: Team = memberships[0][0]
-    _set_session_cookie(response, settings, token)
+    set_session_cookie(response, settings, token)
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 
 

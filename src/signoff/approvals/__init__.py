@@ -1,0 +1,1 @@
+"""Email links: signed tokens, the scanner guard, the link endpoints and their pages."""

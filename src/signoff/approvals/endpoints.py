@@ -1,0 +1,359 @@
+"""Email link endpoints (SPEC §6). No session is needed: whoever holds a valid link decides.
+
+Every mode: GET/HEAD from a known scanner user agent → 200, nothing decided; HEAD never
+decides; POST always decides (then 303 to the dashboard).
+``confirm`` mode (default): a GET decides only for a signed-in owner/admin of the workflow's
+team; anyone else gets a page showing what is decided, with a button that POSTs.
+``one-click`` mode: a GET from a non-scanner decides, as the seed API describes.
+A step's reject GET decides at once only when the link also carries a note.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from signoff.approvals import tokens
+from signoff.approvals.guard import is_bot
+from signoff.auth.dependencies import optional_auth
+from signoff.auth.service import AuthContext
+from signoff.config import Settings, get_settings
+from signoff.dashboard.pages import render, wants_html
+from signoff.db import Database, get_db
+from signoff.errors import AppError
+from signoff.mail.sender import wake_sender
+from signoff.models import Role, Run, RunStep, Workflow
+from signoff.queue.dependencies import get_queue
+from signoff.runs import service as run_service
+from signoff.scheduling.cron import describe
+from signoff.workflows import repository as workflow_repository
+from signoff.workflows import service as workflow_service
+
+router = APIRouter(prefix="/api/workflows", tags=["email links"])
+
+DB = Annotated[Database, Depends(get_db)]
+Config = Annotated[Settings, Depends(get_settings)]
+MaybeAuth = Annotated[AuthContext | None, Depends(optional_auth)]
+Token = Annotated[str | None, Query(description="The link's signed token.")]
+
+# Pages carrying tokens must not be cached or leak the URL to other sites.
+LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _dashboard_url(workflow_id: str) -> str:
+    return f"/dashboard/workflows/{workflow_id}"
+
+
+def _message(
+    request: Request,
+    *,
+    status_code: int,
+    heading: str,
+    message: str,
+    code: str,
+    workflow_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    if wants_html(request):
+        return render(
+            request,
+            "link_message.html",
+            {
+                "heading": heading,
+                "message": message,
+                "failed": status_code >= 400,
+                "dashboard_url": _dashboard_url(workflow_id) if workflow_id else None,
+            },
+            status_code=status_code,
+            headers=LINK_HEADERS,
+        )
+    body: dict[str, Any] = (
+        {"error": message, "code": code}
+        if status_code >= 400
+        else {"message": message, "code": code}
+    )
+    return JSONResponse({**body, **(extra or {})}, status_code=status_code, headers=LINK_HEADERS)
+
+
+def _refused(request: Request, error: AppError, workflow_id: str | None) -> Response:
+    # Every refusal of a link is a 400 with its reason, whatever status the service used.
+    return _message(
+        request,
+        status_code=400,
+        heading="This link can't be used",
+        message=error.message,
+        code=error.error_code,
+        workflow_id=workflow_id,
+    )
+
+
+def _scanner_page(request: Request) -> Response:
+    return _message(
+        request,
+        status_code=200,
+        heading="Nothing was decided",
+        message="This link was opened by an automated client, so nothing was decided. "
+        "Open it in your browser to decide.",
+        code="ignored",
+    )
+
+
+def _redirect(workflow_id: str) -> Response:
+    return RedirectResponse(_dashboard_url(workflow_id), status_code=303, headers=LINK_HEADERS)
+
+
+async def _load_plan_link(
+    db: Database, settings: Settings, workflow_id: str, token: str | None
+) -> tuple[dict[str, Any], Workflow]:
+    """Verify a plan link against its workflow without deciding anything."""
+    claims = tokens.verify(settings, token, "plan_approval")
+    if claims.get("workflowId") != workflow_id:
+        raise tokens.LinkError("This link belongs to another workflow.", code="link_invalid")
+    async with db.read() as session:
+        workflow = await workflow_repository.get_with_steps(session, workflow_id)
+    if workflow is None:
+        raise tokens.LinkError("This workflow no longer exists.", code="link_invalid")
+    return claims, workflow
+
+
+async def _approve_plan(
+    request: Request, claims: dict[str, Any], workflow_id: str, decided_by: str | None
+) -> None:
+    db: Database = request.app.state.db
+    async with db.write() as session:
+        activation = await workflow_service.activate(
+            session,
+            request.app.state.settings,
+            workflow_id,
+            revision=int(claims["revision"]),
+            decided_by=decided_by,
+            via="email_link",
+            token_id=str(claims["jti"]),
+        )
+    await get_queue(request).enqueue(activation.job)
+
+
+def _may_decide_in_session(auth: AuthContext | None, team_id: str) -> bool:
+    role = auth.role_in(team_id) if auth else None
+    return role is not None and role.at_least(Role.ADMIN)
+
+
+@router.head("/{workflow_id}/approve", include_in_schema=False)
+async def plan_link_head(workflow_id: str) -> Response:
+    """HEAD never decides (scanners and previews use it)."""
+    return Response(status_code=200, headers=LINK_HEADERS)
+
+
+@router.get("/{workflow_id}/approve")
+async def plan_link_get(
+    workflow_id: str,
+    request: Request,
+    db: DB,
+    settings: Config,
+    auth: MaybeAuth,
+    token: Token = None,
+) -> Response:
+    """The plan approval link from the email (24 h). See the module docstring for modes."""
+    if is_bot(request.headers.get("user-agent")):
+        return _scanner_page(request)
+    try:
+        claims, workflow = await _load_plan_link(db, settings, workflow_id, token)
+        decide_now = settings.link_mode == "one-click" or _may_decide_in_session(
+            auth, workflow.team_id
+        )
+        if decide_now:
+            await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
+            return _redirect(workflow_id)
+        # Show what would be decided; say at once if it can no longer be.
+        workflow_service.check_plan_decidable(workflow, int(claims["revision"]))
+    except AppError as error:
+        return _refused(request, error, workflow_id)
+    if not wants_html(request):
+        return JSONResponse(
+            {
+                "message": "Nothing was decided yet: POST to this URL to approve the plan.",
+                "workflowId": workflow.id,
+                "title": workflow.title,
+            },
+            headers=LINK_HEADERS,
+        )
+    return render(
+        request,
+        "link_plan_confirm.html",
+        {
+            "workflow": workflow,
+            "steps": workflow.steps,
+            "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
+            "action_url": str(request.url),
+        },
+        headers=LINK_HEADERS,
+    )
+
+
+@router.post("/{workflow_id}/approve")
+async def plan_link_post(
+    workflow_id: str,
+    request: Request,
+    db: DB,
+    settings: Config,
+    auth: MaybeAuth,
+    token: Token = None,
+) -> Response:
+    """Approve the plan (the confirm page's button, or an API client): 303 to the dashboard."""
+    try:
+        claims, _workflow = await _load_plan_link(db, settings, workflow_id, token)
+        await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
+    except AppError as error:
+        return _refused(request, error, workflow_id)
+    return _redirect(workflow_id)
+
+
+# -- step decision links: /api/workflows/resume?token=&action=approve|reject&note= ---------------
+
+Action = Annotated[str | None, Query(description="`approve` or `reject`.")]
+Note = Annotated[str | None, Query(max_length=4000, description="Feedback for a reject.")]
+
+
+async def _load_step_link(
+    db: Database, settings: Settings, token: str | None, action: str | None
+) -> tuple[dict[str, Any], Run, RunStep]:
+    """Verify a step link and check it can still decide, without deciding anything."""
+    claims = tokens.verify(settings, token, "step_approval")
+    if action not in ("approve", "reject"):
+        raise tokens.LinkError(
+            "This link does not say whether to approve or request changes.", code="link_invalid"
+        )
+    async with db.read() as session:
+        run = await session.get(Run, claims.get("runId"))
+        if (
+            run is None
+            or run.workflow_id != claims.get("workflowId")
+            or run.conversation_id != claims.get("conversationId")
+        ):
+            raise tokens.LinkError("This link does not match any run.", code="link_invalid")
+        step = await run_service.check_decidable(
+            session, run, int(claims["stepIndex"]), int(claims["attempt"])
+        )
+    return claims, run, step
+
+
+async def _decide_step(
+    request: Request,
+    claims: dict[str, Any],
+    action: str,
+    note: str | None,
+    decided_by: str | None,
+) -> str:
+    db: Database = request.app.state.db
+    async with db.write() as session:
+        decision = await run_service.decide(
+            session,
+            request.app.state.settings,
+            run_id=int(claims["runId"]),
+            step_index=int(claims["stepIndex"]),
+            attempt=int(claims["attempt"]),
+            action=action,
+            note=note,
+            decided_by=decided_by,
+            via="email_link",
+            token_id=str(claims["jti"]),
+        )
+    if decision.job is not None:
+        await get_queue(request).enqueue(decision.job)
+    wake_sender(request.app)
+    return decision.run.workflow_id
+
+
+@router.head("/resume", include_in_schema=False)
+async def step_link_head() -> Response:
+    """HEAD never decides."""
+    return Response(status_code=200, headers=LINK_HEADERS)
+
+
+@router.get("/resume")
+async def step_link_get(
+    request: Request,
+    db: DB,
+    settings: Config,
+    auth: MaybeAuth,
+    token: Token = None,
+    action: Action = None,
+    note: Note = None,
+) -> Response:
+    """The Approve / Request changes link of a step approval email (2 h)."""
+    if is_bot(request.headers.get("user-agent")):
+        return _scanner_page(request)
+    workflow_id: str | None = None
+    try:
+        claims, run, step = await _load_step_link(db, settings, token, action)
+        workflow_id = run.workflow_id
+        assert action is not None
+        signed_in_admin = _may_decide_in_session(auth, run.team_id)
+        decide_now = settings.link_mode == "one-click" or (
+            signed_in_admin and (action == "approve" or bool(note and note.strip()))
+        )
+        if decide_now:
+            await _decide_step(request, claims, action, note, auth.user_id if auth else None)
+            return _redirect(run.workflow_id)
+    except AppError as error:
+        return _refused(request, error, workflow_id)
+    if not wants_html(request):
+        return JSONResponse(
+            {
+                "message": f"Nothing was decided yet: POST to this URL to {action} the step.",
+                "runId": run.id,
+                "stepIndex": step.step_index,
+                "attempt": step.attempt,
+                "output": step.output,
+            },
+            headers=LINK_HEADERS,
+        )
+    base = f"/api/workflows/resume?{urlencode({'token': token})}"
+    async with db.read() as session:
+        workflow = await session.get(Workflow, run.workflow_id)
+    return render(
+        request,
+        "link_step_confirm.html",
+        {
+            "workflow": workflow,
+            "run": run,
+            "step": step,
+            "action": action,
+            "note": note or "",
+            "approve_url": f"{base}&action=approve",
+            "reject_url": f"{base}&action=reject",
+            "image_url": f"/api/workflows/resume/image?{urlencode({'token': token})}"
+            if step.tool_name == "generate_image"
+            else None,
+        },
+        headers=LINK_HEADERS,
+    )
+
+
+@router.post("/resume")
+async def step_link_post(
+    request: Request,
+    db: DB,
+    settings: Config,
+    auth: MaybeAuth,
+    token: Token = None,
+    action: Action = None,
+    note: Note = None,
+) -> Response:
+    """Decide (the confirm page's buttons, or an API client): 303 to the dashboard."""
+    workflow_id: str | None = None
+    try:
+        if note is None and "form" in request.headers.get("content-type", ""):
+            form = await request.form()
+            value = form.get("note")
+            note = value[:4000] if isinstance(value, str) else None
+        claims, run, _step = await _load_step_link(db, settings, token, action)
+        workflow_id = run.workflow_id
+        assert action is not None
+        await _decide_step(request, claims, action, note, auth.user_id if auth else None)
+    except AppError as error:
+        return _refused(request, error, workflow_id)
+    return _redirect(run.workflow_id)

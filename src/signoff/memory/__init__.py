@@ -1,0 +1,1 @@
+"""Team memory: notes every plan and step can see; ``core`` holds the brand voice."""

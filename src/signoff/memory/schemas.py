@@ -1,0 +1,23 @@
+"""Bodies of the memory endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from signoff.kit.schemas import ApiInput, ApiModel
+
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+MAX_VALUE_LENGTH = 20_000
+
+
+class MemoryWrite(ApiInput):
+    value: str = Field(min_length=1, max_length=MAX_VALUE_LENGTH)
+
+
+class MemoryEntryOut(ApiModel):
+    key: str
+    value: str
+    updated_at: datetime
+    updated_by: str | None

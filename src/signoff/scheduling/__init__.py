@@ -1,0 +1,1 @@
+"""Cron schedules: validation, human-readable descriptions, next fire times."""

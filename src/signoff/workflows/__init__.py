@@ -1,0 +1,1 @@
+"""Workflows: goal → drafted plan → draft → approval → active → archived."""

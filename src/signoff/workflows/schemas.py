@@ -1,0 +1,123 @@
+"""Request and response bodies of the workflow endpoints (the seed's field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from signoff.kit.schemas import ApiInput, ApiModel
+from signoff.models import WorkflowStatus
+from signoff.runs.schemas import RunSummary
+from signoff.scheduling.cron import ScheduleError, check_timezone, normalise_schedule
+from signoff.tools.registry import ToolName
+
+MAX_GOAL_LENGTH = 4000
+
+
+def _schedule(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalise_schedule(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _timezone(value: str) -> str:
+    try:
+        return check_timezone(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class CreateWorkflowRequest(ApiInput):
+    goal: str = Field(
+        min_length=1,
+        max_length=MAX_GOAL_LENGTH,
+        description="What the workflow should accomplish, in plain language.",
+        examples=["Publish a weekly LinkedIn post about AI news every Monday morning"],
+    )
+    schedule: str | None = Field(
+        default=None,
+        description="Optional cron schedule, 5 fields: minute hour day-of-month month "
+        "day-of-week (e.g. `0 9 * * 1`; names like MON are fine).",
+    )
+    timezone: str = Field(default="UTC", description="IANA timezone of the schedule.")
+
+    _check_schedule = field_validator("schedule")(_schedule)
+    _check_timezone = field_validator("timezone")(_timezone)
+
+
+class StepIn(ApiInput):
+    step_index: int | None = Field(
+        default=None, ge=0, description="Replace this step; leave out to append."
+    )
+    description: str = Field(min_length=1, max_length=500)
+    tool_name: ToolName
+    tool_input: dict[str, Any] = Field(default_factory=dict)
+    requires_approval: bool = False
+    approval_prompt: str | None = Field(default=None, max_length=1000)
+
+
+class EditStepsRequest(ApiInput):
+    steps: list[StepIn] = Field(min_length=1, max_length=20)
+    mode: Literal["merge", "replace"] = Field(
+        default="merge",
+        description="`merge` adds or updates steps; `replace` sets the whole plan.",
+    )
+
+
+class StepOut(ApiModel):
+    step_index: int
+    description: str
+    tool_name: str
+    tool_input: dict[str, Any]
+    requires_approval: bool
+    approval_prompt: str | None
+
+
+class WorkflowOut(ApiModel):
+    id: str
+    title: str
+    goal: str
+    status: WorkflowStatus
+    schedule: str | None
+    schedule_description: str | None
+    timezone: str
+    next_run_at: datetime | None
+    plan_revision: int
+    planned_by: str
+    created_at: datetime
+    updated_at: datetime
+    activated_at: datetime | None
+
+
+class WorkflowListItem(WorkflowOut):
+    step_count: int
+    latest_run: RunSummary | None = Field(
+        default=None, description="The latest run's summary, or null when it never ran."
+    )
+
+
+class WorkflowDetail(WorkflowOut):
+    workflow_steps: list[StepOut]
+    workflow_runs: list[RunSummary] = Field(
+        description="Runs by runNumber, newest first: the latest 50, or all with ?runs=all."
+    )
+
+
+class CreateWorkflowResponse(ApiModel):
+    workflow_id: str
+    title: str
+    steps: list[StepOut]
+    status: Literal["draft"] = "draft"
+    message: str
+    planned_by: str = Field(description="Which model drafted the plan.")
+    emailed_to: list[str] = Field(description="Who received the plan approval email.")
+
+
+class EmailSentResponse(ApiModel):
+    message: str
+    emailed_to: list[str]

@@ -1,0 +1,54 @@
+"""Team memory endpoints; the core entry feeds the planner."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from signoff.auth import service as auth_service
+from signoff.db import Database
+from signoff.models import Role
+from tests.support import signup
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_memory_crud_roles_and_tenancy(client: httpx.AsyncClient, database: Database) -> None:
+    owner = await signup(client)
+    member = await signup(client)
+    stranger = await signup(client)
+    async with database.write() as session:
+        await auth_service.add_member(
+            session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
+        )
+    as_member = {**member.headers, "X-Team-Id": owner.team_id}
+
+    put = await client.put(
+        "/api/memory/core", json={"value": "Warm, plain English. No hype."}, headers=owner.headers
+    )
+    assert put.status_code == 200
+    assert put.json()["key"] == "core"
+    assert put.json()["updatedBy"] == owner.user_id
+    got = await client.get("/api/memory/core", headers=as_member)
+    assert got.status_code == 200
+    assert got.json()["value"] == "Warm, plain English. No hype."
+    assert [
+        entry["key"] for entry in (await client.get("/api/memory", headers=as_member)).json()
+    ] == ["core"]
+    # Members read but do not write; other teams see nothing.
+    denied = await client.put("/api/memory/core", json={"value": "Shout!"}, headers=as_member)
+    assert denied.status_code == 403
+    assert (await client.delete("/api/memory/core", headers=as_member)).status_code == 403
+    assert (await client.get("/api/memory/core", headers=stranger.headers)).status_code == 404
+    assert (await client.get("/api/memory", headers=stranger.headers)).json() == []
+    # Validation.
+    assert (
+        await client.put("/api/memory/core", json={"value": ""}, headers=owner.headers)
+    ).status_code == 422
+    assert (
+        await client.put("/api/memory/bad key!", json={"value": "x"}, headers=owner.headers)
+    ).status_code == 422
+    # Delete.
+    assert (await client.delete("/api/memory/core", headers=owner.headers)).status_code == 204
+    assert (await client.get("/api/memory/core", headers=owner.headers)).status_code == 404
+    assert (await client.delete("/api/memory/core", headers=owner.headers)).status_code == 404

@@ -1,0 +1,132 @@
+"""The seed flow up to activation, end to end: goal → plan → email → link → active."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from signoff.db import Database
+from signoff.models import LinkDecision, Workflow
+from tests.fakes.smtp import FakeSmtpServer as SmtpServer
+from tests.support import BROWSER, signup
+
+pytestmark = pytest.mark.postgres
+
+HTML = {"User-Agent": BROWSER, "Accept": "text/html,application/xhtml+xml"}
+SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
+
+
+@pytest.fixture
+def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:
+    return {"smtp_url": smtp_server.url, "mail_from": "Signoff <signoff@example.com>"}
+
+
+def text_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def approve_link(message: EmailMessage) -> str:
+    match = re.search(
+        r"http://testserver(/api/workflows/[^/\s]+/approve\?token=\S+)", text_part(message)
+    )
+    assert match, text_part(message)
+    return match.group(1)
+
+
+async def wait_for_mail(server: SmtpServer, count: int) -> list[EmailMessage]:
+    for _ in range(200):
+        if len(server.messages) >= count:
+            return list(server.messages)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} emails, got {len(server.messages)}")
+
+
+async def status_of(database: Database, workflow_id: str) -> str:
+    async with database.read() as session:
+        workflow = await session.get(Workflow, workflow_id)
+    assert workflow is not None
+    return workflow.status.value
+
+
+async def test_seed_flow_through_real_smtp(
+    client: httpx.AsyncClient, database: Database, smtp_server: SmtpServer
+) -> None:
+    owner = await signup(client, "owner@example.com", name="Olive")
+    created = await client.post(
+        "/api/workflows",
+        json={"goal": SEED_GOAL, "schedule": "0 9 * * MON"},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "draft"
+    assert body["plannedBy"] == "offline"
+    assert body["emailedTo"] == ["owner@example.com"]
+    assert "offline" in body["message"]
+    assert "owner@example.com" in body["message"]
+    tools = [step["toolName"] for step in body["steps"]]
+    assert tools[-2:] == ["generate_outline", "format_post"]
+    workflow_id = body["workflowId"]
+
+    [message] = await wait_for_mail(smtp_server, 1)
+    assert message["To"] == "owner@example.com"
+    assert body["title"] in message["Subject"]
+    assert "Approve & Activate" in text_part(message)
+    link = approve_link(message)
+
+    # A person's browser, not signed in: a confirm page; nothing changes.
+    page = await client.get(link, headers=HTML)
+    assert page.status_code == 200
+    assert "Approve &amp; Activate" in page.text
+    for step in body["steps"]:
+        assert str(escape(step["description"])) in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert await status_of(database, workflow_id) == "draft"
+
+    decided = await client.post(link, headers=HTML)
+    assert decided.status_code == 303
+    assert decided.headers["location"] == f"/dashboard/workflows/{workflow_id}"
+    assert await status_of(database, workflow_id) == "active"
+
+    again = await client.post(link, headers=HTML)
+    assert again.status_code == 400
+    assert "already approved" in again.text
+    again_get = await client.get(link, headers={"User-Agent": BROWSER})
+    assert again_get.status_code == 400
+    assert again_get.json()["code"] == "already_decided"
+    async with database.read() as session:
+        assert await session.scalar(select(func.count()).select_from(LinkDecision)) == 1
+    assert await status_of(database, workflow_id) == "active"
+    assert len(smtp_server.messages) == 1
+
+    # The page the approval redirects to shows the workflow to its team.
+    client.cookies.set("signoff_session", owner.token)
+    dashboard = await client.get(f"/dashboard/workflows/{workflow_id}")
+    assert dashboard.status_code == 200
+    assert body["title"] in dashboard.text
+    assert "active" in dashboard.text
+    assert SEED_GOAL in dashboard.text
+
+
+async def test_signed_in_owner_decides_with_one_click(
+    client: httpx.AsyncClient, database: Database, smtp_server: SmtpServer
+) -> None:
+    owner = await signup(client)
+    created = (
+        await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
+    ).json()
+    link = approve_link((await wait_for_mail(smtp_server, 1))[0])
+    client.cookies.set("signoff_session", owner.token)
+    response = await client.get(link, headers=HTML)
+    assert response.status_code == 303
+    assert await status_of(database, created["workflowId"]) == "active"
