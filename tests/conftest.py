@@ -32,6 +32,8 @@ from signoff.kit.clock import FrozenClock, use_clock
 from signoff.migrations.runner import upgrade
 from signoff.models import Base
 
+pytest_plugins = ["tests.fakes.smtp", "tests.fakes.openai"]
+
 # No test talks to a real LLM provider; tests of the wire protocol turn requests back on
 # (pydantic_ai.models.override_allow_model_requests) around a local fake server.
 llm_models.ALLOW_MODEL_REQUESTS = False

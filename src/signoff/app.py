@@ -16,11 +16,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 import signoff
+from signoff.approvals.endpoints import router as approvals_router
 from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
+from signoff.dashboard.endpoints import router as dashboard_router
+from signoff.dashboard.pages import STATIC_DIR
 from signoff.db import Database
 from signoff.errors import AppError
 from signoff.kit.body_limit import BodyLimitMiddleware
+from signoff.llm.models import build_model
+from signoff.memory.endpoints import router as memory_router
+from signoff.runs.endpoints import router as runs_router
+from signoff.runtime import Runtime
+from signoff.workflows.endpoints import router as workflows_router
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +105,16 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         owns_db = db is None
         app.state.db = db or Database.from_url(settings.effective_database_url)
         settings.secret_key()  # generate the development secret now, not on the first link
+        runtime = Runtime(settings, app.state.db, app.state.llm)
+        app.state.runtime = runtime
+        app.state.engine = runtime.engine
+        app.state.queue = runtime.queue
+        app.state.mail_sender = runtime.mail_sender
+        await runtime.start()
         try:
             yield
         finally:
+            await runtime.stop()
             if owns_db:
                 await app.state.db.dispose()
 
@@ -113,6 +128,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Built now, so a model name that cannot work stops the start with a clear message.
+    app.state.llm = build_model(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
@@ -135,5 +152,15 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(auth_router)
+    app.mount("/dashboard/static", StaticFiles(directory=str(STATIC_DIR)), name="dashboard-static")
+    # Link routes first: /api/workflows/resume must not be taken for a workflow id.
+    for router in (
+        auth_router,
+        approvals_router,
+        workflows_router,
+        runs_router,
+        memory_router,
+        dashboard_router,
+    ):
+        app.include_router(router)
     return app

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import sys
 
 import typer
 
 from signoff.config import ConfigError, Settings, load_settings
+from signoff.kit.logging import configure_logging
 
 app = typer.Typer(help="Signoff: AI workflows that people sign off on.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -22,18 +23,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply database migrations up to REVISION (default: the latest)."""
     from signoff.migrations.runner import upgrade
 
-    _configure_logging()
+    configure_logging()
     settings = _settings()
     upgrade(settings.effective_database_url, revision)
     typer.echo("database is up to date")
@@ -65,7 +60,7 @@ def serve(
     from signoff.app import create_app
     from signoff.migrations.runner import upgrade
 
-    _configure_logging()
+    configure_logging()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     try:
         settings = load_settings(**overrides)
@@ -74,8 +69,59 @@ def serve(
         raise typer.Exit(2) from None
     if settings.is_sqlite:
         upgrade(settings.effective_database_url)
+    if settings.queue == "procrastinate" and settings.token_secret is None:
+        typer.echo(
+            "error: with SIGNOFF_QUEUE=procrastinate several processes sign email links: "
+            "set the same SIGNOFF_TOKEN_SECRET for every process",
+            err=True,
+        )
+        raise typer.Exit(2)
     typer.echo(f"Signoff on {settings.public_base_url} (API docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command()
+def worker() -> None:
+    """Execute run steps from the PostgreSQL job queue (SIGNOFF_QUEUE=procrastinate).
+
+    Start any number, on any machines, sharing SIGNOFF_DATABASE_URL and SIGNOFF_TOKEN_SECRET.
+    """
+    import asyncio
+
+    from signoff.db import Database
+    from signoff.llm.models import build_model
+    from signoff.runtime import Runtime
+
+    configure_logging()
+    settings = _settings()
+    if settings.queue != "procrastinate" or settings.is_sqlite:
+        typer.echo(
+            "error: `signoff worker` needs SIGNOFF_QUEUE=procrastinate and a PostgreSQL "
+            "SIGNOFF_DATABASE_URL (with the inline queue, `signoff serve` runs the steps itself)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.token_secret is None:
+        typer.echo(
+            "error: several processes sign email links: set the same SIGNOFF_TOKEN_SECRET "
+            "for every `signoff serve` and `signoff worker`",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        db = Database.from_url(settings.effective_database_url)
+        runtime = Runtime(settings, db, build_model(settings))
+        await runtime.start()
+        try:
+            await runtime.run_worker()
+        finally:
+            await runtime.stop()
+            await db.dispose()
+
+    typer.echo(f"Signoff worker: {settings.worker_concurrency} concurrent steps")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def main() -> None:

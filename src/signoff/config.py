@@ -66,6 +66,29 @@ class Settings(BaseSettings):
     mail_retry_base_seconds: float = Field(default=5.0, gt=0)
     mail_claim_seconds: float = Field(default=60.0, gt=0)
 
+    # The run engine. A worker holds a lease on the step it executes and renews it while the
+    # model works; a crashed worker's lease runs out and the sweep hands the step to another.
+    step_lease_seconds: float = Field(default=60.0, gt=0)
+    step_max_takeovers: int = Field(default=3, ge=0)
+    step_max_retries: int = Field(default=3, ge=0)
+    step_retry_base_seconds: float = Field(default=2.0, ge=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    worker_concurrency: int = Field(default=32, ge=1)
+
+    # Web search (SPEC §7): tavily, brave or searxng; none answers "not configured" to the agent.
+    search_provider: Literal["none", "tavily", "brave", "searxng"] = "none"
+    search_api_key: SecretStr | None = None
+    searxng_url: str = ""
+    # Image generation: an OpenAI-compatible /v1/images/generations endpoint. Empty: with the
+    # offline model a drawn placeholder, otherwise "not configured".
+    image_base_url: str = ""
+    image_api_key: SecretStr | None = None
+    image_model: str = "gpt-image-1"
+    # Fetching pages for web_extract: caps on time and size.
+    fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    # trafilatura costs about 3 s of CPU per MB of HTML: 2 MB is plenty for an article.
+    fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
     session_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Failed logins for one address: free for this many, then an exponential wait.

@@ -4,12 +4,29 @@ from signoff.models.auth import AuthSession, LoginThrottle, Membership, Role, Te
 from signoff.models.base import Base
 from signoff.models.mail import MailStatus, OutboxMail
 from signoff.models.memory import CORE_KEY, MemoryEntry
+from signoff.models.runs import (
+    ACTIVE_RUN_STATUSES,
+    Asset,
+    AssetStatus,
+    Conversation,
+    ConversationMessage,
+    Run,
+    RunStatus,
+    RunStep,
+    RunTrigger,
+    StepStatus,
+)
 from signoff.models.workflows import LinkDecision, Workflow, WorkflowStatus, WorkflowStep
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
     "CORE_KEY",
+    "Asset",
+    "AssetStatus",
     "AuthSession",
     "Base",
+    "Conversation",
+    "ConversationMessage",
     "LinkDecision",
     "LoginThrottle",
     "MailStatus",
@@ -17,6 +34,11 @@ __all__ = [
     "MemoryEntry",
     "OutboxMail",
     "Role",
+    "Run",
+    "RunStatus",
+    "RunStep",
+    "RunTrigger",
+    "StepStatus",
     "Team",
     "User",
     "Workflow",

@@ -38,6 +38,8 @@ class Workflow(IdMixin, TimestampMixin, Base):
     # +1 on every plan edit: approval links carry it, so an edit voids earlier links.
     plan_revision: Mapped[int] = mapped_column(default=1)
     planned_by: Mapped[str] = mapped_column(String(120), default="")
+    # Incremented under the workflow's row lock to number runs 1, 2, 3, … without gaps.
+    run_count: Mapped[int] = mapped_column(default=0)
     activated_at: Mapped[datetime | None] = mapped_column(default=None)
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
 

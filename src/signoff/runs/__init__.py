@@ -1,0 +1,1 @@
+"""Runs: start, execute step by step, pause for approval, decide, stop."""

@@ -1,0 +1,141 @@
+"""The run's conversation: pydantic-ai messages stored one per row, reloaded exactly.
+
+Each row holds one ``ModelMessage`` serialised by the library's own type adapter, so a step
+sees every earlier step's messages exactly as they were produced. :func:`public_messages`
+turns them into the stable API shape (role, kind, text / tool call / tool result).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic_ai import ModelMessagesTypeAdapter
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    SystemPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.kit.clock import utc_now
+from signoff.models import ConversationMessage
+from signoff.runs.schemas import MessageOut
+
+APPROVED_MESSAGE = "Approved. Please continue."
+
+
+def rejected_message(note: str | None) -> str:
+    feedback = (note or "").strip() or "No feedback was given"
+    return f"Rejected. Feedback: {feedback}. Please revise."
+
+
+async def load(session: AsyncSession, conversation_id: str) -> list[ModelMessage]:
+    rows = await session.scalars(
+        select(ConversationMessage.data)
+        .where(ConversationMessage.conversation_id == conversation_id)
+        .order_by(ConversationMessage.position)
+    )
+    return [ModelMessagesTypeAdapter.validate_json(f"[{data}]")[0] for data in rows]
+
+
+async def load_rows(session: AsyncSession, conversation_id: str) -> list[ConversationMessage]:
+    rows = await session.scalars(
+        select(ConversationMessage)
+        .where(ConversationMessage.conversation_id == conversation_id)
+        .order_by(ConversationMessage.position)
+    )
+    return list(rows)
+
+
+async def append(session: AsyncSession, conversation_id: str, messages: list[ModelMessage]) -> None:
+    if not messages:
+        return
+    last = await session.scalar(
+        select(func.max(ConversationMessage.position)).where(
+            ConversationMessage.conversation_id == conversation_id
+        )
+    )
+    position = -1 if last is None else last
+    for message in messages:
+        position += 1
+        data = ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1]
+        session.add(
+            ConversationMessage(conversation_id=conversation_id, position=position, data=data)
+        )
+    await session.flush()
+
+
+async def append_user_text(session: AsyncSession, conversation_id: str, text: str) -> None:
+    """Add a person's words (an approval or a rejection) to the conversation."""
+    await append(
+        session,
+        conversation_id,
+        [ModelRequest(parts=[UserPromptPart(content=text, timestamp=utc_now())])],
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+def public_messages(rows: list[ConversationMessage]) -> list[MessageOut]:
+    """The stable API shape of a conversation, whatever the storage format."""
+    out: list[MessageOut] = []
+    for row in rows:
+        message = ModelMessagesTypeAdapter.validate_json(f"[{row.data}]")[0]
+        created: datetime = row.created_at
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    text = part.content if isinstance(part.content, str) else str(part.content)
+                    out.append(MessageOut(role="user", kind="text", text=text, created_at=created))
+                elif isinstance(part, SystemPromptPart):
+                    out.append(
+                        MessageOut(
+                            role="system", kind="text", text=part.content, created_at=created
+                        )
+                    )
+                elif isinstance(part, ToolReturnPart):
+                    out.append(
+                        MessageOut(
+                            role="tool",
+                            kind="tool_result",
+                            tool_name=part.tool_name,
+                            result=_jsonable(part.content),
+                            created_at=created,
+                        )
+                    )
+        elif isinstance(message, ModelResponse):
+            for response_part in message.parts:
+                if isinstance(response_part, TextPart):
+                    out.append(
+                        MessageOut(
+                            role="assistant",
+                            kind="text",
+                            text=response_part.content,
+                            created_at=created,
+                        )
+                    )
+                elif isinstance(response_part, ToolCallPart):
+                    out.append(
+                        MessageOut(
+                            role="assistant",
+                            kind="tool_call",
+                            tool_name=response_part.tool_name,
+                            args=response_part.args_as_dict(),
+                            created_at=created,
+                        )
+                    )
+    return out

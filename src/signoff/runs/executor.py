@@ -1,0 +1,414 @@
+"""The step executor: one job runs one step of one run.
+
+Three phases, never a transaction across the model call (ENGINE.md invariant 3):
+
+1. **claim** (write transaction): check the job still names the run's current step and
+   attempt (else do nothing — invariant 2), take a lease (a fresh claim token and an expiry),
+   load the conversation;
+2. **execute** (no transaction): one model request with exactly the step's tool as the agent's
+   output, the lease renewed in the background; losing the lease (a stop, a takeover) cancels
+   the call;
+3. **record** (write transaction): only if the claim token is still ours and the run is still
+   running — then store the messages, usage and output, move the run on, write the emails to
+   the outbox. The next job is enqueued after the commit; if the process dies first, the sweep
+   finds the ready step and queues it again (invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic_ai import UnexpectedModelBehavior
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models import Model
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.kit.clock import utc_now
+from signoff.kit.ids import new_id
+from signoff.llm.models import model_settings
+from signoff.models import (
+    Asset,
+    AssetStatus,
+    MemoryEntry,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Team,
+    Workflow,
+)
+from signoff.models.memory import CORE_KEY
+from signoff.queue.jobs import JobQueue, StepJob
+from signoff.runs import conversation, emails, repository
+from signoff.runs.prompts import run_opening, step_message
+from signoff.runs.service import end_unfinished_steps
+from signoff.runs.states import transition_run, transition_step
+from signoff.tools.agents import step_agent
+from signoff.tools.base import ToolContext, ToolResult
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's lease on a step, and everything the step needs to run."""
+
+    job: StepJob
+    token: str
+    team_id: str
+    workflow_id: str
+    conversation_id: str
+    step_count: int
+    tool_name: str
+    history: list[ModelMessage]
+    prompt: str | None
+
+
+@dataclass
+class Outcome:
+    result: ToolResult | None = None
+    messages: list[ModelMessage] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+    error: str | None = None
+    retryable: bool = True
+    lease_lost: bool = False
+
+
+class StepFailure(Exception):
+    """The step did not produce a usable result; ``retryable`` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _classify(exc: BaseException) -> StepFailure:
+    if isinstance(exc, StepFailure):
+        return exc
+    if isinstance(exc, ModelHTTPError):
+        transient = exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
+        return StepFailure(
+            f"The model provider answered HTTP {exc.status_code}.", retryable=transient
+        )
+    if isinstance(exc, ModelAPIError):  # timeouts, connection errors, overload
+        return StepFailure(f"The model provider failed: {exc}")
+    if isinstance(exc, UnexpectedModelBehavior):
+        return StepFailure(f"The model did not complete the step: {exc.message}")
+    logger.exception("unexpected error in a step", exc_info=exc)
+    return StepFailure(f"Unexpected error: {type(exc).__name__}: {exc}")
+
+
+class Engine:
+    """Executes step jobs. Holds no state per run: everything is in the database."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        model: Model,
+        queue: JobQueue,
+        wake_mail: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.model = model
+        self.queue = queue
+        self.wake_mail = wake_mail
+
+    # -- entry points -------------------------------------------------------------------------
+
+    async def execute(self, job: StepJob) -> None:
+        """Run the job's step if the job still names the current work; else do nothing."""
+        claim = await self._claim(job)
+        if claim is None:
+            return
+        outcome = await self._execute(claim)
+        follow_up = await self._record(claim, outcome)
+        if follow_up is not None:
+            next_job, not_before = follow_up
+            await self.queue.enqueue(next_job, not_before=not_before)
+
+    async def sweep(self) -> int:
+        """Queue every step that is ready but perhaps not queued: after a crash between commit
+        and enqueue, a retry whose delay passed, or a lease that ran out. Double enqueues are
+        harmless."""
+        async with self.db.read() as session:
+            jobs = await repository.ready_jobs(session, utc_now())
+        for job in jobs:
+            await self.queue.enqueue(job)
+        return len(jobs)
+
+    # -- phase 1: claim -----------------------------------------------------------------------
+
+    async def _claim(self, job: StepJob) -> Claim | None:
+        wake_mail = False
+        async with self.db.write() as session:
+            run = await repository.lock_run(session, job.run_id)
+            if run is None or run.status not in (RunStatus.RUNNING, RunStatus.APPROVED):
+                return None
+            if run.current_step_index != job.step_index:
+                return None
+            step = await repository.get_step(session, run.id, job.step_index)
+            if step is None or step.attempt != job.attempt:
+                return None
+            now = utc_now()
+            if step.status == StepStatus.RUNNING:
+                if step.claimed_until is not None and step.claimed_until > now:
+                    return None  # another worker holds the lease
+                # The lease ran out: its worker crashed. Take the step over, a bounded number
+                # of times; the attempt stays the same.
+                step.takeovers += 1
+                transition_step(step, StepStatus.PENDING)
+                if step.takeovers > self.settings.step_max_takeovers:
+                    await self._fail_run(
+                        session, run, step, "the worker executing it crashed too many times"
+                    )
+                    wake_mail = True
+                    step = None
+            elif step.status != StepStatus.PENDING:
+                return None
+            if step is not None and step.next_attempt_at and step.next_attempt_at > now:
+                return None  # a retry's backoff has not passed; the sweep queues it when due
+            if step is None:
+                claim = None
+            else:
+                claim = await self._take_lease(session, run, step, job, now)
+        if wake_mail:
+            self.wake_mail()
+        return claim
+
+    async def _take_lease(
+        self, session: AsyncSession, run: Run, step: RunStep, job: StepJob, now: datetime
+    ) -> Claim:
+        if run.status == RunStatus.APPROVED:
+            transition_run(run, RunStatus.RUNNING)
+        transition_step(step, StepStatus.RUNNING)
+        step.claim_token = new_id()
+        step.claimed_until = now + timedelta(seconds=self.settings.step_lease_seconds)
+        step.started_at = step.started_at or now
+        history = await conversation.load(session, run.conversation_id)
+        prompt: str | None
+        if step.attempt > 1:
+            prompt = None  # the conversation ends with the person's feedback
+        else:
+            prompt = step_message(step, run.step_count)
+            if step.step_index == 0:
+                workflow = await session.get(Workflow, run.workflow_id)
+                team = await session.get(Team, run.team_id)
+                core = await session.get(MemoryEntry, (run.team_id, CORE_KEY))
+                assert workflow is not None
+                assert team is not None
+                opening = run_opening(
+                    team_name=team.name,
+                    title=workflow.title,
+                    goal=workflow.goal,
+                    core_memory=core.value if core else None,
+                )
+                prompt = f"{opening}\n\n{prompt}"
+        await session.flush()
+        return Claim(
+            job=job,
+            token=step.claim_token,
+            team_id=run.team_id,
+            workflow_id=run.workflow_id,
+            conversation_id=run.conversation_id,
+            step_count=run.step_count,
+            tool_name=step.tool_name,
+            history=history,
+            prompt=prompt,
+        )
+
+    # -- phase 2: execute ---------------------------------------------------------------------
+
+    async def _execute(self, claim: Claim) -> Outcome:
+        work = asyncio.create_task(self._call_model(claim))
+        lease_lost = False
+        interval = self.settings.step_lease_seconds / 3
+        while not work.done():
+            done, _ = await asyncio.wait({work}, timeout=interval)
+            if done:
+                break
+            if not await self._renew_lease(claim):
+                lease_lost = True
+                work.cancel()
+                break
+        if lease_lost:
+            try:
+                await work
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.debug("error after the lease was lost", exc_info=True)
+            return Outcome(lease_lost=True)
+        return work.result()
+
+    async def _call_model(self, claim: Claim) -> Outcome:
+        deps = ToolContext(
+            settings=self.settings,
+            db=self.db,
+            team_id=claim.team_id,
+            workflow_id=claim.workflow_id,
+            run_id=claim.job.run_id,
+            step_index=claim.job.step_index,
+            attempt=claim.job.attempt,
+        )
+        try:
+            result = await step_agent(claim.tool_name).run(
+                claim.prompt,
+                message_history=claim.history or None,
+                model=self.model,
+                deps=deps,
+                model_settings=model_settings(self.settings),
+            )
+            tool_result = result.output
+            if tool_result.failed:
+                raise StepFailure(tool_result.text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = _classify(exc)
+            return Outcome(error=str(failure), retryable=failure.retryable)
+        usage = result.usage
+        return Outcome(
+            result=tool_result,
+            messages=result.new_messages(output_tool_return_content=tool_result.text),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            requests=usage.requests,
+        )
+
+    async def _renew_lease(self, claim: Claim) -> bool:
+        """Extend the lease if it is still ours; False once a stop or a takeover took it."""
+        until = utc_now() + timedelta(seconds=self.settings.step_lease_seconds)
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(RunStep)
+                .where(
+                    RunStep.run_id == claim.job.run_id,
+                    RunStep.step_index == claim.job.step_index,
+                    RunStep.claim_token == claim.token,
+                    RunStep.status == StepStatus.RUNNING,
+                )
+                .values(claimed_until=until)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- phase 3: record ----------------------------------------------------------------------
+
+    async def _record(
+        self, claim: Claim, outcome: Outcome
+    ) -> tuple[StepJob, datetime | None] | None:
+        if outcome.lease_lost:
+            logger.info("step %s abandoned: its lease was taken", claim.job.key)
+            return None
+        follow_up: tuple[StepJob, datetime | None] | None = None
+        async with self.db.write() as session:
+            run = await repository.lock_run(session, claim.job.run_id)
+            step = await repository.get_step(session, claim.job.run_id, claim.job.step_index)
+            if (
+                run is None
+                or step is None
+                or run.status != RunStatus.RUNNING
+                or step.status != StepStatus.RUNNING
+                or step.claim_token != claim.token
+            ):
+                # Stopped, or taken over by another worker: only the lease holder writes.
+                logger.info("late result of %s dropped", claim.job.key)
+                return None
+            step.claim_token = None
+            step.claimed_until = None
+            if outcome.result is None:
+                follow_up = await self._after_failure(session, run, step, outcome)
+            else:
+                follow_up = await self._after_success(session, claim, run, step, outcome)
+        self.wake_mail()
+        return follow_up
+
+    async def _after_success(
+        self, session: AsyncSession, claim: Claim, run: Run, step: RunStep, outcome: Outcome
+    ) -> tuple[StepJob, datetime | None] | None:
+        assert outcome.result is not None
+        result = outcome.result
+        await conversation.append(session, run.conversation_id, outcome.messages)
+        for holder in (step, run):
+            holder.input_tokens += outcome.input_tokens
+            holder.output_tokens += outcome.output_tokens
+        run.model_requests += outcome.requests
+        step.output = result.content or result.text
+        step.output_data = result.data or None
+        step.error = None
+        if result.asset_type is not None:
+            asset = Asset(
+                team_id=run.team_id,
+                workflow_id=run.workflow_id,
+                run_id=run.id,
+                step_index=step.step_index,
+                attempt=step.attempt,
+                type=result.asset_type,
+                status=AssetStatus.PENDING if step.requires_approval else AssetStatus.FINAL,
+                content=result.content,
+                data=result.data,
+                mime_type=result.mime_type,
+                blob=result.blob,
+            )
+            session.add(asset)
+            await session.flush()
+            step.output_data = {**(result.data or {}), "assetId": asset.id}
+        if step.requires_approval:
+            transition_step(step, StepStatus.AWAITING_APPROVAL)
+            transition_run(run, RunStatus.AWAITING_APPROVAL)
+            await session.flush()
+            await emails.step_awaiting_approval(session, self.settings, run, step)
+            return None
+        transition_step(step, StepStatus.COMPLETED)
+        if step.step_index + 1 >= run.step_count:
+            transition_run(run, RunStatus.COMPLETED)
+            await session.flush()
+            await emails.run_completed(session, self.settings, run)
+            return None
+        transition_run(run, RunStatus.RUNNING)
+        run.current_step_index = step.step_index + 1
+        await session.flush()
+        return StepJob(run.id, step.step_index + 1, 1), None
+
+    async def _after_failure(
+        self, session: AsyncSession, run: Run, step: RunStep, outcome: Outcome
+    ) -> tuple[StepJob, datetime | None] | None:
+        error = outcome.error or "unknown error"
+        step.error = error
+        if outcome.retryable and step.retries < self.settings.step_max_retries:
+            step.retries += 1
+            delay = timedelta(
+                seconds=self.settings.step_retry_base_seconds * 2 ** (step.retries - 1)
+            )
+            step.next_attempt_at = utc_now() + min(delay, MAX_BACKOFF)
+            transition_step(step, StepStatus.PENDING)
+            await session.flush()
+            return StepJob(run.id, step.step_index, step.attempt), step.next_attempt_at
+        await self._fail_run(session, run, step, error)
+        return None
+
+    async def _fail_run(self, session: AsyncSession, run: Run, step: RunStep, error: str) -> None:
+        transition_step(step, StepStatus.FAILED)
+        step.error = error
+        step.claim_token = None
+        step.claimed_until = None
+        transition_run(run, RunStatus.FAILED)
+        run.failure_reason = f"Step {step.step_index + 1} ({step.tool_name}) failed: {error}"
+        run.failed_step_index = step.step_index
+        await end_unfinished_steps(session, run)
+        await session.flush()
+        await emails.run_failed(session, self.settings, run, step)

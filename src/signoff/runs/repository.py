@@ -1,0 +1,146 @@
+"""Queries for runs, their steps, and assets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.models import (
+    ACTIVE_RUN_STATUSES,
+    Asset,
+    AssetStatus,
+    LinkDecision,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+)
+from signoff.queue.jobs import StepJob
+
+
+async def lock_run(session: AsyncSession, run_id: int) -> Run | None:
+    """The run, locked for this transaction (PostgreSQL row lock; SQLite's writer lock is
+    already held since the transaction began with BEGIN IMMEDIATE)."""
+    return await session.scalar(
+        select(Run)
+        .where(Run.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def get_run_in_workflow(session: AsyncSession, workflow_id: str, run_id: int) -> Run | None:
+    return await session.scalar(select(Run).where(Run.id == run_id, Run.workflow_id == workflow_id))
+
+
+async def get_step(session: AsyncSession, run_id: int, step_index: int) -> RunStep | None:
+    return await session.scalar(
+        select(RunStep)
+        .where(RunStep.run_id == run_id, RunStep.step_index == step_index)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def list_steps(session: AsyncSession, run_id: int) -> Sequence[RunStep]:
+    result = await session.scalars(
+        select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.step_index)
+    )
+    return result.all()
+
+
+async def active_run(session: AsyncSession, workflow_id: str) -> Run | None:
+    return await session.scalar(
+        select(Run).where(Run.workflow_id == workflow_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+    )
+
+
+async def list_runs(
+    session: AsyncSession, workflow_id: str, *, limit: int | None, before_number: int | None = None
+) -> Sequence[Run]:
+    query = select(Run).where(Run.workflow_id == workflow_id)
+    if before_number is not None:
+        query = query.where(Run.run_number < before_number)
+    query = query.order_by(Run.run_number.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def latest_runs(session: AsyncSession, workflow_ids: Sequence[str]) -> dict[str, Run]:
+    """The latest run of each workflow, in one query (for lists)."""
+    if not workflow_ids:
+        return {}
+    top = (
+        select(Run.workflow_id, func.max(Run.run_number).label("number"))
+        .where(Run.workflow_id.in_(workflow_ids))
+        .group_by(Run.workflow_id)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(Run).join(
+            top, and_(Run.workflow_id == top.c.workflow_id, Run.run_number == top.c.number)
+        )
+    )
+    return {run.workflow_id: run for run in rows}
+
+
+async def ready_jobs(session: AsyncSession, now: datetime, *, limit: int = 500) -> list[StepJob]:
+    """Work that is ready but perhaps not queued: the current step of an active run that is
+    pending and due, or running under a lease that ran out (its worker crashed)."""
+    rows = await session.execute(
+        select(RunStep.run_id, RunStep.step_index, RunStep.attempt)
+        .join(Run, Run.id == RunStep.run_id)
+        .where(
+            Run.status.in_((RunStatus.RUNNING, RunStatus.APPROVED)),
+            RunStep.step_index == Run.current_step_index,
+            or_(
+                and_(
+                    RunStep.status == StepStatus.PENDING,
+                    or_(RunStep.next_attempt_at.is_(None), RunStep.next_attempt_at <= now),
+                ),
+                and_(RunStep.status == StepStatus.RUNNING, RunStep.claimed_until < now),
+            ),
+        )
+        .order_by(RunStep.run_id)
+        .limit(limit)
+    )
+    return [StepJob(run_id, step_index, attempt) for run_id, step_index, attempt in rows.all()]
+
+
+async def pending_asset(
+    session: AsyncSession, run_id: int, step_index: int, attempt: int
+) -> Asset | None:
+    return await session.scalar(
+        select(Asset).where(
+            Asset.run_id == run_id,
+            Asset.step_index == step_index,
+            Asset.attempt == attempt,
+            Asset.status == AssetStatus.PENDING,
+        )
+    )
+
+
+async def list_assets(
+    session: AsyncSession,
+    team_ids: Sequence[str],
+    *,
+    run_id: int | None,
+    asset_type: str | None,
+    limit: int,
+    offset: int,
+) -> Sequence[Asset]:
+    query = select(Asset).where(Asset.team_id.in_(team_ids))
+    if run_id is not None:
+        query = query.where(Asset.run_id == run_id)
+    if asset_type is not None:
+        query = query.where(Asset.type == asset_type)
+    query = query.order_by(Asset.created_at.desc(), Asset.id).limit(limit).offset(offset)
+    return (await session.scalars(query)).all()
+
+
+async def decision_exists(session: AsyncSession, subject: str) -> bool:
+    found = await session.scalar(select(LinkDecision.id).where(LinkDecision.subject == subject))
+    return found is not None

@@ -1,0 +1,223 @@
+"""Run rules: start, stop, decide. Services never commit; they return the jobs to enqueue
+after the caller's commit (a crash in between is repaired by the sweep)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.config import Settings
+from signoff.errors import Conflict, Unprocessable
+from signoff.models import (
+    ACTIVE_RUN_STATUSES,
+    Asset,
+    AssetStatus,
+    Conversation,
+    LinkDecision,
+    Run,
+    RunStatus,
+    RunStep,
+    RunTrigger,
+    StepStatus,
+    Workflow,
+    WorkflowStatus,
+)
+from signoff.queue.jobs import StepJob
+from signoff.runs import conversation, emails, repository
+from signoff.runs.states import transition_run, transition_step
+
+STOPPED_BY_USER = "Stopped by user"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a recorded decision did, and the job it queued (None when the run completed)."""
+
+    run: Run
+    action: str
+    job: StepJob | None
+
+
+async def start_run(
+    session: AsyncSession,
+    settings: Settings,
+    workflow: Workflow,
+    *,
+    trigger: RunTrigger,
+    started_by: str | None,
+) -> tuple[Run, StepJob]:
+    """Create a run with its step rows and a new conversation; 409 if one is active.
+
+    The partial unique index over active runs decides, whichever path started the run.
+    """
+    if workflow.status != WorkflowStatus.ACTIVE:
+        raise Unprocessable(
+            f"Only an active workflow can run; this one is {workflow.status}.",
+            code="workflow_not_active",
+        )
+    if not workflow.steps:
+        raise Unprocessable("This workflow has no steps.", code="no_steps")
+    # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
+    run_number = await session.scalar(
+        update(Workflow)
+        .where(Workflow.id == workflow.id)
+        .values(run_count=Workflow.run_count + 1)
+        .returning(Workflow.run_count)
+    )
+    assert run_number is not None
+    chat = Conversation(team_id=workflow.team_id, workflow_id=workflow.id, niche="workflow")
+    session.add(chat)
+    await session.flush()
+    run = Run(
+        workflow_id=workflow.id,
+        team_id=workflow.team_id,
+        run_number=run_number,
+        status=RunStatus.RUNNING,
+        trigger=trigger,
+        conversation_id=chat.id,
+        plan_revision=workflow.plan_revision,
+        step_count=len(workflow.steps),
+        started_by=started_by,
+    )
+    session.add(run)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            "A run of this workflow is already active; wait for it or stop it.",
+            code="run_active",
+        ) from None
+    session.add_all(
+        RunStep(
+            run_id=run.id,
+            step_index=step.step_index,
+            description=step.description,
+            tool_name=step.tool_name,
+            tool_input=step.tool_input,
+            requires_approval=step.requires_approval,
+            approval_prompt=step.approval_prompt,
+        )
+        for step in workflow.steps
+    )
+    await session.flush()
+    return run, StepJob(run.id, 0, 1)
+
+
+async def end_unfinished_steps(session: AsyncSession, run: Run) -> None:
+    """When a run ends, every step it did not finish becomes skipped; pending outputs die."""
+    for step in await repository.list_steps(session, run.id):
+        if step.status in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.AWAITING_APPROVAL):
+            transition_step(step, StepStatus.SKIPPED)
+            step.claim_token = None
+            step.claimed_until = None
+    await session.execute(
+        update(Asset)
+        .where(Asset.run_id == run.id, Asset.status == AssetStatus.PENDING)
+        .values(status=AssetStatus.DISCARDED)
+    )
+
+
+async def stop_run(session: AsyncSession, run_id: int) -> Run:
+    """Stop an active run: failed, "Stopped by user". A step in flight is abandoned: its lease
+    is cleared, so its late result is refused; open approval links find the run ended."""
+    run = await repository.lock_run(session, run_id)
+    assert run is not None
+    if run.status not in ACTIVE_RUN_STATUSES:
+        raise Conflict(f"This run has already ended ({run.status}).", code="run_ended")
+    transition_run(run, RunStatus.FAILED)
+    run.failure_reason = STOPPED_BY_USER
+    await end_unfinished_steps(session, run)
+    await session.flush()
+    return run
+
+
+async def check_decidable(
+    session: AsyncSession, run: Run, step_index: int, attempt: int
+) -> RunStep:
+    """The step awaiting this decision, or the reason (409) why it can no longer be taken."""
+    if await repository.decision_exists(session, f"step:{run.id}:{step_index}:{attempt}"):
+        raise Conflict("This step was already decided.", code="already_decided")
+    if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
+        if run.failure_reason == STOPPED_BY_USER:
+            raise Conflict("This run was stopped; there is nothing to decide.", code="run_stopped")
+        raise Conflict(f"This run has ended ({run.status}).", code="run_ended")
+    step = await repository.get_step(session, run.id, run.current_step_index)
+    if step is None or step.step_index != step_index or step.attempt != attempt:
+        raise Conflict(
+            "This link is for an earlier version of this step; use the newest email.",
+            code="stale_attempt",
+        )
+    if run.status != RunStatus.AWAITING_APPROVAL or step.status != StepStatus.AWAITING_APPROVAL:
+        raise Conflict("This step is not waiting for a decision.", code="not_awaiting")
+    return step
+
+
+async def decide(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    run_id: int,
+    step_index: int,
+    attempt: int,
+    action: str,
+    note: str | None,
+    decided_by: str | None,
+    via: str,
+    token_id: str | None = None,
+) -> Decision:
+    """Record a person's decision on a paused step. Of concurrent decisions, one wins.
+
+    Approve keeps the pending output exactly (no model call) and moves on; reject discards it,
+    puts the feedback in the conversation and queues the same step as a new attempt.
+    """
+    run = await repository.lock_run(session, run_id)
+    assert run is not None
+    step = await check_decidable(session, run, step_index, attempt)
+    asset = await repository.pending_asset(session, run.id, step_index, attempt)
+    session.add(
+        LinkDecision(
+            team_id=run.team_id,
+            workflow_id=run.workflow_id,
+            subject=f"step:{run.id}:{step_index}:{attempt}",
+            kind="step_approval",
+            action=action,
+            note=note,
+            token_id=token_id,
+            decided_by=decided_by,
+            via=via,
+        )
+    )
+    transition_run(run, RunStatus.APPROVED)
+    job: StepJob | None
+    if action == "approve":
+        transition_step(step, StepStatus.COMPLETED)
+        if asset is not None:
+            asset.status = AssetStatus.FINAL
+        await conversation.append_user_text(
+            session, run.conversation_id, conversation.APPROVED_MESSAGE
+        )
+        if step_index + 1 >= run.step_count:
+            transition_run(run, RunStatus.COMPLETED)
+            await emails.run_completed(session, settings, run)
+            job = None
+        else:
+            run.current_step_index = step_index + 1
+            job = StepJob(run.id, step_index + 1, 1)
+    else:
+        if asset is not None:
+            asset.status = AssetStatus.DISCARDED
+        await conversation.append_user_text(
+            session, run.conversation_id, conversation.rejected_message(note)
+        )
+        transition_step(step, StepStatus.PENDING)
+        step.attempt += 1
+        step.feedback = (note or "").strip() or None
+        step.retries = 0
+        step.takeovers = 0
+        step.next_attempt_at = None
+        job = StepJob(run.id, step_index, step.attempt)
+    await session.flush()
+    return Decision(run=run, action=action, job=job)

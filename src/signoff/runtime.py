@@ -1,0 +1,75 @@
+"""What runs in a process besides the HTTP API: the mail sender, the job queue, the engine.
+
+``signoff serve`` starts a :class:`Runtime` in its lifespan: with ``SIGNOFF_QUEUE=inline`` the
+engine's workers run right there; with ``procrastinate`` the API only defers jobs and
+``signoff worker`` processes (any number, any machine) execute them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pydantic_ai.models import Model
+
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.mail.sender import MailSender
+from signoff.queue.inline import InlineQueue
+from signoff.queue.jobs import JobQueue
+from signoff.queue.procrastinate_queue import ProcrastinateQueue
+from signoff.runs.executor import Engine
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, db: Database, model: Model) -> None:
+        self.settings = settings
+        self.db = db
+        self.mail_sender = MailSender(db, settings)
+        self.queue: InlineQueue | ProcrastinateQueue
+        if settings.queue == "procrastinate":
+            if db.is_sqlite:
+                raise ValueError("SIGNOFF_QUEUE=procrastinate needs a PostgreSQL database")
+            self.queue = ProcrastinateQueue(
+                settings.effective_database_url, sweep_interval=settings.sweep_interval_seconds
+            )
+        else:
+            self.queue = InlineQueue(
+                concurrency=settings.worker_concurrency,
+                sweep_interval=settings.sweep_interval_seconds,
+            )
+        queue: JobQueue = self.queue
+        self.engine = Engine(
+            db=db, settings=settings, model=model, queue=queue, wake_mail=self.mail_sender.wake
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start the mail sender and, for the inline queue, the engine's workers (which first
+        sweep: unfinished work from before a restart is picked up at once)."""
+        self._tasks.append(asyncio.create_task(self.mail_sender.run(), name="signoff-mail"))
+        if isinstance(self.queue, InlineQueue):
+            self.queue.start(self.engine.execute, self.engine.sweep)
+        else:
+            await self.queue.open()
+
+    async def run_worker(self) -> None:
+        """``signoff worker``: execute procrastinate jobs until cancelled."""
+        assert isinstance(self.queue, ProcrastinateQueue)
+        await self.queue.run_worker(
+            self.engine.execute, self.engine.sweep, concurrency=self.settings.worker_concurrency
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if isinstance(self.queue, InlineQueue):
+            await self.queue.stop()
+        else:
+            await self.queue.close()

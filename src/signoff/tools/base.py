@@ -1,0 +1,45 @@
+"""What every step tool receives and returns.
+
+A tool never raises into the engine for an expected failure: it returns a :class:`ToolResult`
+the agent (and every later step) sees. ``failed`` marks a result that must not be kept — for an
+approval-gated tool it must never reach a person — so the engine retries the step instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from signoff.config import Settings
+from signoff.db import Database
+
+
+@dataclass
+class ToolResult:
+    text: str
+    """What the agent sees as the tool's result (stored in the conversation)."""
+    failed: bool = False
+    asset_type: str | None = None
+    content: str = ""
+    """The asset's text (Markdown for outlines and reports, the post for a post)."""
+    data: dict[str, Any] = field(default_factory=dict)
+    blob: bytes | None = None
+    mime_type: str = "text/markdown"
+
+
+@dataclass
+class ToolContext:
+    """The deps of a step agent: who is running, where, and the step's idempotency key."""
+
+    settings: Settings
+    db: Database
+    team_id: str
+    workflow_id: str
+    run_id: int
+    step_index: int
+    attempt: int
+
+    @property
+    def idempotency_key(self) -> str:
+        """For side effects outside Signoff: the same key on every retry of this attempt."""
+        return f"signoff-{self.run_id}-{self.step_index}-{self.attempt}"

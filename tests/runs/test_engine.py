@@ -1,0 +1,452 @@
+"""The engine's invariants (ENGINE.md), each with a test that fails if it breaks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic_ai import ModelMessagesTypeAdapter
+from pydantic_ai.exceptions import ModelHTTPError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from signoff.config import Settings
+from signoff.db import Database
+from signoff.kit.clock import FrozenClock
+from signoff.models import (
+    Asset,
+    OutboxMail,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+)
+from signoff.queue.jobs import StepJob
+from signoff.runs import conversation, service
+from signoff.runs.executor import Engine
+from signoff.runs.states import RUN_TRANSITIONS, IllegalTransition, transition_run
+from tests.runs.engine_support import RecordingQueue, ScriptedModel, active_workflow_run
+
+pytestmark = pytest.mark.postgres
+
+
+def engine_for(
+    database: Database, settings: Settings, script: ScriptedModel
+) -> tuple[Engine, RecordingQueue]:
+    queue = RecordingQueue()
+    return Engine(db=database, settings=settings, model=script.model(), queue=queue), queue
+
+
+async def load(database: Database, run_id: int) -> tuple[Run, list[RunStep]]:
+    async with database.read() as session:
+        run = await session.get(Run, run_id)
+        steps = list(
+            await session.scalars(
+                select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.step_index)
+            )
+        )
+    assert run is not None
+    return run, steps
+
+
+async def count(database: Database, model: type, *where: Any) -> int:
+    async with database.read() as session:
+        query = select(func.count()).select_from(model)
+        for clause in where:
+            query = query.where(clause)
+        return int(await session.scalar(query) or 0)
+
+
+async def test_run_to_approval_one_request_per_step(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(job)
+    await engine.execute(queue.last())
+    await engine.execute(queue.last())
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    assert [step.status for step in steps] == [
+        StepStatus.COMPLETED,
+        StepStatus.COMPLETED,
+        StepStatus.AWAITING_APPROVAL,
+    ]
+    # One model request per step: no summary request after the tool.
+    assert script.tools_called() == ["web_search", "generate_outline", "format_post"]
+    assert run.model_requests == 3
+    assert run.input_tokens > 0
+    assert run.output_tokens > 0
+    # Waiting costs nothing: no job is queued for a paused run.
+    assert len(queue.jobs) == 2
+    assert await count(database, OutboxMail, OutboxMail.kind == "step_approval") == 1
+
+
+async def test_a_job_that_names_other_work_does_nothing(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, _queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(StepJob(run_id, 1, 1))  # not the current step
+    await engine.execute(StepJob(run_id, 0, 2))  # not the current attempt
+    await engine.execute(StepJob(run_id + 99, 0, 1))  # no such run
+    assert script.calls == []
+    await engine.execute(job)
+    await engine.execute(job)  # delivered twice: the second finds the run moved on
+    assert script.tools_called() == ["web_search"]
+    _, steps = await load(database, run_id)
+    assert steps[0].status == StepStatus.COMPLETED
+    assert steps[1].status == StepStatus.PENDING
+    async with database.read() as session:
+        messages = await conversation.load(
+            session, (await session.get(Run, run_id)).conversation_id
+        )  # type: ignore[union-attr]
+    assert len(messages) == 3  # prompt, tool call, tool return: once
+
+
+async def test_a_taken_over_workers_late_result_is_refused(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    engine, _queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = gate = asyncio.Event()
+    slow = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    # The first worker looks dead: its lease runs out and another takes the step over.
+    clock.advance(timedelta(seconds=settings.step_lease_seconds + 1))
+    await engine.execute(job)
+    gate.set()
+    await slow
+    _, steps = await load(database, run_id)
+    assert steps[0].status == StepStatus.COMPLETED
+    assert steps[0].takeovers == 1
+    assert steps[0].attempt == 1
+    assert script.tools_called() == ["web_search", "web_search"]
+    async with database.read() as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        messages = await conversation.load(session, run.conversation_id)
+    assert len(messages) == 3  # only the lease holder wrote
+
+
+async def test_a_stopped_runs_late_result_is_dropped(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = gate = asyncio.Event()
+    in_flight = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    async with database.write() as session:
+        await service.stop_run(session, run_id)
+    gate.set()
+    await in_flight
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == "Stopped by user"
+    assert [step.status for step in steps] == [StepStatus.SKIPPED] * 3
+    assert steps[0].output is None
+    assert queue.jobs == []  # nothing after it runs
+    assert await count(database, Asset) == 0
+
+
+async def test_losing_the_lease_cancels_the_model_call(
+    database: Database, settings: Settings
+) -> None:
+    settings.step_lease_seconds = 0.15  # renewed every 50 ms
+    script = ScriptedModel()
+    engine, _ = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = asyncio.Event()  # never opened: only a cancellation ends the call
+    in_flight = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    async with database.write() as session:
+        await service.stop_run(session, run_id)
+    await asyncio.wait_for(in_flight, timeout=5)
+
+
+async def test_sweep_finds_work_that_was_never_queued_and_expired_leases(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)  # committed, never enqueued
+    assert await engine.sweep() == 1
+    assert queue.jobs == [(job, None)]
+    # A worker that dies mid-step leaves a running step behind: found once its lease ran out.
+    script.gate = asyncio.Event()
+    crashed = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    crashed.cancel()
+    queue.jobs.clear()
+    assert await engine.sweep() == 0
+    clock.advance(timedelta(seconds=settings.step_lease_seconds + 1))
+    assert await engine.sweep() == 1
+    await engine.execute(queue.last())
+    _, steps = await load(database, run_id)
+    assert steps[0].status == StepStatus.COMPLETED
+    assert steps[0].takeovers == 1
+
+
+async def test_a_step_whose_worker_keeps_crashing_fails(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    settings.step_max_takeovers = 1
+    script = ScriptedModel()
+    engine, _ = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    for _ in range(2):
+        script.gate = asyncio.Event()
+        script.entered.clear()
+        crashed = asyncio.create_task(engine.execute(job))
+        await script.entered.wait()
+        crashed.cancel()
+        clock.advance(timedelta(seconds=settings.step_lease_seconds + 1))
+    await engine.execute(job)
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.FAILED
+    assert "crashed" in (run.failure_reason or "")
+    assert steps[0].status == StepStatus.FAILED
+    assert await count(database, OutboxMail, OutboxMail.kind == "run_failed") == 1
+
+
+async def test_transient_errors_are_retried_with_backoff_then_fail(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    settings.step_max_retries = 2
+    script = ScriptedModel()
+    script.errors = [ModelHTTPError(503, "m"), ModelHTTPError(429, "m"), ModelHTTPError(500, "m")]
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(job)
+    retry, not_before = queue.jobs[-1]
+    assert retry == job
+    assert not_before is not None
+    assert not_before > clock()
+    await engine.execute(job)  # before the backoff passed: nothing
+    assert len(script.calls) == 1
+    clock.advance(timedelta(seconds=settings.step_retry_base_seconds))
+    await engine.execute(job)
+    clock.advance(timedelta(seconds=settings.step_retry_base_seconds * 2))
+    await engine.execute(job)
+    run, steps = await load(database, run_id)
+    assert len(script.calls) == 3
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason is not None
+    assert "HTTP 500" in run.failure_reason
+    assert run.failed_step_index == 0
+    assert steps[0].status == StepStatus.FAILED
+    async with database.read() as session:
+        mail = await session.scalar(select(OutboxMail).where(OutboxMail.kind == "run_failed"))
+    assert mail is not None
+    assert "step 1" in mail.text_body.lower()
+    assert "HTTP 500" in mail.text_body
+
+
+async def test_a_non_transient_error_fails_at_once(database: Database, settings: Settings) -> None:
+    script = ScriptedModel()
+    script.errors = [ModelHTTPError(401, "m")]
+    engine, _ = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(job)
+    run, _ = await load(database, run_id)
+    assert run.status == RunStatus.FAILED
+    assert len(script.calls) == 1
+
+
+async def test_a_failed_tool_is_never_sent_for_approval(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    settings.step_max_retries = 1
+    settings.llm_model = "scripted"  # not offline: no placeholder images
+    settings.image_base_url = "http://127.0.0.1:9"  # nothing listens there
+    script = ScriptedModel()
+    engine, _ = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings, tools=("generate_image",))
+    await engine.execute(job)
+    clock.advance(timedelta(minutes=5))
+    await engine.execute(job)
+    run, _steps = await load(database, run_id)
+    assert run.status == RunStatus.FAILED
+    assert "Image generation failed" in (run.failure_reason or "")
+    assert await count(database, Asset) == 0
+    assert await count(database, OutboxMail, OutboxMail.kind == "step_approval") == 0
+
+
+async def test_approve_keeps_the_output_without_a_model_call(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, _queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings, tools=("format_post",))
+    await engine.execute(job)
+    _, [step] = await load(database, run_id)
+    pending_output = step.output
+    async with database.write() as session:
+        decision = await service.decide(
+            session,
+            settings,
+            run_id=run_id,
+            step_index=0,
+            attempt=1,
+            action="approve",
+            note=None,
+            decided_by=None,
+            via="dashboard",
+        )
+    assert decision.job is None
+    run, [step] = await load(database, run_id)
+    assert run.status == RunStatus.COMPLETED
+    assert len(script.calls) == 1
+    async with database.read() as session:
+        asset = await session.scalar(select(Asset))
+    assert asset is not None
+    assert asset.status.value == "final"
+    assert asset.content == pending_output == step.output
+
+
+async def test_reject_reruns_the_step_with_the_feedback(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, _queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings, tools=("format_post",))
+    await engine.execute(job)
+    async with database.write() as session:
+        decision = await service.decide(
+            session,
+            settings,
+            run_id=run_id,
+            step_index=0,
+            attempt=1,
+            action="reject",
+            note="Mention the webinar",
+            decided_by=None,
+            via="dashboard",
+        )
+    assert decision.job == StepJob(run_id, 0, 2)
+    await engine.execute(StepJob(run_id, 0, 1))  # the old attempt's job: nothing
+    assert len(script.calls) == 1
+    await engine.execute(decision.job)
+    _, [step] = await load(database, run_id)
+    assert step.attempt == 2
+    assert step.status == StepStatus.AWAITING_APPROVAL
+    assert "webinar" in (step.output or "").lower()
+    # The model saw the feedback as the conversation's last message.
+    last_messages = script.calls[-1][1]
+    assert "Rejected. Feedback: Mention the webinar. Please revise." in str(last_messages[-1])
+
+
+async def test_the_conversation_is_the_state_and_reloads_exactly(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(job)
+    await engine.execute(queue.last())
+    # The second step saw every message of the first, exactly as stored.
+    async with database.read() as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        stored = await conversation.load(session, run.conversation_id)
+    seen = script.calls[1][1]
+    # The library sends step two's message in the same request as step one's tool result.
+    assert seen[:2] == stored[:2]
+    assert seen[2].parts[: len(stored[2].parts)] == stored[2].parts
+    assert "Step 2 of 3" in str(seen[2].parts[-1])
+    again = ModelMessagesTypeAdapter.validate_json(ModelMessagesTypeAdapter.dump_json(stored))
+    assert again == stored
+
+
+async def _insert_second_active_run(database: Database, run_id: int) -> None:
+    async with database.write() as session:
+        await session.execute(
+            text(
+                "INSERT INTO runs (workflow_id, team_id, run_number, status, trigger, "
+                "conversation_id, plan_revision, step_count, current_step_index, started_at, "
+                "updated_at, input_tokens, output_tokens, model_requests) "
+                "SELECT workflow_id, team_id, 99, 'approved', 'manual', conversation_id, 1, 1, "
+                "0, started_at, updated_at, 0, 0, 0 FROM runs WHERE id = :id"
+            ),
+            {"id": run_id},
+        )
+
+
+async def test_one_active_run_per_workflow_is_a_database_constraint(
+    database: Database, settings: Settings
+) -> None:
+    _, run_id, _ = await active_workflow_run(database, settings)
+    with pytest.raises(IntegrityError):
+        await _insert_second_active_run(database, run_id)
+    async with database.write() as session:
+        await service.stop_run(session, run_id)
+    await _insert_second_active_run(database, run_id)  # no active run left: allowed
+
+
+def test_transition_table_refuses_everything_else() -> None:
+    for source in RunStatus:
+        for target in RunStatus:
+            run = Run(status=source)
+            if target in RUN_TRANSITIONS[source]:
+                transition_run(run, target)
+                assert run.status == target
+            else:
+                with pytest.raises(IllegalTransition):
+                    transition_run(run, target)
+    assert RUN_TRANSITIONS[RunStatus.COMPLETED] == frozenset()
+    assert RUN_TRANSITIONS[RunStatus.FAILED] == frozenset()
+
+
+async def test_memory_tool_cannot_change_core(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    from tests.support import signup
+
+    account = await signup(client)
+    await client.put("/api/memory/core", json={"value": "Calm voice."}, headers=account.headers)
+    script = ScriptedModel()
+    engine, _ = engine_for(database, settings, script)
+    async with database.write() as session:
+        from signoff.models import Workflow, WorkflowStatus, WorkflowStep
+
+        workflow = Workflow(
+            team_id=account.team_id,
+            title="Remember",
+            goal="Remember our brand voice",
+            status=WorkflowStatus.ACTIVE,
+        )
+        workflow.steps = [
+            WorkflowStep(
+                step_index=0,
+                description="Save the voice",
+                tool_name="memory",
+                tool_input={"action": "update", "key": "core", "value": "SHOUT EVERYTHING"},
+            ),
+            WorkflowStep(
+                step_index=1,
+                description="Save a note",
+                tool_name="memory",
+                tool_input={"action": "create", "key": "voice-notes", "value": "Be kind."},
+            ),
+        ]
+        session.add(workflow)
+        await session.flush()
+        run, job = await service.start_run(
+            session, settings, workflow, trigger=service.RunTrigger.MANUAL, started_by=None
+        )
+    await engine.execute(job)
+    await engine.execute(StepJob(run.id, 1, 1))
+    core = (await client.get("/api/memory/core", headers=account.headers)).json()
+    assert core["value"] == "Calm voice."
+    note = (await client.get("/api/memory/voice-notes", headers=account.headers)).json()
+    assert note["value"] == "Be kind."
+    _, steps = await load(database, run.id)
+    assert "only be changed by a team admin" in (steps[0].output or "")
