@@ -20,6 +20,7 @@ from signoff.queue.inline import InlineQueue
 from signoff.queue.jobs import JobQueue
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
 from signoff.runs.executor import Engine
+from signoff.scheduling import service as scheduling
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Runtime:
         """Start the mail sender and, for the inline queue, the engine's workers (which first
         sweep: unfinished work from before a restart is picked up at once)."""
         self._tasks.append(asyncio.create_task(self.mail_sender.run(), name="signoff-mail"))
+        self._tasks.append(asyncio.create_task(self._schedule_loop(), name="signoff-scheduler"))
         if isinstance(self.queue, InlineQueue):
             self.queue.start(self.engine.execute, self.engine.sweep)
         else:
@@ -62,6 +64,24 @@ class Runtime:
         await self.queue.run_worker(
             self.engine.execute, self.engine.sweep, concurrency=self.settings.worker_concurrency
         )
+
+    async def schedule_tick(self) -> int:
+        """Fire every due schedule once; queue the runs it started. Returns the fires logged."""
+        results = await scheduling.tick(self.db, self.settings)
+        for result in results:
+            if result.job is not None:
+                await self.queue.enqueue(result.job)
+        return sum(len(result.fires) for result in results)
+
+    async def _schedule_loop(self) -> None:
+        # Every process runs one (serve, and each worker): the claim makes each due time fire
+        # exactly once however many there are.
+        while True:
+            try:
+                await self.schedule_tick()
+            except Exception:  # e.g. the database is briefly unreachable
+                logger.exception("scheduler tick failed")
+            await asyncio.sleep(self.settings.schedule_tick_seconds)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -21,7 +21,10 @@ class WorkflowStatus(enum.StrEnum):
 
 class Workflow(IdMixin, TimestampMixin, Base):
     __tablename__ = "workflows"
-    __table_args__ = (Index("ix_workflows_team_created", "team_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_workflows_team_created", "team_id", "created_at"),
+        Index("ix_workflows_due", "status", "next_run_at"),  # the scheduler's query
+    )
 
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     created_by: Mapped[str | None] = mapped_column(

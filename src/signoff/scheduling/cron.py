@@ -1,12 +1,17 @@
 """Cron expressions: exactly five fields, evaluated by cronsim in the workflow's timezone.
 
-cronsim follows classic cron's DST rules (SPEC §8): a fixed-time schedule fires once on both
-changes; wildcard and step hours/minutes follow the wall clock.
+DST follows classic cron (SPEC §8). A schedule whose minute and hour are fixed (numbers, or
+lists of numbers) fires once on both changes: a time that occurs twice fires at its first
+occurrence, a time that does not exist fires at the first valid minute after the gap — which
+is cronsim's own handling of such schedules. A schedule whose minute or hour is a wildcard, a
+range or a step follows the wall clock: it fires in both copies of a repeated hour and not in
+a skipped one. cronsim only treats fields that *start* with ``*`` that way, so wall-clock
+schedules are evaluated here on naive wall times and mapped to every instant that shows them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -58,8 +63,53 @@ def describe(expression: str) -> str:
     return str(get_description(expression, options))
 
 
+def is_fixed_time(expression: str) -> bool:
+    """True when the minute and hour fields name specific values (no ``*``, range or step)."""
+    minute, hour = expression.split()[:2]
+    return all(char.isdigit() or char == "," for char in minute + hour)
+
+
+# The largest shift of a wall clock at a DST change (most zones 1 h; Antarctica/Troll 2 h).
+_MAX_SHIFT = timedelta(hours=2)
+
+
+def _instants(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Every UTC instant whose local time is ``wall``: none in a gap, two in a repeated hour."""
+    found = set()
+    for fold in (0, 1):
+        aware = wall.replace(tzinfo=zone, fold=fold)
+        if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+            found.add(aware.astimezone(UTC))
+    return sorted(found)
+
+
+def _no_change_near(instant: datetime, zone: ZoneInfo) -> bool:
+    before = (instant - 2 * _MAX_SHIFT).astimezone(zone).utcoffset()
+    return before == (instant + 2 * _MAX_SHIFT).astimezone(zone).utcoffset()
+
+
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
     """The first fire time strictly after ``after``, in UTC."""
-    local = after.astimezone(ZoneInfo(timezone))
-    fire: datetime = next(CronSim(expression, local))
-    return fire.astimezone(UTC)
+    zone = ZoneInfo(timezone)
+    if is_fixed_time(expression):
+        fire: datetime = next(CronSim(expression, after.astimezone(zone)))
+        return fire.astimezone(UTC)
+    # Wall clock: walk naive wall times from a little before ``after``. In a repeated hour a
+    # later wall time can map to an earlier instant, so keep the earliest instant found until
+    # the wall times are too far on to map to anything earlier.
+    back_off = timedelta(0) if _no_change_near(after, zone) else _MAX_SHIFT
+    wall_start = after.astimezone(zone).replace(tzinfo=None) - back_off
+    best: datetime | None = None
+    anchor: datetime | None = None
+    for wall in CronSim(expression, wall_start):
+        if anchor is not None and wall - anchor > 2 * _MAX_SHIFT:
+            break
+        for instant in _instants(wall, zone):
+            if instant > after and (best is None or instant < best):
+                best = instant
+                anchor = anchor or wall
+        if anchor is not None and best is not None and _no_change_near(best, zone):
+            break  # the usual case: no DST change nearby, the first instant is the answer
+    if best is not None:
+        return best
+    raise ScheduleError("never fires")  # pragma: no cover — cronsim stops after 50 years

@@ -16,7 +16,7 @@ from signoff.tools.registry import ToolName
 MAX_GOAL_LENGTH = 4000
 
 
-def _schedule(value: str | None) -> str | None:
+def check_schedule_field(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     try:
@@ -25,7 +25,7 @@ def _schedule(value: str | None) -> str | None:
         raise ValueError(str(exc)) from None
 
 
-def _timezone(value: str) -> str:
+def check_timezone_field(value: str) -> str:
     try:
         return check_timezone(value)
     except ScheduleError as exc:
@@ -46,8 +46,8 @@ class CreateWorkflowRequest(ApiInput):
     )
     timezone: str = Field(default="UTC", description="IANA timezone of the schedule.")
 
-    _check_schedule = field_validator("schedule")(_schedule)
-    _check_timezone = field_validator("timezone")(_timezone)
+    _check_schedule = field_validator("schedule")(check_schedule_field)
+    _check_timezone = field_validator("timezone")(check_timezone_field)
 
 
 class StepIn(ApiInput):
