@@ -26,6 +26,8 @@ def subjects(server: FakeSmtpServer) -> list[str]:
 
 async def test_seed_flow(client: httpx.AsyncClient, smtp_server: FakeSmtpServer) -> None:
     owner = await signup(client, "owner@example.com")
+    await wait_for_mail(smtp_server, 1)  # the verification email signup sends
+    smtp_server.messages.clear()
     created = await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
     assert created.status_code == 201
     workflow_id = created.json()["workflowId"]

@@ -77,7 +77,7 @@ async def test_bad_input_is_422_naming_the_field_with_no_llm_call(
     assert [detail["field"] for detail in payload["details"]] == [field]
     assert model_calls == []
     assert await count(database, Workflow) == 0
-    assert await count(database, OutboxMail) == 0
+    assert await count(database, OutboxMail) == 1  # only signup's verification email
 
 
 async def test_goal_is_trimmed_and_4000_characters_are_accepted(
@@ -110,7 +110,7 @@ async def test_planner_failure_is_502_and_nothing_is_saved(
     assert response.status_code == 502
     assert response.json()["code"] == "planner_failed"
     assert await count(database, Workflow) == 0
-    assert await count(database, OutboxMail) == 0
+    assert await count(database, OutboxMail) == 1  # only signup's verification email
 
 
 async def test_create_list_and_detail(client: httpx.AsyncClient) -> None:

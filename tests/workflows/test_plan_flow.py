@@ -61,6 +61,8 @@ async def test_seed_flow_through_real_smtp(
     client: httpx.AsyncClient, database: Database, smtp_server: SmtpServer
 ) -> None:
     owner = await signup(client, "owner@example.com", name="Olive")
+    await wait_for_mail(smtp_server, 1)  # the verification email signup sends
+    smtp_server.messages.clear()
     created = await client.post(
         "/api/workflows",
         json={"goal": SEED_GOAL, "schedule": "0 9 * * MON"},
@@ -122,6 +124,8 @@ async def test_signed_in_owner_decides_with_one_click(
     client: httpx.AsyncClient, database: Database, smtp_server: SmtpServer
 ) -> None:
     owner = await signup(client)
+    await wait_for_mail(smtp_server, 1)  # the verification email signup sends
+    smtp_server.messages.clear()
     created = (
         await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
     ).json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from signoff.auth import repository, service
 from signoff.auth.dependencies import SESSION_COOKIE, Auth
@@ -20,6 +20,7 @@ from signoff.auth.schemas import (
 from signoff.config import Settings, get_settings
 from signoff.db import Database, get_db
 from signoff.errors import NotFound, Unauthorized
+from signoff.mail.sender import wake_sender
 from signoff.models import Team, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -51,13 +52,17 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
 
 
 @router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
-async def signup(body: SignupRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
-    """Create an account and its own team (you are the owner), and sign in."""
+async def signup(
+    body: SignupRequest, response: Response, db: DB, settings: Config, request: Request
+) -> AuthResponse:
+    """Create an account and its own team (you are the owner), and sign in. An email with a
+    link to verify the address goes out: in production, workflow emails need it."""
     async with db.write() as session:
         user, team = await service.signup(
             session, settings, email=body.email, password=body.password, name=body.name
         )
         token = await service.create_session(session, settings, user)
+    wake_sender(request.app)
     set_session_cookie(response, settings, token)
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.config import Settings
 from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
 
 
@@ -46,6 +47,28 @@ async def list_team_members(
         query = query.where(Membership.role == role)
     rows = await session.execute(query)
     return [(user, member_role) for user, member_role in rows.all()]
+
+
+async def owner_recipients(
+    session: AsyncSession, settings: Settings, team_id: str
+) -> Sequence[tuple[User, Role]]:
+    """The owners that workflow emails (plans, approvals, run outcomes) go to.
+
+    In production only verified addresses receive them (SPEC §3.1): a mistyped address must
+    not receive the team's plans and outputs. Development holds nothing back.
+    """
+    owners = await list_team_members(session, team_id, role=Role.OWNER)
+    if not settings.is_production:
+        return owners
+    return [(user, role) for user, role in owners if user.email_verified_at is not None]
+
+
+async def unverified_owners(session: AsyncSession, settings: Settings, team_id: str) -> list[str]:
+    """The owners' addresses that :func:`owner_recipients` leaves out (none in development)."""
+    if not settings.is_production:
+        return []
+    owners = await list_team_members(session, team_id, role=Role.OWNER)
+    return [user.email for user, _role in owners if user.email_verified_at is None]
 
 
 async def get_login_throttle(session: AsyncSession, email: str) -> LoginThrottle | None:

@@ -18,6 +18,7 @@ from signoff.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unaut
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
+from signoff.teams import verification
 
 
 @dataclass(frozen=True)
@@ -61,27 +62,48 @@ class AuthContext:
         return role
 
 
-async def signup(
-    session: AsyncSession, settings: Settings, *, email: str, password: str, name: str | None
-) -> tuple[User, Team]:
-    """Create a user and their own team, with the user as its owner."""
+async def create_user(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    name: str | None,
+    verified: bool = False,
+) -> User:
+    """Create a user with no team (signup gives them one; an invitation joins them to one).
+
+    ``verified``: the address is already proven (they came through a link emailed to it).
+    """
     if await repository.get_user_by_email(session, email) is not None:
         raise Conflict("An account with this email already exists.", code="email_taken")
-    display_name = (name or "").strip()
     user = User(
         email=email.lower(),
-        name=display_name,
+        name=(name or "").strip(),
         password_hash=await hash_password(settings, password),
+        email_verified_at=utc_now() if verified else None,
     )
-    team = Team(name=f"{display_name or email.split('@')[0]}'s team")
-    session.add_all([user, team])
+    session.add(user)
     try:
         await session.flush()
     except IntegrityError:
         # Two signups for one address at once: the database's unique index decided.
         raise Conflict("An account with this email already exists.", code="email_taken") from None
+    return user
+
+
+async def signup(
+    session: AsyncSession, settings: Settings, *, email: str, password: str, name: str | None
+) -> tuple[User, Team]:
+    """Create a user and their own team, with the user as its owner, and email a link to
+    verify the address (production sends workflow emails only to verified addresses)."""
+    user = await create_user(session, settings, email=email, password=password, name=name)
+    team = Team(name=f"{user.name or email.split('@')[0]}'s team")
+    session.add(team)
+    await session.flush()
     session.add(Membership(team_id=team.id, user_id=user.id, role=Role.OWNER))
     await session.flush()
+    await verification.send_verification_email(session, settings, user)
     return user, team
 
 
@@ -149,8 +171,8 @@ async def revoke_session(session: AsyncSession, session_id: str) -> None:
         auth_session.revoked_at = utc_now()
 
 
-async def resolve(session: AsyncSession, token: str, team_id: str | None) -> AuthContext:
-    """Turn a session token (and an optional ``X-Team-Id``) into an :class:`AuthContext`."""
+async def session_user(session: AsyncSession, token: str) -> tuple[AuthSession, User]:
+    """The live session of a token and its user, whatever teams they are in (or none)."""
     auth_session = await repository.get_session_by_token_hash(session, hash_token(token))
     if (
         auth_session is None
@@ -161,6 +183,12 @@ async def resolve(session: AsyncSession, token: str, team_id: str | None) -> Aut
     user = await session.get(User, auth_session.user_id)
     if user is None:
         raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    return auth_session, user
+
+
+async def resolve(session: AsyncSession, token: str, team_id: str | None) -> AuthContext:
+    """Turn a session token (and an optional ``X-Team-Id``) into an :class:`AuthContext`."""
+    auth_session, user = await session_user(session, token)
     teams = tuple(
         TeamRole(team_id=team.id, team_name=team.name, role=role)
         for team, role in await repository.list_memberships(session, user.id)

@@ -1,0 +1,1 @@
+"""Team members, invitations and email verification (SPEC §3.1)."""

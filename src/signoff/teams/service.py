@@ -1,0 +1,294 @@
+"""Team rules: invitations, roles, removing members, leaving (SPEC §3.1).
+
+- Owners and admins invite, list, change roles and remove members; only owners make, unmake
+  or remove owners (and invite owners). Every check goes through ``AuthContext.require_role``,
+  so a team the caller is not in answers 404 and a role that is too low answers 403.
+- A team always keeps at least one owner. Every membership change locks the team row first,
+  so concurrent changes (two owners demoting each other) are decided one after the other.
+- An invitation link is valid for 7 days, works once and can be revoked. Its token is stored
+  hashed. Accepting it needs the invited address: a person signed in as someone else is told
+  so and nothing changes.
+
+Services never commit; endpoints own the transaction. Removal needs no session clean-up:
+every request resolves the caller's memberships afresh, so access ends with the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signoff.approvals.tokens import LinkError
+from signoff.auth import repository as auth_repository
+from signoff.auth import service as auth_service
+from signoff.auth.service import AuthContext
+from signoff.config import Settings
+from signoff.errors import Conflict, Forbidden, NotFound
+from signoff.kit.clock import utc_now
+from signoff.kit.ids import hash_token, new_token
+from signoff.mail import service as mail
+from signoff.models import Invitation, Membership, Role, Team, User
+from signoff.teams import repository
+from signoff.teams.schemas import InvitationStatus
+
+INVITATION_TTL = timedelta(days=7)
+
+
+def invitation_status(invitation: Invitation, now: datetime | None = None) -> InvitationStatus:
+    if invitation.accepted_at is not None:
+        return "accepted"
+    if invitation.revoked_at is not None:
+        return "revoked"
+    if invitation.expires_at <= (now or utc_now()):
+        return "expired"
+    return "pending"
+
+
+def accept_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_base_url}/dashboard/invitations/{token}"
+
+
+def _require_grant(auth: AuthContext, team_id: str, role: Role) -> None:
+    """Admins hand out and take back member and admin; the owner role is the owners' alone."""
+    auth.require_role(team_id, Role.OWNER if role == Role.OWNER else Role.ADMIN)
+
+
+async def _keep_an_owner(session: AsyncSession, team_id: str, message: str) -> None:
+    """Refuse a change that would leave the team without an owner (call with the team locked)."""
+    if await repository.count_owners(session, team_id) <= 1:
+        raise Conflict(message, code="last_owner")
+
+
+async def _locked_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership:
+    await repository.lock_team(session, team_id)
+    membership = await auth_repository.get_membership(session, team_id, user_id)
+    if membership is None:
+        raise NotFound("No member with this id in this team.", code="member_not_found")
+    return membership
+
+
+# -- members -----------------------------------------------------------------------------------
+
+
+async def list_members(
+    session: AsyncSession, auth: AuthContext, team_id: str
+) -> Sequence[tuple[User, Role]]:
+    auth.require_role(team_id, Role.ADMIN)
+    return await auth_repository.list_team_members(session, team_id)
+
+
+async def change_role(
+    session: AsyncSession, auth: AuthContext, team_id: str, user_id: str, role: Role
+) -> tuple[User, Role]:
+    """Give a member another role; the last owner cannot be demoted (409)."""
+    auth.require_role(team_id, Role.ADMIN)
+    membership = await _locked_membership(session, team_id, user_id)
+    _require_grant(auth, team_id, membership.role)
+    _require_grant(auth, team_id, role)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        await _keep_an_owner(
+            session,
+            team_id,
+            "This is the team's only owner: make someone else an owner first "
+            "(a team always keeps at least one owner).",
+        )
+    membership.role = role
+    await session.flush()
+    user = await session.get(User, user_id)
+    assert user is not None  # the membership's foreign key
+    return user, role
+
+
+async def remove_member(
+    session: AsyncSession, auth: AuthContext, team_id: str, user_id: str
+) -> None:
+    """Take a member out of the team; their access ends when the transaction commits."""
+    auth.require_role(team_id, Role.ADMIN)
+    membership = await _locked_membership(session, team_id, user_id)
+    _require_grant(auth, team_id, membership.role)
+    if membership.role == Role.OWNER:
+        await _keep_an_owner(
+            session,
+            team_id,
+            "This is the team's only owner and cannot be removed "
+            "(a team always keeps at least one owner).",
+        )
+    await session.delete(membership)
+    await session.flush()
+
+
+async def leave(session: AsyncSession, auth: AuthContext, team_id: str) -> None:
+    """The caller leaves the team; its only owner must hand the role on first (409)."""
+    auth.require_role(team_id, Role.MEMBER)
+    membership = await _locked_membership(session, team_id, auth.user_id)
+    if membership.role == Role.OWNER:
+        await _keep_an_owner(
+            session,
+            team_id,
+            "You are the team's only owner: make someone else an owner before you leave.",
+        )
+    await session.delete(membership)
+    await session.flush()
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+async def invite(
+    session: AsyncSession,
+    settings: Settings,
+    auth: AuthContext,
+    team_id: str,
+    *,
+    email: str,
+    role: Role,
+) -> Invitation:
+    """Invite an address with a role and email it the link; an earlier open invitation for
+    the same address is revoked, so only the newest link works."""
+    _require_grant(auth, team_id, role)
+    email = email.lower()
+    existing = await auth_repository.get_user_by_email(session, email)
+    if existing is not None and await auth_repository.get_membership(session, team_id, existing.id):
+        raise Conflict(f"{email} is already a member of this team.", code="already_member")
+    await repository.revoke_open_invitations(session, team_id, email)
+    token = new_token()
+    invitation = Invitation(
+        team_id=team_id,
+        email=email,
+        role=role,
+        token_hash=hash_token(token),
+        invited_by=auth.user_id,
+        expires_at=utc_now() + INVITATION_TTL,
+    )
+    session.add(invitation)
+    await session.flush()
+    team = await session.get(Team, team_id)
+    inviter = await session.get(User, auth.user_id)
+    # The caller's membership proves both exist.
+    assert team is not None
+    assert inviter is not None
+    inviter_name = inviter.name or inviter.email
+    await mail.enqueue(
+        session,
+        settings,
+        kind="invitation",
+        to=email,
+        subject=f"{inviter_name} invited you to join {team.name} on Signoff",
+        template="invitation",
+        context={
+            "team_name": team.name,
+            "inviter_name": inviter_name,
+            "inviter_email": inviter.email,
+            "role": role.value,
+            "has_account": existing is not None,
+            "accept_url": accept_url(settings, token),
+            "expires_days": INVITATION_TTL.days,
+        },
+        team_id=team_id,
+    )
+    return invitation
+
+
+async def list_invitations(
+    session: AsyncSession, auth: AuthContext, team_id: str
+) -> Sequence[tuple[Invitation, str | None]]:
+    auth.require_role(team_id, Role.ADMIN)
+    return await repository.list_invitations(session, team_id)
+
+
+async def revoke(
+    session: AsyncSession, auth: AuthContext, team_id: str, invitation_id: str
+) -> None:
+    """Withdraw an invitation: its link stops working. Revoking an owner invitation takes an
+    owner, like issuing one."""
+    auth.require_role(team_id, Role.ADMIN)
+    invitation = await repository.get_invitation(session, team_id, invitation_id)
+    if invitation is None:
+        raise NotFound("No invitation with this id.", code="invitation_not_found")
+    _require_grant(auth, team_id, invitation.role)
+    if invitation.accepted_at is not None:
+        raise Conflict(
+            "This invitation was already accepted; remove the member instead.",
+            code="invitation_used",
+        )
+    if invitation.revoked_at is not None:
+        raise Conflict("This invitation was already revoked.", code="invitation_revoked")
+    invitation.revoked_at = utc_now()
+    await session.flush()
+
+
+async def open_invitation(session: AsyncSession, token: str) -> Invitation:
+    """The invitation of a link if it can still be accepted; else why not (LinkError)."""
+    invitation = await repository.get_invitation_by_token_hash(session, hash_token(token))
+    if invitation is None:
+        raise LinkError("This invitation link is not valid.", code="invitation_invalid")
+    status = invitation_status(invitation)
+    if status == "accepted":
+        raise LinkError("This invitation was already used.", code="invitation_used")
+    if status == "revoked":
+        raise LinkError(
+            "This invitation was withdrawn; ask the team for a new one.", code="invitation_revoked"
+        )
+    if status == "expired":
+        raise LinkError(
+            f"This invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
+            "ask the team for a new one.",
+            code="invitation_expired",
+        )
+    return invitation
+
+
+async def check_acceptable(session: AsyncSession, invitation: Invitation, user: User) -> None:
+    """Why ``user`` cannot accept this open invitation, if there is a reason."""
+    if user.email != invitation.email:
+        raise Forbidden(
+            f"This invitation is for {invitation.email}, but you are signed in as "
+            f"{user.email}. Sign out and open the link again, or ask the team to invite "
+            f"{user.email}.",
+            code="invitation_other_account",
+        )
+    if await auth_repository.get_membership(session, invitation.team_id, user.id) is not None:
+        raise Conflict("You are already a member of this team.", code="already_member")
+
+
+async def accept(session: AsyncSession, invitation: Invitation, user: User) -> Team:
+    """Join the invitation's team as ``user``, who must be the invited address.
+
+    The address counts as verified from now on: the link was delivered to it.
+    """
+    await check_acceptable(session, invitation, user)
+    if not await repository.mark_invitation_accepted(session, invitation.id, user.id):
+        raise LinkError("This invitation was already used.", code="invitation_used")
+    await auth_service.add_member(
+        session, team_id=invitation.team_id, user_id=user.id, role=invitation.role
+    )
+    if user.email_verified_at is None:
+        user.email_verified_at = utc_now()
+        await session.flush()
+    team = await session.get(Team, invitation.team_id)
+    assert team is not None  # the invitation's foreign key
+    return team
+
+
+async def accept_with_signup(
+    session: AsyncSession, settings: Settings, token: str, *, password: str, name: str | None
+) -> tuple[User, Team]:
+    """Create the invited person's account and join the team.
+
+    The account gets no team of its own: it came to join this one (signup's own team is
+    for people who start on their own).
+    """
+    invitation = await open_invitation(session, token)
+    try:
+        user = await auth_service.create_user(
+            session, settings, email=invitation.email, password=password, name=name, verified=True
+        )
+    except Conflict:
+        raise Conflict(
+            f"An account for {invitation.email} exists already: sign in to accept.",
+            code="email_taken",
+        ) from None
+    team = await accept(session, invitation, user)
+    return user, team
