@@ -84,3 +84,16 @@ async def wait_for_mail(server: Any, count: int, *, timeout: float = 10.0) -> li
             raise AssertionError(f"expected {count} emails, got {len(server.messages)}")
         await asyncio.sleep(0.02)
     return list(server.messages)
+
+
+async def wait_for_subject(server: Any, fragment: str, *, timeout: float = 10.0) -> EmailMessage:
+    """The first email received whose subject contains ``fragment``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        for message in list(server.messages):
+            if fragment in str(message["Subject"]):
+                return message  # type: ignore[no-any-return]
+        if asyncio.get_running_loop().time() > deadline:
+            subjects = [str(message["Subject"]) for message in server.messages]
+            raise AssertionError(f"no email about {fragment!r}; got {subjects}")
+        await asyncio.sleep(0.02)

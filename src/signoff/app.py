@@ -28,6 +28,10 @@ from signoff.llm.models import build_model
 from signoff.memory.endpoints import router as memory_router
 from signoff.runs.endpoints import router as runs_router
 from signoff.runtime import Runtime
+from signoff.scheduling.endpoints import router as scheduling_router
+from signoff.teams.endpoints import account_router as teams_account_router
+from signoff.teams.endpoints import router as teams_router
+from signoff.teams.pages import router as teams_pages_router
 from signoff.workflows.endpoints import router as workflows_router
 
 logger = logging.getLogger(__name__)
@@ -159,7 +163,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         approvals_router,
         workflows_router,
         runs_router,
+        scheduling_router,
         memory_router,
+        teams_router,
+        teams_account_router,
+        teams_pages_router,
         dashboard_router,
     ):
         app.include_router(router)

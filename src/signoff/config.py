@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
 
+    # The scheduler: how often it looks for due workflows, and how late a fire may be handled
+    # before it counts as missed (after downtime: each missed time logged, one catch-up run).
+    schedule_tick_seconds: float = Field(default=10.0, gt=0)
+    schedule_grace_seconds: float = Field(default=300.0, ge=0)
+
     # Web search (SPEC §7): tavily, brave or searxng; none answers "not configured" to the agent.
     search_provider: Literal["none", "tavily", "brave", "searxng"] = "none"
     search_api_key: SecretStr | None = None

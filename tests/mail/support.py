@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from html.parser import HTMLParser
+from typing import Any
 
 from sqlalchemy import select
 
@@ -85,10 +86,10 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         await asyncio.sleep(0.01)
 
 
-async def stop(task: asyncio.Task[None]) -> None:
+async def stop(task: asyncio.Task[Any]) -> None:
     """Cancel a running sender and check it stops (a failure, not a hung suite, if not)."""
     task.cancel()
-    done, _ = await asyncio.wait([task], timeout=5)
+    done, _ = await asyncio.wait([task], timeout=2)
     assert done, "the sender did not stop when cancelled"
     assert task.cancelled()
 

@@ -23,10 +23,11 @@ from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
 from signoff.dashboard.pages import render, wants_html
 from signoff.db import Database, get_db
-from signoff.errors import AppError
+from signoff.errors import AppError, NotFound
 from signoff.mail.sender import wake_sender
 from signoff.models import Role, Run, RunStep, Workflow
 from signoff.queue.dependencies import get_queue
+from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
 from signoff.scheduling.cron import describe
 from signoff.workflows import repository as workflow_repository
@@ -357,3 +358,22 @@ async def step_link_post(
     except AppError as error:
         return _refused(request, error, workflow_id)
     return _redirect(run.workflow_id)
+
+
+@router.get("/resume/image", include_in_schema=False)
+async def step_link_image(db: DB, settings: Config, token: Token = None) -> Response:
+    """The pending image of a step, shown on the confirm page through the link's own token
+    (the person deciding may have no session)."""
+    claims = tokens.verify(settings, token, "step_approval")
+    async with db.read() as session:
+        asset = await run_repository.pending_asset(
+            session, int(claims["runId"]), int(claims["stepIndex"]), int(claims["attempt"])
+        )
+        blob = await run_repository.asset_blob(session, asset.id) if asset is not None else None
+    if asset is None or blob is None:
+        raise NotFound("No image is waiting for this decision.", code="asset_not_found")
+    return Response(
+        blob,
+        media_type=asset.mime_type,
+        headers={**LINK_HEADERS, "X-Content-Type-Options": "nosniff"},
+    )

@@ -31,9 +31,11 @@ import email.utils
 import html
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -43,8 +45,8 @@ from sqlalchemy import and_, or_, select, update
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import utc_now
-from signoff.mail.service import default_sender
-from signoff.models import MailStatus, OutboxMail
+from signoff.mail.service import default_sender, inline_cid
+from signoff.models import Asset, MailStatus, OutboxMail
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +113,11 @@ def retry_delay(attempts: int, base_seconds: float) -> timedelta:
     return min(timedelta(seconds=seconds), MAX_RETRY_DELAY)
 
 
-def build_message(mail: OutboxMail, settings: Settings) -> EmailMessage:
-    """The MIME message of an outbox row: multipart/alternative, text then HTML."""
+def build_message(
+    mail: OutboxMail, settings: Settings, images: Sequence[tuple[str, bytes, str]] = ()
+) -> EmailMessage:
+    """The MIME message of an outbox row: multipart/alternative, text then HTML, with the
+    row's inline images (asset id, bytes, MIME type) related to the HTML part by Content-ID."""
     message = EmailMessage()
     message["From"] = default_sender(settings)
     message["To"] = mail.to_address
@@ -125,6 +130,13 @@ def build_message(mail: OutboxMail, settings: Settings) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None
+    for asset_id, data, mime_type in images:
+        maintype, _, subtype = mime_type.partition("/")
+        html_part.add_related(
+            data, maintype=maintype, subtype=subtype, cid=f"<{inline_cid(settings, asset_id)}>"
+        )
     return message
 
 
@@ -146,14 +158,20 @@ def wake_sender(app: FastAPI) -> None:
 def _stop_if_cancelled() -> None:
     """Re-raise a cancellation that a library swallowed.
 
-    On Python 3.11, ``asyncio.wait_for`` (which aiosmtplib uses for every reply) returns its
-    result instead of raising when the task is cancelled just as the reply arrives
-    (CPython gh-86296, fixed in 3.12). The task still counts the request, so honour it here;
-    otherwise a shutdown that cancels the sender could wait on it forever.
+    On Python 3.11, ``asyncio.wait_for`` (used by aiosmtplib for every reply, and by psycopg)
+    returns its result instead of raising when the task is cancelled just as the awaited
+    operation completes (CPython gh-86296, fixed in 3.12). The task still counts the request,
+    so honour it between mails; otherwise a shutdown that cancels the sender could wait on it
+    forever.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _discard_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class MailSender:
@@ -261,17 +279,42 @@ class MailSender:
         await self._record_delivered(mail)
         return 1
 
+    async def _inline_images(self, mail: OutboxMail) -> list[tuple[str, bytes, str]]:
+        if not mail.inline_assets:
+            return []
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(Asset.id, Asset.blob, Asset.mime_type).where(
+                    Asset.id.in_(mail.inline_assets)
+                )
+            )
+            return [(asset_id, blob, mime) for asset_id, blob, mime in rows.all() if blob]
+
     async def _send(self, mail: OutboxMail, smtp: SmtpOptions) -> None:
-        await aiosmtplib.send(
-            build_message(mail, self._settings),
-            hostname=smtp.hostname,
-            port=smtp.port,
-            username=smtp.username,
-            password=smtp.password,
-            use_tls=smtp.use_tls,
-            start_tls=smtp.start_tls,
-            timeout=SMTP_TIMEOUT_SECONDS,
+        message = build_message(mail, self._settings, await self._inline_images(mail))
+        sending = asyncio.ensure_future(
+            aiosmtplib.send(
+                message,
+                hostname=smtp.hostname,
+                port=smtp.port,
+                username=smtp.username,
+                password=smtp.password,
+                use_tls=smtp.use_tls,
+                start_tls=smtp.start_tls,
+                timeout=SMTP_TIMEOUT_SECONDS,
+            )
         )
+        try:
+            # asyncio.wait raises our cancellation at once, where a plain await would wait for
+            # the SMTP timeout whenever aiosmtplib swallows it (see _stop_if_cancelled).
+            await asyncio.wait([sending])
+        except asyncio.CancelledError:
+            sending.cancel()
+            # Should it go on anyway, it ends at its timeout; its outcome matters to nobody
+            # then (the claim runs out and the mail is sent again), so mark it retrieved.
+            sending.add_done_callback(_discard_outcome)
+            raise
+        sending.result()  # raises the SMTP error, if any
 
     def _keep(self, mail: OutboxMail) -> None:
         # Development only (production refuses to start without SMTP). The one place links

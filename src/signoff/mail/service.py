@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -73,6 +73,11 @@ def default_sender(settings: Settings) -> str:
     return settings.mail_from or f"Signoff <signoff@{mail_host(settings)}>"
 
 
+def inline_cid(settings: Settings, asset_id: str) -> str:
+    """The Content-ID of an asset shown inline (``<img src="cid:…">`` in a template)."""
+    return f"asset-{asset_id}@{mail_host(settings)}"
+
+
 def new_message_id(settings: Settings) -> str:
     """A globally unique Message-ID, fixed when the row is written so a resend repeats it."""
     return f"<{uuid.uuid4().hex}@{mail_host(settings)}>"
@@ -88,12 +93,14 @@ async def enqueue(
     template: str,
     context: dict[str, Any],
     team_id: str | None,
+    inline_assets: Sequence[str] = (),
 ) -> OutboxMail:
     """Render an email and add it to the outbox in the caller's transaction; never commits.
 
     ``kind`` names the email for the dev mailbox and logs (``plan_approval``, ...);
-    ``subject`` is also given to the templates (the HTML ``<title>``). The row is flushed, so
-    its id is known, and is delivered once the caller's transaction commits. Call
+    ``subject`` is also given to the templates (the HTML ``<title>``); ``inline_assets`` are
+    images (asset ids) the HTML shows with ``cid:`` links (:func:`inline_cid`). The row is
+    flushed, so its id is known, and is delivered once the caller's transaction commits. Call
     ``MailSender.wake()`` after the commit to send it at once rather than at the next poll.
     """
     to = to.strip()
@@ -110,6 +117,7 @@ async def enqueue(
         text_body=text_body,
         html_body=html_body,
         message_id=new_message_id(settings),
+        inline_assets=list(inline_assets),
     )
     session.add(mail)
     await session.flush()

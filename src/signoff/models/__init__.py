@@ -16,6 +16,8 @@ from signoff.models.runs import (
     RunTrigger,
     StepStatus,
 )
+from signoff.models.scheduling import FireOutcome, ScheduleFire
+from signoff.models.teams import EmailVerification, Invitation
 from signoff.models.workflows import LinkDecision, Workflow, WorkflowStatus, WorkflowStep
 
 __all__ = [
@@ -27,6 +29,9 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationMessage",
+    "EmailVerification",
+    "FireOutcome",
+    "Invitation",
     "LinkDecision",
     "LoginThrottle",
     "MailStatus",
@@ -38,6 +43,7 @@ __all__ = [
     "RunStatus",
     "RunStep",
     "RunTrigger",
+    "ScheduleFire",
     "StepStatus",
     "Team",
     "User",

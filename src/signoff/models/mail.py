@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signoff.kit.clock import utc_now
@@ -32,6 +32,8 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
+    # Assets (images) shown inline in the HTML part, attached by Content-ID when sent.
+    inline_assets: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Fixed when the row is written, so a resend after a crash carries the same Message-ID.
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     status: Mapped[MailStatus] = mapped_column(str_enum(MailStatus), default=MailStatus.PENDING)

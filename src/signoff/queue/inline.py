@@ -73,7 +73,7 @@ class InlineQueue:
                 await execute(job)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # a worker never dies; the sweep retries the step
                 logger.exception("job %s failed", job.key)
             finally:
                 self._known.discard(job)
@@ -85,7 +85,7 @@ class InlineQueue:
                 await sweep()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # e.g. the database is briefly unreachable
                 logger.exception("sweep failed")
             self._sweep_now.clear()
             with contextlib.suppress(TimeoutError):

@@ -35,6 +35,18 @@ def conninfo(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def sweep_cron(interval: float) -> str:
+    """The periodic sweep's schedule: every ``interval`` seconds (whole, at least 1).
+
+    procrastinate reads cron with croniter, where seconds are an optional *sixth* field, after
+    the usual five: ``*/5 * * * * *`` would mean every second of every fifth minute.
+    """
+    seconds = max(1, round(interval))
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    return f"*/{min(59, round(seconds / 60))} * * * *"
+
+
 class ProcrastinateQueue:
     """One per process. Tasks are closures over this object, so they reach this process's
     engine; jobs carry only ids."""
@@ -43,14 +55,13 @@ class ProcrastinateQueue:
         self.app = App(connector=PsycopgConnector(conninfo=conninfo(database_url)))
         self._execute: Callable[[StepJob], Awaitable[None]] | None = None
         self._sweep: Callable[[], Awaitable[int]] | None = None
-        seconds = max(1, round(sweep_interval))
 
         @self.app.task(name=EXECUTE_TASK, queue=QUEUE_NAME)
         async def execute_step(run_id: int, step_index: int, attempt: int) -> None:
             assert self._execute is not None, "this process runs no worker"
             await self._execute(StepJob(run_id, step_index, attempt))
 
-        @self.app.periodic(cron=f"*/{seconds} * * * * *", periodic_id="sweep")
+        @self.app.periodic(cron=sweep_cron(sweep_interval), periodic_id="sweep")
         @self.app.task(name=SWEEP_TASK, queue=QUEUE_NAME, queueing_lock=SWEEP_TASK)
         async def sweep(timestamp: int) -> None:
             if self._sweep is not None:
@@ -95,14 +106,20 @@ class ProcrastinateQueue:
         concurrency: int,
         wait: bool = True,
     ) -> None:
-        """Execute jobs until cancelled (or, with ``wait=False``, until none is left)."""
+        """Execute jobs until cancelled, or stopped by SIGTERM / SIGINT (or, with
+        ``wait=False``, until none is left).
+
+        The first SIGTERM (what systemd, Docker and Kubernetes send) or SIGINT stops fetching
+        jobs and lets the steps in flight finish (up to 30 s); then the worker unregisters and
+        this returns. A second signal kills the process; its steps wait for their leases.
+        """
         self._execute = execute
         self._sweep = sweep
         await self.app.run_worker_async(
             queues=[QUEUE_NAME],
             concurrency=concurrency,
             wait=wait,
-            install_signal_handlers=False,
+            install_signal_handlers=True,
             listen_notify=True,
             shutdown_graceful_timeout=30,
         )

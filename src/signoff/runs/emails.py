@@ -13,7 +13,8 @@ from signoff.approvals.tokens import STEP_LINK_TTL, issue_step_token
 from signoff.auth import repository as auth_repository
 from signoff.config import Settings
 from signoff.mail import service as mail
-from signoff.models import Role, Run, RunStep, Workflow
+from signoff.models import Run, RunStep, Workflow
+from signoff.runs import repository
 
 PREVIEW_LIMIT = 4000
 
@@ -27,11 +28,12 @@ async def _send_to_owners(
     subject: str,
     template: str,
     context: dict[str, Any],
+    inline_assets: tuple[str, ...] = (),
 ) -> list[str]:
     workflow = await session.get(Workflow, run.workflow_id)
     assert workflow is not None
     base = settings.public_base_url
-    owners = await auth_repository.list_team_members(session, run.team_id, role=Role.OWNER)
+    owners = await auth_repository.owner_recipients(session, settings, run.team_id)
     full_context = {
         **context,
         "workflow": workflow,
@@ -49,6 +51,7 @@ async def _send_to_owners(
             template=template,
             context={**full_context, "recipient_name": owner.name},
             team_id=run.team_id,
+            inline_assets=inline_assets,
         )
     return [owner.email for owner, _role in owners]
 
@@ -72,6 +75,12 @@ async def step_awaiting_approval(
     """Approve / Request changes links (2 h) with a preview of the exact pending output."""
     approve_url, reject_url = decision_urls(settings, run, step)
     preview = step.output or ""
+    # An image is shown in the email itself, attached and referenced by Content-ID.
+    image = (
+        await repository.pending_asset(session, run.id, step.step_index, step.attempt)
+        if step.tool_name == "generate_image"
+        else None
+    )
     return await _send_to_owners(
         session,
         settings,
@@ -86,7 +95,9 @@ async def step_awaiting_approval(
             "approve_url": approve_url,
             "reject_url": reject_url,
             "expires_hours": int(STEP_LINK_TTL.total_seconds() // 3600),
+            "image_cid": mail.inline_cid(settings, image.id) if image else None,
         },
+        inline_assets=(image.id,) if image else (),
     )
 
 

@@ -220,7 +220,7 @@ async def asset_content(asset_id: str, auth: Auth, db: DB) -> Response:
         asset = await session.get(Asset, asset_id)
         if asset is None or asset.team_id not in auth.team_ids:
             raise NotFound("No asset with this id.", code="asset_not_found")
-        blob = asset.blob
+        blob = await repository.asset_blob(session, asset.id)
     body = blob if blob is not None else asset.content.encode()
     return Response(
         body,

@@ -250,7 +250,7 @@ class Engine:
                 await work
             except asyncio.CancelledError:
                 pass
-            except Exception:
+            except Exception:  # the result is dropped either way
                 logger.debug("error after the lease was lost", exc_info=True)
             return Outcome(lease_lost=True)
         return work.result()
@@ -278,7 +278,7 @@ class Engine:
                 raise StepFailure(tool_result.text)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # every failure becomes a step outcome
             failure = _classify(exc)
             return Outcome(error=str(failure), retryable=failure.retryable)
         usage = result.usage

@@ -144,3 +144,9 @@ async def list_assets(
 async def decision_exists(session: AsyncSession, subject: str) -> bool:
     found = await session.scalar(select(LinkDecision.id).where(LinkDecision.subject == subject))
     return found is not None
+
+
+async def asset_blob(session: AsyncSession, asset_id: str) -> bytes | None:
+    """An asset's bytes, loaded on their own (the column is deferred: lists never load them)."""
+    blob: bytes | None = await session.scalar(select(Asset.blob).where(Asset.id == asset_id))
+    return blob

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import Auth
 from signoff.config import Settings, get_settings
 from signoff.db import Database, get_db
@@ -80,10 +81,22 @@ async def load_detail(
     return detail_out(workflow, runs)
 
 
-def _emailed_message(emailed: list[str]) -> str:
+def _emailed_message(emailed: list[str], unverified: Sequence[str] = ()) -> str:
+    """Who got the approval email and, in production, which owners did not and why."""
+    held_back = (
+        f" Not emailed: {', '.join(unverified)}, because "
+        f"{'that address is' if len(unverified) == 1 else 'those addresses are'} not verified "
+        "yet (workflow emails go only to verified addresses; open the verification email "
+        "sent at signup, or ask for a new one)."
+        if unverified
+        else ""
+    )
     if not emailed:
-        return "No owner of this team could be emailed; approve the plan from the dashboard."
-    return f"Check your email: the approval link went to {', '.join(emailed)}."
+        return (
+            "No owner of this team could be emailed; approve the plan from the dashboard."
+            + held_back
+        )
+    return f"Check your email: the approval link went to {', '.join(emailed)}.{held_back}"
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -113,12 +126,13 @@ async def create_workflow(
             timezone=body.timezone,
             plan=plan,
         )
+        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
     wake_sender(request.app)
     return CreateWorkflowResponse(
         workflow_id=workflow.id,
         title=workflow.title,
         steps=steps_out(workflow),
-        message=f"Plan drafted by {plan.model_name}. {_emailed_message(emailed)}",
+        message=f"Plan drafted by {plan.model_name}. {_emailed_message(emailed, unverified)}",
         planned_by=plan.model_name,
         emailed_to=emailed,
     )
@@ -219,5 +233,6 @@ async def resend_plan_email(
                 code="not_draft",
             )
         emailed = await service.send_plan_email(session, settings, workflow)
+        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
     wake_sender(request.app)
-    return EmailSentResponse(message=_emailed_message(emailed), emailed_to=emailed)
+    return EmailSentResponse(message=_emailed_message(emailed, unverified), emailed_to=emailed)

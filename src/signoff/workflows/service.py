@@ -35,6 +35,7 @@ from signoff.queue.jobs import StepJob
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
 from signoff.scheduling.cron import describe
+from signoff.scheduling.service import arm
 from signoff.tools.registry import TOOLS
 from signoff.workflows import repository
 from signoff.workflows.rules import plan_problems, repair_steps
@@ -95,7 +96,7 @@ async def send_plan_email(
     session: AsyncSession, settings: Settings, workflow: Workflow
 ) -> list[str]:
     """Email the plan with an "Approve & Activate" link to every owner of the team."""
-    owners = await auth_repository.list_team_members(session, workflow.team_id, role=Role.OWNER)
+    owners = await auth_repository.owner_recipients(session, settings, workflow.team_id)
     token = issue_plan_token(settings, workflow_id=workflow.id, revision=workflow.plan_revision)
     base = settings.public_base_url
     context: dict[str, Any] = {
@@ -243,6 +244,7 @@ async def activate(
         )
     )
     await session.flush()
+    arm(workflow, now)
     run, job = await run_service.start_run(
         session, settings, workflow, trigger=RunTrigger.APPROVAL, started_by=decided_by
     )
@@ -274,5 +276,5 @@ async def archive(session: AsyncSession, workflow: Workflow) -> None:
     workflow.status = WorkflowStatus.ARCHIVED
     workflow.archived_at = now
     workflow.updated_at = now
-    workflow.next_run_at = None
+    arm(workflow)  # disarmed: an archived workflow has no next fire
     await session.flush()
