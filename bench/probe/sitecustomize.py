@@ -1,0 +1,158 @@
+"""Observation hooks that ``bench/engine.py`` puts into the ``signoff`` processes it starts.
+
+Python imports ``sitecustomize`` at start-up from any directory on ``PYTHONPATH``, so the bench
+starts the real ``signoff serve`` / ``signoff worker`` commands unchanged and only adds this
+directory to their ``PYTHONPATH`` with ``SIGNOFF_BENCH_PROBE_DIR`` set. Nothing runs until the
+bench sends a signal:
+
+- ``SIGUSR1``: append a snapshot to ``probe-<pid>.jsonl`` — the number of asyncio tasks (by
+  coroutine name), threads and gc-tracked objects. The handler runs on the event-loop thread, so
+  ``asyncio.all_tasks()`` sees the loop (no endpoint exposes this).
+- ``SIGUSR2``: start, then (second signal) stop a statistical profiler on CPU time
+  (``ITIMER_PROF``): each sample counts the event-loop thread's current stack in one bucket
+  (agent run, HTTP API, database, engine, ...), and the counts are appended to the same file.
+
+Without ``SIGNOFF_BENCH_PROBE_DIR`` this module does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+_DIR = os.environ.get("SIGNOFF_BENCH_PROBE_DIR")
+
+
+def _install(directory: str) -> None:
+    import asyncio
+    import collections
+    import gc
+    import json
+    import signal
+    import threading
+    import time
+    from typing import Any
+
+    path = os.path.join(directory, f"probe-{os.getpid()}.jsonl")
+
+    def write(record: dict[str, object]) -> None:
+        record["pid"] = os.getpid()
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def snapshot(_signum: int, _frame: object) -> None:
+        names: collections.Counter[str] = collections.Counter()
+        try:
+            tasks = asyncio.all_tasks(asyncio.get_running_loop())
+        except RuntimeError:
+            count = None
+        else:
+            count = len(tasks)
+            for task in tasks:
+                coro = task.get_coro()
+                names[getattr(coro, "__qualname__", type(coro).__name__)] += 1
+        write(
+            {
+                "kind": "snapshot",
+                "asyncio_tasks": count,
+                "task_kinds": dict(names.most_common()),
+                "threads": threading.active_count(),
+                "gc_objects": len(gc.get_objects()),
+            }
+        )
+
+    # Buckets, first match wins, looked for in the stack of the task being run: the frames
+    # above asyncio's Handle._run (below it, every stack has uvicorn.run or the CLI command).
+    def classify(frame: Any) -> tuple[str, str]:
+        files: list[str] = []
+        names: list[str] = []
+        in_task = False
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "_run" and code.co_filename.endswith("asyncio/events.py"):
+                in_task = True
+                break
+            files.append(code.co_filename)
+            names.append(code.co_name)
+            frame = frame.f_back
+        if not files or (files[0].endswith("selectors.py") and names[0] == "select"):
+            return "idle loop (another thread's CPU)", ""
+        here = f"{_short(files[0])}:{names[0]}"
+        if not in_task and not has_greenlet_root(files):
+            return "event loop / other", here
+        # The innermost frame of our own code says where in Signoff the time went.
+        ours = next(
+            (f"{_short(f)}:{n}" for f, n in zip(files, names, strict=True) if "/signoff/" in f),
+            here,
+        )
+
+        def has(*parts: str) -> bool:
+            return any(part in f for f in files for part in parts)
+
+        if "_call_model" in names or has("/pydantic_ai/", "/signoff/llm/", "/signoff/tools/"):
+            return "agent run", here
+        if has("/uvicorn/", "/starlette/", "/fastapi/", "/h11/"):
+            return "HTTP API", ours
+        if has("/signoff/mail/sender.py"):
+            return "mail sender", ours
+        if has("/sqlalchemy/", "/aiosqlite/"):
+            return "database (SQLAlchemy)", here
+        if has("/signoff/"):
+            return "engine", ours
+        if has("/procrastinate/", "/psycopg/", "/psycopg_pool/"):
+            return "queue (procrastinate)", here
+        return "event loop / other", here
+
+    def has_greenlet_root(files: list[str]) -> bool:
+        # SQLAlchemy runs its synchronous core in a greenlet whose stack ends without asyncio.
+        return any("/sqlalchemy/" in f for f in files[-3:])
+
+    # A statistical profiler on CPU time: the kernel sends SIGPROF every ``interval`` seconds
+    # of the process's CPU time and Python runs the handler on the main thread, so samples
+    # are proportional to CPU used (a sampling *thread* would be biased towards the moments the
+    # main thread releases the GIL, i.e. system calls).
+    buckets: collections.Counter[str] = collections.Counter()
+    where: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    sampling: dict[str, float] = {}
+
+    def on_sample(_signum: int, frame: Any) -> None:
+        bucket, place = classify(frame)
+        buckets[bucket] += 1
+        if place:
+            where[bucket][place] += 1
+
+    def toggle_sampler(_signum: int, _frame: object) -> None:
+        if not sampling:
+            buckets.clear()
+            where.clear()
+            sampling["started"] = time.monotonic()
+            sampling["cpu"] = time.process_time()
+            interval = float(os.environ.get("SIGNOFF_BENCH_SAMPLE_SECONDS", "0.002"))
+            signal.signal(signal.SIGPROF, on_sample)
+            signal.setitimer(signal.ITIMER_PROF, interval, interval)
+            return
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
+        write(
+            {
+                "kind": "profile",
+                "buckets": dict(buckets),
+                "top": {b: dict(c.most_common(8)) for b, c in where.items()},
+                "seconds": time.monotonic() - sampling["started"],
+                "cpu": time.process_time() - sampling["cpu"],
+            }
+        )
+        sampling.clear()
+
+    signal.signal(signal.SIGUSR1, snapshot)
+    signal.signal(signal.SIGUSR2, toggle_sampler)
+
+
+def _short(filename: str) -> str:
+    for marker in ("/site-packages/", "/src/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return "/".join(filename.rsplit("/", 2)[-2:])
+
+
+if _DIR:
+    _install(_DIR)
