@@ -5,7 +5,7 @@
 - ``signoff worker`` runs the worker; every worker also runs the periodic sweep (one tick runs
   once across all workers): it re-defers ready steps (after a crash between commit and defer,
   or a lease that ran out) and retries jobs stalled on a dead worker. Double deliveries are
-  harmless: a job whose step moved on does nothing.
+  harmless: a job whose step moved on does nothing. An hourly task deletes old succeeded jobs.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 QUEUE_NAME = "signoff"
 EXECUTE_TASK = "signoff.execute_step"
 SWEEP_TASK = "signoff.sweep"
+CLEANUP_TASK = "signoff.remove_old_jobs"
+# Succeeded jobs are kept this long (to see which worker ran what), then deleted: the sweep
+# alone leaves one job per tick, 17,280 a day at the default interval.
+FINISHED_JOBS_KEPT_HOURS = 24
 
 
 def conninfo(database_url: str) -> str:
@@ -68,6 +72,11 @@ class ProcrastinateQueue:
                 await self._sweep()
             await self.retry_stalled_jobs()
 
+        @self.app.periodic(cron="17 * * * *", periodic_id="cleanup")  # hourly
+        @self.app.task(name=CLEANUP_TASK, queue=QUEUE_NAME, queueing_lock=CLEANUP_TASK)
+        async def remove_old_jobs(timestamp: int) -> None:
+            await self.remove_old_jobs()
+
         self._execute_task = execute_step
 
     async def open(self) -> None:
@@ -97,6 +106,11 @@ class ProcrastinateQueue:
             logger.warning("retrying job %s stalled on a dead worker", job.id)
             await self.app.job_manager.retry_job(job)
         return len(stalled)
+
+    async def remove_old_jobs(self, hours: int = FINISHED_JOBS_KEPT_HOURS) -> None:
+        """Delete this queue's jobs that succeeded more than ``hours`` ago (failed ones stay,
+        for inspection)."""
+        await self.app.job_manager.delete_old_jobs(nb_hours=hours, queue=QUEUE_NAME)
 
     async def run_worker(
         self,
