@@ -28,6 +28,7 @@ from signoff.models import (
 from signoff.queue.jobs import StepJob
 from signoff.runs import conversation, emails, repository
 from signoff.runs.states import transition_run, transition_step
+from signoff.workflows.rules import step_fields
 
 STOPPED_BY_USER = "Stopped by user"
 
@@ -90,18 +91,7 @@ async def start_run(
             "A run of this workflow is already active; wait for it or stop it.",
             code="run_active",
         ) from None
-    session.add_all(
-        RunStep(
-            run_id=run.id,
-            step_index=step.step_index,
-            description=step.description,
-            tool_name=step.tool_name,
-            tool_input=step.tool_input,
-            requires_approval=step.requires_approval,
-            approval_prompt=step.approval_prompt,
-        )
-        for step in workflow.steps
-    )
+    session.add_all(RunStep(run_id=run.id, **step_fields(step)) for step in workflow.steps)
     await session.flush()
     return run, StepJob(run.id, 0, 1)
 

@@ -5,7 +5,7 @@ Used by the planner (problems go back to the model) and by plan edits (problems 
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from signoff.tools.registry import TOOLS
 
@@ -67,3 +67,16 @@ def shorten_title(title: str) -> str:
     if not cut or len(cut) > MAX_TITLE_LENGTH:
         cut = title[:MAX_TITLE_LENGTH]
     return cut.rstrip(" ,;:-–—")
+
+
+def step_fields(step: Any) -> dict[str, Any]:
+    """The six fields that define a plan step, to copy it into another row (a draft's steps,
+    a run's step log): one list, so a field added to plans reaches every copy."""
+    return {
+        "step_index": step.step_index,
+        "description": step.description,
+        "tool_name": step.tool_name,
+        "tool_input": step.tool_input,
+        "requires_approval": step.requires_approval,
+        "approval_prompt": step.approval_prompt,
+    }

@@ -38,7 +38,7 @@ from signoff.scheduling.cron import describe
 from signoff.scheduling.service import arm
 from signoff.tools.registry import TOOLS
 from signoff.workflows import repository
-from signoff.workflows.rules import plan_problems, repair_steps
+from signoff.workflows.rules import plan_problems, repair_steps, step_fields
 from signoff.workflows.schemas import EditStepsRequest, StepIn
 
 
@@ -75,17 +75,7 @@ async def save_draft(
         status=WorkflowStatus.DRAFT,
         plan_revision=1,
     )
-    workflow.steps = [
-        WorkflowStep(
-            step_index=step.step_index,
-            description=step.description,
-            tool_name=step.tool_name,
-            tool_input=step.tool_input,
-            requires_approval=step.requires_approval,
-            approval_prompt=step.approval_prompt,
-        )
-        for step in plan.steps
-    ]
+    workflow.steps = [WorkflowStep(**step_fields(step)) for step in plan.steps]
     session.add(workflow)
     await session.flush()
     emailed = await send_plan_email(session, settings, workflow)
@@ -173,17 +163,7 @@ async def edit_steps(
         )
     workflow.steps.clear()
     await session.flush()  # delete the old rows before inserting new ones with the same keys
-    workflow.steps.extend(
-        WorkflowStep(
-            step_index=step.step_index,
-            description=step.description,
-            tool_name=step.tool_name,
-            tool_input=step.tool_input,
-            requires_approval=step.requires_approval,
-            approval_prompt=step.approval_prompt,
-        )
-        for step in steps
-    )
+    workflow.steps.extend(WorkflowStep(**step_fields(step)) for step in steps)
     workflow.plan_revision += 1
     workflow.updated_at = utc_now()
     await session.flush()
