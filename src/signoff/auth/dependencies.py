@@ -8,7 +8,9 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signoff.auth import service
+from signoff.auth.csrf import verify_csrf
 from signoff.auth.service import AuthContext
+from signoff.config import Settings, get_settings
 from signoff.db import Database, get_db
 from signoff.errors import Unauthorized
 
@@ -29,6 +31,7 @@ def session_token(request: Request, credentials: HTTPAuthorizationCredentials | 
 async def current_auth(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
+    settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_team_id: Annotated[str | None, Header(description="Act in this team.")] = None,
 ) -> AuthContext:
@@ -36,7 +39,11 @@ async def current_auth(
     if not token:
         raise Unauthorized("Sign in first: this needs a session token.")
     async with db.read() as session:
-        return await service.resolve(session, token, x_team_id)
+        auth = await service.resolve(session, token, x_team_id)
+    if credentials is None:
+        # The browser sent the cookie by itself: a state change must prove it came from our page.
+        await verify_csrf(request, settings, token)
+    return auth
 
 
 async def optional_auth(

@@ -9,6 +9,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from signoff.auth.csrf import csrf_token
+from signoff.auth.dependencies import SESSION_COOKIE
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -28,6 +31,11 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    context = dict(context or {})
+    session_token = request.cookies.get(SESSION_COOKIE)
+    if session_token:
+        # Every form a signed-in page shows carries it (see signoff.auth.csrf).
+        context.setdefault("csrf_token", csrf_token(request.app.state.settings, session_token))
     return templates.TemplateResponse(
-        request, name, context or {}, status_code=status_code, headers=headers
+        request, name, context, status_code=status_code, headers=headers
     )

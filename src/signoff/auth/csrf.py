@@ -1,0 +1,51 @@
+"""CSRF protection for requests that a browser authenticates with the session cookie.
+
+A browser attaches the session cookie to any request it sends to us, including one a hostile
+page makes it send. The cookie is ``SameSite=Lax``, which already keeps it off cross-site POSTs
+in current browsers; this is the second, browser-independent line: every state-changing request
+authenticated by the cookie must also carry a token that only our own pages know.
+
+The token is derived from the session token (an HMAC under the link-signing secret), so nothing
+is stored, every process computes the same value, and signing out (which ends the session)
+invalidates it. Pages put it in a hidden ``csrf_token`` field; scripts send it as the
+``X-CSRF-Token`` header. Requests with ``Authorization: Bearer`` carry no cookie and need no
+token; the email-link pages are protected by the token in their URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import Request
+
+from signoff.config import Settings
+from signoff.errors import Forbidden
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def csrf_token(settings: Settings, session_token: str) -> str:
+    """The CSRF token that goes with this session."""
+    key = settings.secret_key().encode()
+    return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+async def verify_csrf(request: Request, settings: Settings, session_token: str) -> None:
+    """Refuse an unsafe request whose CSRF token is missing or wrong (403, nothing changes)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        # Starlette caches the parsed form, so the endpoint's Form() parameters still work.
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    expected = csrf_token(settings, session_token)
+    if sent is None or not hmac.compare_digest(sent, expected):
+        raise Forbidden(
+            "This form has expired or did not come from Signoff. Reload the page and try again.",
+            code="csrf_failed",
+        )
