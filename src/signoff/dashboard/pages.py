@@ -11,11 +11,17 @@ from starlette.responses import Response
 
 from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import SESSION_COOKIE
+from signoff.config import Settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def dev_mailbox_enabled(settings: Settings) -> bool:
+    """Without SMTP outside production, emails are kept for the dev mailbox page to show."""
+    return not settings.smtp_url and not settings.is_production
 
 
 def wants_html(request: Request) -> bool:
