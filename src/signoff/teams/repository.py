@@ -6,6 +6,7 @@ Invitation queries take the team id: an invitation of another team is not found.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,3 +100,27 @@ async def get_verification_by_token_hash(
     return await session.scalar(
         select(EmailVerification).where(EmailVerification.token_hash == token_hash)
     )
+
+
+async def verification_times_since(
+    session: AsyncSession, user_id: str, since: datetime
+) -> Sequence[datetime]:
+    """When verification links were sent to the user since ``since`` (for the send limit)."""
+    rows = await session.scalars(
+        select(EmailVerification.created_at).where(
+            EmailVerification.user_id == user_id, EmailVerification.created_at > since
+        )
+    )
+    return rows.all()
+
+
+async def invitation_times_since(
+    session: AsyncSession, team_id: str, email: str, since: datetime
+) -> Sequence[datetime]:
+    """When the team invited the address since ``since`` (for the send limit)."""
+    rows = await session.scalars(
+        select(Invitation.created_at).where(
+            Invitation.team_id == team_id, Invitation.email == email, Invitation.created_at > since
+        )
+    )
+    return rows.all()

@@ -30,7 +30,7 @@ from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
 from signoff.models import Invitation, Membership, Role, Team, User
-from signoff.teams import repository
+from signoff.teams import repository, verification
 from signoff.teams.schemas import InvitationStatus
 
 INVITATION_TTL = timedelta(days=7)
@@ -152,6 +152,10 @@ async def invite(
     existing = await auth_repository.get_user_by_email(session, email)
     if existing is not None and await auth_repository.get_membership(session, team_id, existing.id):
         raise Conflict(f"{email} is already a member of this team.", code="already_member")
+    sent = await repository.invitation_times_since(
+        session, team_id, email, utc_now() - verification.SEND_WINDOW
+    )
+    verification.check_send_limit(sent, "invitations")
     await repository.revoke_open_invitations(session, team_id, email)
     token = new_token()
     invitation = Invitation(

@@ -10,13 +10,14 @@ This module depends on nothing in :mod:`signoff.auth`, so that the signup servic
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import LinkError
 from signoff.config import Settings
-from signoff.errors import Conflict
+from signoff.errors import Conflict, TooManyRequests
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
@@ -24,6 +25,22 @@ from signoff.models import EmailVerification, User
 from signoff.teams import repository
 
 VERIFICATION_TTL = timedelta(days=7)
+
+# Emails a person did not ask for are what a mail provider punishes: whoever can trigger a send
+# (a resend button, an invitation form) may send one address at most this many per window.
+SEND_LIMIT = 5
+SEND_WINDOW = timedelta(hours=1)
+
+
+def check_send_limit(sent_at: Sequence[datetime], what: str) -> None:
+    """Refuse (429) a send when ``sent_at`` already holds :data:`SEND_LIMIT` sends in the window."""
+    if len(sent_at) < SEND_LIMIT:
+        return
+    retry_at = sorted(sent_at)[-SEND_LIMIT] + SEND_WINDOW
+    raise TooManyRequests(
+        f"Too many {what} were sent to this address in the last hour; try again later.",
+        retry_after_seconds=int((retry_at - utc_now()).total_seconds()) + 1,
+    )
 
 
 def verify_url(settings: Settings, token: str) -> str:
@@ -35,6 +52,8 @@ async def send_verification_email(session: AsyncSession, settings: Settings, use
 
     Earlier links stay valid until they expire: whichever email the person opens works.
     """
+    sent = await repository.verification_times_since(session, user.id, utc_now() - SEND_WINDOW)
+    check_send_limit(sent, "verification emails")
     token = new_token()
     session.add(
         EmailVerification(
