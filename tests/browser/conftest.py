@@ -1,0 +1,168 @@
+"""Browser tests: the real service as users run it, driven by Debian's Chromium via Playwright.
+
+- ``server``: ``signoff db upgrade`` then ``signoff serve`` in subprocesses, on a free loopback
+  port, with SQLite, the inline queue, no SMTP (so the dev mailbox is on) and the offline model
+  taking ``OFFLINE_DELAY`` seconds per call, so that a test can watch a run progress. One per
+  xdist worker, shared by its tests: each test signs up accounts of its own.
+- ``browser``: one Chromium per session, ``/usr/bin/chromium`` with ENGINEERING.md's flags
+  (never ``playwright install``: these machines have no network). Without it the tests are
+  skipped with how to install it, except under ``CI=true``, where they fail.
+- ``new_page``: a page in a fresh browser context (no cookies: another person, or the same one
+  in another browser). ``page``: the first one. Every context records every request and blocks
+  any to another origin; the test then fails, as it does on an uncaught JavaScript error.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+
+from tests.conftest import IN_CI
+from tests.fakes.smtp import free_port
+from tests.runs.processes import SIGNOFF, Process, processes, signoff_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+# ENGINEERING.md: tests run as root and offline.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Seconds per offline model call: long enough to see a step running, short enough to be quick.
+OFFLINE_DELAY = 1.0
+VIEWPORT = {"width": 1200, "height": 800}
+# Playwright's default of 30 s would hide a stuck page behind a long wait.
+TIMEOUT_MS = 20_000
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    process: Process
+
+    @property
+    def origin(self) -> str:
+        return self.base_url
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "signoff.db"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    settings: dict[str, object] = {
+        "data_dir": workdir / "data",
+        "base_url": base_url,
+        "queue": "inline",
+        "offline_delay_seconds": OFFLINE_DELAY,
+    }
+    # As a user does: migrate, then serve (SIGNOFF_SMTP_URL is unset: the dev mailbox is on).
+    upgrade = subprocess.run(
+        [str(SIGNOFF), "db", "upgrade"],
+        cwd=workdir,
+        env=signoff_env(**settings),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert upgrade.returncode == 0, f"signoff db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}"
+    # processes() stops the server and prints its log (pytest shows it when a test failed).
+    with processes(workdir) as started:
+        process, url = started.serve(port=port, **settings)
+        assert url == base_url
+        yield Server(base_url, workdir / "data", process)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: run `apt-get install chromium` (or .ci/run)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true: the browser tests must run")
+        pytest.skip(message)
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@dataclass
+class Traffic:
+    """What the pages of one test asked for."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def guard(self, route: Route) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin:
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort("blockedbyclient")
+
+
+@pytest.fixture
+def new_page(
+    browser: Browser, server: Server, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], Page]]:
+    traffic = Traffic(server.origin)
+    contexts: list[BrowserContext] = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=server.base_url, viewport=VIEWPORT)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.route("**/*", traffic.guard)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: traffic.errors.append(f"{page.url}: {error}"))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"----- signoff serve log (tail) -----\n{server.process.output()[-6000:]}")
+    assert not traffic.foreign, f"pages asked another origin for: {traffic.foreign}"
+    assert not traffic.errors, f"uncaught JavaScript errors: {traffic.errors}"
+
+
+@pytest.fixture
+def page(new_page: Callable[[], Page]) -> Page:
+    return new_page()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    # Fixtures read the outcome of the test itself (``item.rep_call``) at teardown.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
