@@ -1,31 +1,65 @@
-"""Dashboard pages (server-rendered). Sign-in uses the same session cookie as the API."""
+"""Dashboard pages (server-rendered): accounts, workflows, runs, live updates.
+
+Every action calls the API's own endpoint function for it, with the page's signed-in user, so
+a button here obeys exactly the rules, roles and emails of the API call it stands for. Pages
+read through the same services and repositories. Errors the services raise become pages
+(:class:`~signoff.dashboard.pages.PageRoute`); forms re-render with the problem and a 4xx
+status, nothing changed; a success redirects (303) to the page that shows the result.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import quote
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
-from signoff.auth import repository as auth_repository
+from signoff.auth import endpoints as auth_endpoints
 from signoff.auth import service as auth_service
 from signoff.auth.dependencies import optional_auth
-from signoff.auth.endpoints import set_session_cookie
+from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
-from signoff.dashboard.pages import render
+from signoff.dashboard import live, plan_form
+from signoff.dashboard.pages import PageAuth, PageRoute, flash, login_redirect, render
 from signoff.db import Database, get_db
-from signoff.errors import NotFound, TooManyRequests
-from signoff.scheduling.cron import describe
+from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
+from signoff.kit.clock import utc_now
+from signoff.models import ACTIVE_RUN_STATUSES, Role, WorkflowStatus
+from signoff.queue.dependencies import get_queue
+from signoff.queue.jobs import JobQueue
+from signoff.runs import endpoints as run_endpoints
+from signoff.runs import repository as run_repository
+from signoff.runs.schemas import DecisionRequest
+from signoff.scheduling import endpoints as schedule_endpoints
+from signoff.scheduling.cron import (
+    ScheduleError,
+    check_timezone,
+    describe,
+    next_fire,
+    normalise_schedule,
+    timezone_names,
+)
+from signoff.scheduling.schemas import ScheduleChange
+from signoff.scheduling.service import fire_log
+from signoff.tools.registry import TOOLS
+from signoff.workflows import endpoints as workflow_endpoints
 from signoff.workflows import repository as workflow_repository
 from signoff.workflows import service as workflow_service
+from signoff.workflows.endpoints import RUNS_IN_DETAIL
+from signoff.workflows.schemas import MAX_GOAL_LENGTH, CreateWorkflowRequest
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=PageRoute)
 
 DB = Annotated[Database, Depends(get_db)]
 Config = Annotated[Settings, Depends(get_settings)]
+Queue = Annotated[JobQueue, Depends(get_queue)]
+# For pages that decide themselves what a visitor without a session sees (account_pages).
 MaybeAuth = Annotated[AuthContext | None, Depends(optional_auth)]
+
+FIRES_SHOWN = 20
 
 
 def _safe_next(target: str | None) -> str:
@@ -36,7 +70,36 @@ def _safe_next(target: str | None) -> str:
 
 
 def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/dashboard/login?next={quote(request.url.path)}", status_code=303)
+    return login_redirect(request)
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _field_errors(error: ValidationError) -> dict[str, str]:
+    """The first problem of each field, as a sentence for the form."""
+    errors: dict[str, str] = {}
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "form"
+        errors.setdefault(name, str(problem["msg"]).removeprefix("Value error, "))
+    return errors
+
+
+def _is_admin(auth: AuthContext, team_id: str) -> bool:
+    role = auth.role_in(team_id)
+    return role is not None and role.at_least(Role.ADMIN)
+
+
+def _workflow_url(workflow_id: str) -> str:
+    return f"/dashboard/workflows/{workflow_id}"
+
+
+def _run_url(workflow_id: str, run_id: int) -> str:
+    return f"/dashboard/workflows/{workflow_id}/runs/{run_id}"
+
+
+# --- Accounts ---------------------------------------------------------------------------
 
 
 @router.get("/login")
@@ -72,38 +135,411 @@ async def login_submit(
             {"next": target, "error": "Wrong email or password."},
             status_code=401,
         )
-    response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, settings, token)
+    response = _see(target)
+    auth_endpoints.set_session_cookie(response, settings, token)
     return response
 
 
-@router.get("")
-async def home(request: Request, auth: MaybeAuth, db: DB) -> Response:
-    if auth is None:
-        return _to_login(request)
-    async with db.read() as session:
-        rows = await workflow_repository.list_for_team(session, auth.current_team_id)
-    return render(request, "workflows.html", {"auth": auth, "rows": rows})
+def _signup_form(
+    request: Request, values: dict[str, str], errors: dict[str, str], status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "signup.html",
+        {"values": values, "errors": errors, "min_password": MIN_PASSWORD_LENGTH},
+        status_code=status_code,
+    )
 
 
-@router.get("/workflows/{workflow_id}")
-async def workflow_page(workflow_id: str, request: Request, auth: MaybeAuth, db: DB) -> Response:
-    if auth is None:
-        return _to_login(request)
+@router.get("/signup")
+async def signup_page(request: Request) -> Response:
+    return _signup_form(request, {"name": "", "email": ""}, {})
+
+
+@router.post("/signup")
+async def signup_submit(
+    request: Request,
+    db: DB,
+    settings: Config,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    values = {"name": name, "email": email}
     try:
-        async with db.read() as session:
-            workflow = await workflow_service.get_visible(session, auth, workflow_id)
-            members = await auth_repository.list_team_members(session, workflow.team_id)
-    except NotFound:
-        return render(request, "not_found.html", {"auth": auth}, status_code=404)
+        body = SignupRequest(email=email.strip(), password=password, name=name.strip() or None)
+    except ValidationError as error:
+        return _signup_form(request, values, _field_errors(error), 422)
+    response = _see("/dashboard")
+    try:
+        # The API's signup: account, own team, verification email, session cookie.
+        await auth_endpoints.signup(body, response, db, settings, request)
+    except Conflict as error:
+        return _signup_form(request, values, {"email": error.message}, 409)
+    return response
+
+
+@router.post("/logout")
+async def logout(auth: PageAuth, db: DB, settings: Config) -> Response:
+    ended = await auth_endpoints.logout(auth, db, settings)
+    response = _see("/dashboard/login")
+    for cookie in ended.headers.getlist("set-cookie"):  # the API's own cookie removal
+        response.headers.append("set-cookie", cookie)
+    return response
+
+
+# --- Workflows ----------------------------------------------------------------------------
+
+
+@router.get("")
+async def home(request: Request, auth: PageAuth, db: DB) -> Response:
+    team_id = auth.current_team_id
+    async with db.read() as session:
+        rows = await workflow_repository.list_for_team(session, team_id)
+        latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
+        version = live.version(await workflow_repository.team_progress(session, team_id))
+    return render(
+        request,
+        "workflows.html",
+        {
+            "rows": [(workflow, count, latest.get(workflow.id)) for workflow, count in rows],
+            "live_url": "/dashboard/events",
+            "live_version": version,
+        },
+    )
+
+
+@router.get("/events")
+async def team_events(request: Request, auth: PageAuth, db: DB) -> Response:
+    """Server-Sent Events: the version of the workflows list, whenever it changes."""
+    team_id = auth.current_team_id
+    return live.stream(
+        request, db, lambda session: workflow_repository.team_progress(session, team_id)
+    )
+
+
+def schedule_preview_text(schedule: str, timezone: str) -> tuple[str, bool]:
+    """The schedule in words with its next fire time, or what is wrong with it."""
+    if not schedule.strip():
+        return "No schedule: the workflow runs when someone starts it.", True
+    try:
+        expression = normalise_schedule(schedule)
+        zone = check_timezone(timezone.strip() or "UTC")
+    except ScheduleError as error:
+        return f"Not a schedule yet: {error}.", False
+    upcoming = next_fire(expression, zone, utc_now()).astimezone(ZoneInfo(zone))
+    return (
+        f"{describe(expression)} ({zone}). Next run: "
+        f"{upcoming.strftime('%a %d %b %Y, %H:%M')} {upcoming.tzname()}.",
+        True,
+    )
+
+
+@router.get("/schedule-preview")
+async def schedule_preview(auth: PageAuth, schedule: str = "", timezone: str = "UTC") -> Response:
+    """The new-workflow form's live preview of a schedule, in words (JSON)."""
+    text, valid = schedule_preview_text(schedule[:200], timezone[:100])
+    return JSONResponse({"text": text, "valid": valid}, headers={"Cache-Control": "no-store"})
+
+
+def _new_workflow_form(
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    preview, valid = schedule_preview_text(values["schedule"], values["timezone"])
+    return render(
+        request,
+        "new_workflow.html",
+        {
+            "values": values,
+            "errors": errors,
+            "preview": preview,
+            "preview_valid": valid,
+            "timezones": timezone_names(),
+            "max_goal": MAX_GOAL_LENGTH,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/workflows/new")
+async def new_workflow_page(request: Request, auth: PageAuth) -> Response:
+    return _new_workflow_form(request, {"goal": "", "schedule": "", "timezone": "UTC"}, {})
+
+
+@router.post("/workflows")
+async def create_workflow(
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    goal: Annotated[str, Form()] = "",
+    schedule: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC",
+) -> Response:
+    values = {"goal": goal, "schedule": schedule, "timezone": timezone}
+    try:
+        body = CreateWorkflowRequest(
+            goal=goal, schedule=schedule or None, timezone=timezone.strip() or "UTC"
+        )
+    except ValidationError as error:
+        return _new_workflow_form(request, values, _field_errors(error), 422)
+    try:
+        created = await workflow_endpoints.create_workflow(body, auth, db, settings, request)
+    except UpstreamFailed as error:
+        return _new_workflow_form(request, values, {"form": error.message}, error.status)
+    response = _see(_workflow_url(created.workflow_id))
+    flash(response, settings, created.message)
+    return response
+
+
+async def _workflow_page(
+    request: Request,
+    auth: PageAuth,
+    db: Database,
+    workflow_id: str,
+    *,
+    schedule_form: dict[str, str] | None = None,
+    schedule_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with db.read() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+        runs = await run_repository.list_runs(session, workflow.id, limit=RUNS_IN_DETAIL)
+        fires = await fire_log(session, workflow.id, FIRES_SHOWN)
+        version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
+    # At most one run is active, and it is the latest.
+    active = runs[0] if runs and runs[0].status in ACTIVE_RUN_STATUSES else None
     return render(
         request,
         "workflow.html",
         {
-            "auth": auth,
             "workflow": workflow,
             "steps": workflow.steps,
+            "tools": TOOLS,
+            "runs": runs,
+            "active_run": active,
+            "fires": fires,
+            "can_admin": _is_admin(auth, workflow.team_id),
             "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
-            "member_count": len(members),
+            "schedule_form": schedule_form
+            or {"schedule": workflow.schedule or "", "timezone": workflow.timezone},
+            "schedule_error": schedule_error,
+            "timezones": timezone_names(),
+            "live_url": f"{_workflow_url(workflow.id)}/events",
+            "live_version": version,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/workflows/{workflow_id}")
+async def workflow_page(workflow_id: str, request: Request, auth: PageAuth, db: DB) -> Response:
+    return await _workflow_page(request, auth, db, workflow_id)
+
+
+@router.get("/workflows/{workflow_id}/events")
+async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db: DB) -> Response:
+    """Server-Sent Events: the version of this workflow's pages, whenever it changes."""
+    async with db.read() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+    return live.stream(
+        request, db, lambda session: workflow_repository.workflow_progress(session, workflow.id)
+    )
+
+
+@router.post("/workflows/{workflow_id}/activate")
+async def activate(
+    workflow_id: str, auth: PageAuth, db: DB, settings: Config, queue: Queue
+) -> Response:
+    detail = await workflow_endpoints.activate_workflow(workflow_id, auth, db, settings, queue)
+    response = _see(_workflow_url(workflow_id))
+    first = detail.workflow_runs[0].run_number if detail.workflow_runs else 1
+    flash(response, settings, f"Plan approved: the workflow is active and run {first} started.")
+    return response
+
+
+@router.post("/workflows/{workflow_id}/run")
+async def run_now(
+    workflow_id: str, auth: PageAuth, db: DB, settings: Config, queue: Queue
+) -> Response:
+    started = await run_endpoints.start_run(workflow_id, auth, db, settings, queue)
+    return _see(_run_url(workflow_id, started.run_id))
+
+
+@router.post("/workflows/{workflow_id}/archive")
+async def archive(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+    await workflow_endpoints.archive_workflow(workflow_id, auth, db)
+    response = _see(_workflow_url(workflow_id))
+    flash(response, settings, "Archived: this workflow no longer runs, by hand or on schedule.")
+    return response
+
+
+@router.post("/workflows/{workflow_id}/approval-email")
+async def resend_plan_email(
+    workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+) -> Response:
+    sent = await workflow_endpoints.resend_plan_email(workflow_id, auth, db, settings, request)
+    response = _see(_workflow_url(workflow_id))
+    flash(response, settings, sent.message)
+    return response
+
+
+@router.post("/workflows/{workflow_id}/schedule")
+async def change_schedule(
+    workflow_id: str,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    schedule: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC",
+) -> Response:
+    values = {"schedule": schedule, "timezone": timezone}
+    try:
+        change = ScheduleChange(schedule=schedule, timezone=timezone.strip() or "UTC")
+    except ValidationError as error:
+        problem = "; ".join(f"{field}: {text}" for field, text in _field_errors(error).items())
+        return await _workflow_page(
+            request,
+            auth,
+            db,
+            workflow_id,
+            schedule_form=values,
+            schedule_error=f"Nothing changed. {problem.capitalize()}.",
+            status_code=422,
+        )
+    detail = await schedule_endpoints.change_schedule(workflow_id, change, auth, db)
+    response = _see(_workflow_url(workflow_id))
+    flash(
+        response,
+        settings,
+        f"Schedule saved: {detail.schedule_description} ({detail.timezone})."
+        if detail.schedule
+        else "Schedule removed: the workflow runs when someone starts it.",
+    )
+    return response
+
+
+def _plan_page(
+    request: Request,
+    workflow: Any,
+    rows: list[plan_form.StepRow],
+    problems: list[str],
+    status_code: int = 200,
+) -> Response:
+    # Always one blank fieldset at the end, to add a step.
+    shown = [*rows, plan_form.StepRow()] if not rows or rows[-1].description else rows
+    return render(
+        request,
+        "plan_edit.html",
+        {"workflow": workflow, "rows": shown, "problems": problems, "tools": TOOLS},
+        status_code=status_code,
+    )
+
+
+@router.get("/workflows/{workflow_id}/plan")
+async def plan_page(workflow_id: str, request: Request, auth: PageAuth, db: DB) -> Response:
+    async with db.read() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+    if workflow.status != WorkflowStatus.DRAFT:
+        raise Conflict(f"Only a draft's plan can be edited; this workflow is {workflow.status}.")
+    return _plan_page(request, workflow, plan_form.rows_of(workflow.steps), [])
+
+
+@router.post("/workflows/{workflow_id}/plan")
+async def plan_submit(
+    workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+) -> Response:
+    async with db.read() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+    rows = plan_form.read_rows(await request.form())
+    edit, problems = plan_form.to_request(rows)
+    if edit is None:
+        return _plan_page(request, workflow, rows, problems, 422)
+    try:
+        detail = await workflow_endpoints.edit_steps(workflow_id, edit, auth, db, settings, request)
+    except Unprocessable as error:
+        found = [str(item["message"]) for item in error.details or []] or [error.message]
+        return _plan_page(request, workflow, rows, found, 422)
+    response = _see(_workflow_url(workflow_id))
+    flash(
+        response,
+        settings,
+        f"Plan saved as revision {detail.plan_revision}. A fresh approval email went out; "
+        "the links in earlier emails no longer work.",
+    )
+    return response
+
+
+# --- Runs ---------------------------------------------------------------------------------
+
+
+@router.get("/workflows/{workflow_id}/runs/{run_id}")
+async def run_page(
+    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB
+) -> Response:
+    async with db.read() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+        run = await run_endpoints.visible_run(session, auth, workflow.id, run_id, Role.MEMBER)
+        detail = await run_endpoints.run_detail(session, run)
+        version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
+    return render(
+        request,
+        "run.html",
+        {
+            "workflow": workflow,
+            "run": detail,
+            "can_admin": _is_admin(auth, workflow.team_id),
+            "live_url": f"{_workflow_url(workflow.id)}/events",
+            "live_version": version,
         },
     )
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/decision")
+async def decide(
+    workflow_id: str,
+    run_id: int,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    queue: Queue,
+    action: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        body = DecisionRequest(action=action, note=note or None)
+    except ValidationError as error:
+        raise Unprocessable("; ".join(_field_errors(error).values())) from None
+    await run_endpoints.decide(workflow_id, run_id, body, auth, db, settings, queue, request)
+    response = _see(_run_url(workflow_id, run_id))
+    flash(
+        response,
+        settings,
+        "Approved: the run goes on."
+        if body.action == "approve"
+        else "Changes requested: the step runs again with your feedback.",
+    )
+    return response
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
+async def stop(workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config) -> Response:
+    await run_endpoints.stop_run(workflow_id, run_id, auth, db)
+    response = _see(_run_url(workflow_id, run_id))
+    flash(response, settings, "Run stopped.")
+    return response
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/approval-email")
+async def resend_step_email(
+    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB, settings: Config
+) -> Response:
+    sent = await run_endpoints.resend_step_email(workflow_id, run_id, auth, db, settings, request)
+    response = _see(_run_url(workflow_id, run_id))
+    flash(response, settings, sent.message)
+    return response

@@ -1,22 +1,50 @@
-"""The one Jinja2 environment for every HTML page, and helpers to render them."""
+"""The one Jinja2 environment for every HTML page, and what every dashboard page shares: the
+signed-in user (:data:`PageAuth`), errors answered as pages (:class:`PageRoute`), and the
+one-time notice carried across a POST/redirect/GET (:func:`flash`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from signoff.auth.csrf import csrf_token
-from signoff.auth.dependencies import SESSION_COOKIE
+from signoff.auth.dependencies import SESSION_COOKIE, current_auth
+from signoff.auth.service import AuthContext
 from signoff.config import Settings
+from signoff.dashboard import formatting
+from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
+from signoff.scheduling.cron import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
+FLASH_COOKIE = "signoff_flash"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters.update(
+    cron_words=describe,
+    markdown=formatting.markdown,
+    duration=formatting.duration,
+    when=formatting.when,
+    words=formatting.words,
+)
+
+# Headings of the page that answers a refused dashboard action, by status.
+_ERROR_HEADINGS = {
+    403: "Not allowed",
+    409: "That cannot be done now",
+    422: "Check what you entered",
+    429: "Too many attempts",
+    502: "The model did not answer",
+}
 
 
 def dev_mailbox_enabled(settings: Settings) -> bool:
@@ -38,10 +66,96 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     context = dict(context or {})
+    headers = dict(headers or {})
+    settings: Settings = request.app.state.settings
+    context.setdefault("auth", getattr(request.state, "auth", None))
+    context.setdefault("mailbox_enabled", dev_mailbox_enabled(settings))
+    notice = request.cookies.get(FLASH_COOKIE)
+    if notice:
+        context.setdefault("notice", unquote(notice))
     session_token = request.cookies.get(SESSION_COOKIE)
     if session_token:
         # Every form a signed-in page shows carries it (see signoff.auth.csrf).
-        context.setdefault("csrf_token", csrf_token(request.app.state.settings, session_token))
-    return templates.TemplateResponse(
+        context.setdefault("csrf_token", csrf_token(settings, session_token))
+        # Private pages (run outputs, CSRF tokens) stay out of shared and back-button caches.
+        headers.setdefault("Cache-Control", "no-store")
+    response = templates.TemplateResponse(
         request, name, context, status_code=status_code, headers=headers
     )
+    if notice:
+        response.delete_cookie(FLASH_COOKIE, path="/dashboard")
+    return response
+
+
+def flash(response: Response, settings: Settings, message: str) -> None:
+    """Show ``message`` once, on the page the browser is redirected to."""
+    response.set_cookie(
+        FLASH_COOKIE,
+        quote(message),
+        max_age=60,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/dashboard",
+    )
+
+
+async def page_auth(
+    request: Request, auth: Annotated[AuthContext, Depends(current_auth)]
+) -> AuthContext:
+    """The signed-in user (the API's own check, so a form POST needs its CSRF token), kept on
+    the request so that every page, error pages included, shows who is signed in."""
+    request.state.auth = auth
+    return auth
+
+
+PageAuth = Annotated[AuthContext, Depends(page_auth)]
+
+
+def login_redirect(request: Request) -> Response:
+    # After signing in, a GET comes back to its page; a form POST goes to the dashboard
+    # (its page may have changed meanwhile).
+    target = request.url.path if request.method == "GET" else "/dashboard"
+    return RedirectResponse(f"/dashboard/login?next={quote(target)}", status_code=303)
+
+
+def error_page(request: Request, error: AppError) -> Response:
+    if isinstance(error, NotFound):
+        return render(request, "not_found.html", status_code=404)
+    return render(
+        request,
+        "message.html",
+        {
+            "heading": _ERROR_HEADINGS.get(error.status, "Something went wrong"),
+            "message": error.message,
+            # Every dashboard action posts to its page's URL plus one segment: back to that page.
+            "back": request.url.path.rsplit("/", 1)[0] if request.method == "POST" else None,
+        },
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+class PageRoute(APIRoute):
+    """A dashboard route: the services' errors become pages for a person, not JSON.
+
+    No session: the browser goes to sign in. Another team's object or a missing one: the
+    "not found" page (404). Any other refusal (403, 409, 422, …): a page with the reason and
+    its status. Endpoints just call the services and let them raise.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Unauthorized:
+                return login_redirect(request)
+            except AppError as error:
+                return error_page(request, error)
+            except RequestValidationError:
+                # Only a hand-made request leaves out a field our forms always send.
+                return error_page(request, Unprocessable("This form is incomplete."))
+
+        return page_handler

@@ -48,6 +48,12 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+@cache
+def timezone_names() -> list[str]:
+    """Every IANA timezone name, sorted (for pickers)."""
+    return sorted(_timezones())
+
+
 def check_timezone(name: str) -> str:
     """Return ``name`` if it is an IANA timezone name (e.g. ``Europe/Paris``); else raise."""
     if name not in _timezones():

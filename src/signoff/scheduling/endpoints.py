@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from signoff.auth.dependencies import Auth
 from signoff.db import Database, get_db
 from signoff.errors import Conflict
 from signoff.kit.clock import utc_now
-from signoff.models import Role, ScheduleFire, WorkflowStatus
+from signoff.models import Role, WorkflowStatus
 from signoff.scheduling.schemas import FireOut, ScheduleChange
-from signoff.scheduling.service import arm
+from signoff.scheduling.service import arm, fire_log
 from signoff.workflows import service as workflow_service
 from signoff.workflows.endpoints import load_detail
 from signoff.workflows.schemas import WorkflowDetail
@@ -48,10 +47,5 @@ async def list_fires(workflow_id: str, auth: Auth, db: DB) -> list[FireOut]:
     """The schedule's fire log, newest first: due time, handled time, outcome, run."""
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
-        fires = await session.scalars(
-            select(ScheduleFire)
-            .where(ScheduleFire.workflow_id == workflow.id)
-            .order_by(ScheduleFire.due_at.desc(), ScheduleFire.id.desc())
-            .limit(FIRES_SHOWN)
-        )
-        return [FireOut.model_validate(fire) for fire in fires]
+        fires = await fire_log(session, workflow.id, FIRES_SHOWN)
+    return [FireOut.model_validate(fire) for fire in fires]

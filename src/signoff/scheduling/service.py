@@ -44,6 +44,17 @@ def arm(workflow: Workflow, now: datetime | None = None) -> None:
         workflow.next_run_at = None
 
 
+async def fire_log(session: AsyncSession, workflow_id: str, limit: int) -> list[ScheduleFire]:
+    """The workflow's fires, newest first."""
+    fires = await session.scalars(
+        select(ScheduleFire)
+        .where(ScheduleFire.workflow_id == workflow_id)
+        .order_by(ScheduleFire.due_at.desc(), ScheduleFire.id.desc())
+        .limit(limit)
+    )
+    return list(fires)
+
+
 @dataclass(frozen=True)
 class FireResult:
     workflow_id: str

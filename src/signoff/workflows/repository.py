@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from signoff.models import MemoryEntry, Team, Workflow, WorkflowStep
+from signoff.models import MemoryEntry, Run, RunStep, Team, Workflow, WorkflowStep
 from signoff.models.memory import CORE_KEY
 
 
@@ -56,3 +57,46 @@ async def team_name_and_core_memory(session: AsyncSession, team_id: str) -> tupl
     team = await session.get(Team, team_id)
     core = await session.get(MemoryEntry, (team_id, CORE_KEY))
     return (team.name if team else ""), (core.value if core else None)
+
+
+async def team_progress(session: AsyncSession, team_id: str) -> list[tuple[Any, ...]]:
+    """For the dashboard's live list: each of the team's workflows with its status, plan
+    revision and latest run (id, status, current step), in one query. The latest run is the
+    one numbered ``run_count``, so the join uses the (workflow, run number) index."""
+    rows = await session.execute(
+        select(
+            Workflow.id,
+            Workflow.status,
+            Workflow.plan_revision,
+            Run.id,
+            Run.status,
+            Run.current_step_index,
+        )
+        .outerjoin(Run, and_(Run.workflow_id == Workflow.id, Run.run_number == Workflow.run_count))
+        .where(Workflow.team_id == team_id)
+        .order_by(Workflow.id)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
+async def workflow_progress(session: AsyncSession, workflow_id: str) -> list[tuple[Any, ...]]:
+    """For the dashboard's live pages of one workflow: its status and plan revision, its
+    latest run's status, and that run's steps (status, attempt, retries), in one query. Runs
+    other than the latest have ended and no longer change."""
+    rows = await session.execute(
+        select(
+            Workflow.status,
+            Workflow.plan_revision,
+            Run.id,
+            Run.status,
+            RunStep.step_index,
+            RunStep.status,
+            RunStep.attempt,
+            RunStep.retries,
+        )
+        .outerjoin(Run, and_(Run.workflow_id == Workflow.id, Run.run_number == Workflow.run_count))
+        .outerjoin(RunStep, RunStep.run_id == Run.id)
+        .where(Workflow.id == workflow_id)
+        .order_by(RunStep.step_index)
+    )
+    return [tuple(row) for row in rows.all()]

@@ -1,0 +1,44 @@
+"""Template filters: Markdown made safe, durations, times and statuses in words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+# Raw HTML in the Markdown is shown as text, and the result is sanitised again (nh3), because
+# reports are written by a model from web pages: untrusted text. No <img>: a page of ours
+# never loads anything from another origin.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+_SAFE_TAGS = nh3.ALLOWED_TAGS - {"img", "area", "map"}
+
+
+def markdown(text: str | None) -> Markup:
+    return Markup(nh3.clean(_markdown.render(text or ""), tags=_SAFE_TAGS))  # noqa: S704 (sanitised)
+
+
+def duration(started: datetime | None, finished: datetime | None) -> str:
+    """``1.2 s``, ``3 min 4 s``; empty when the step has not both started and finished."""
+    if started is None or finished is None:
+        return ""
+    seconds = max(0.0, (finished - started).total_seconds())
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def words(status: str) -> str:
+    """A status as people say it: ``awaiting_approval`` → ``awaiting approval``."""
+    return str(status).replace("_", " ")

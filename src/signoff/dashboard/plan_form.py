@@ -1,0 +1,111 @@
+"""The plan editor's form: one fieldset per step, plus an empty one to add a step.
+
+Fields are named ``<field>-<position>``. The form is turned into the API's own request
+(:class:`EditStepsRequest`, mode ``replace``), so a plan edited here obeys exactly the rules
+of ``POST /api/workflows/{id}/steps``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from signoff.models import WorkflowStep
+from signoff.workflows.rules import MAX_STEPS
+from signoff.workflows.schemas import EditStepsRequest, StepIn
+
+
+@dataclass
+class StepRow:
+    """One step as the form shows it (the tool input as JSON text)."""
+
+    description: str = ""
+    tool_name: str = ""
+    tool_input: str = "{}"
+    requires_approval: bool = False
+    approval_prompt: str = ""
+    remove: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def rows_of(steps: Sequence[WorkflowStep]) -> list[StepRow]:
+    return [
+        StepRow(
+            description=step.description,
+            tool_name=step.tool_name,
+            tool_input=json.dumps(step.tool_input, indent=2, ensure_ascii=False),
+            requires_approval=step.requires_approval,
+            approval_prompt=step.approval_prompt or "",
+        )
+        for step in steps
+    ]
+
+
+def read_rows(form: FormData) -> list[StepRow]:
+    """Every fieldset the form sent, in order (``count`` says how many, the blank one too)."""
+    count = str(form.get("count", "0"))
+    total = min(int(count), MAX_STEPS + 1) if count.isdigit() else 0
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    return [
+        StepRow(
+            description=text(f"description-{i}"),
+            tool_name=text(f"tool-{i}"),
+            tool_input=text(f"input-{i}") or "{}",
+            requires_approval=f"approval-{i}" in form,
+            approval_prompt=text(f"prompt-{i}"),
+            remove=f"remove-{i}" in form,
+        )
+        for i in range(total)
+    ]
+
+
+def _problem(error: Any) -> str:
+    where = str(error["loc"][0]) if error.get("loc") else ""
+    label = {"description": "Description", "tool_name": "Tool", "approval_prompt": "Prompt"}
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{label.get(where, where)}: {message}" if where in label else message
+
+
+def to_request(rows: list[StepRow]) -> tuple[EditStepsRequest | None, list[str]]:
+    """The edit request; or None, with each row's problems written on it and the plan's
+    problems returned."""
+    steps: list[StepIn] = []
+    for row in rows:
+        if row.remove or not (row.description or row.tool_name):
+            continue  # removed, or the blank "add a step" fieldset left empty
+        try:
+            tool_input = json.loads(row.tool_input)
+        except json.JSONDecodeError as exc:
+            row.errors.append(f"Tool input is not valid JSON ({exc.msg}, line {exc.lineno}).")
+            continue
+        if not isinstance(tool_input, dict):
+            row.errors.append('Tool input must be a JSON object, like {"query": "…"}.')
+            continue
+        try:
+            steps.append(
+                StepIn(
+                    description=row.description,
+                    tool_name=row.tool_name,
+                    tool_input=tool_input,
+                    requires_approval=row.requires_approval,
+                    approval_prompt=row.approval_prompt or None,
+                )
+            )
+        except ValidationError as exc:
+            row.errors.extend(_problem(error) for error in exc.errors())
+    if any(row.errors for row in rows):
+        return None, ["Some steps need a fix: see below."]
+    try:
+        return EditStepsRequest(steps=steps, mode="replace"), []
+    except ValidationError:
+        # The only rule left at this level: between 1 and 20 steps.
+        return None, [f"A plan needs between 1 and {MAX_STEPS} steps; this one has {len(steps)}."]
