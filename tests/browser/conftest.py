@@ -7,9 +7,10 @@
 - ``browser``: one Chromium per session, ``/usr/bin/chromium`` with ENGINEERING.md's flags
   (never ``playwright install``: these machines have no network). Without it the tests are
   skipped with how to install it, except under ``CI=true``, where they fail.
-- ``new_page``: a page in a fresh browser context (no cookies: another person, or the same one
-  in another browser). ``page``: the first one. Every context records every request and blocks
-  any to another origin; the test then fails, as it does on an uncaught JavaScript error.
+- ``new_page(**context_options)``: a page in a fresh browser context (no cookies: another
+  person, or the same one in another browser). ``page``: the first one. Every context records
+  every request and blocks any to another origin; the test then fails, as it does on an
+  uncaught JavaScript error.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import IN_CI
 from tests.fakes.smtp import free_port
@@ -40,8 +50,10 @@ CHROMIUM_ARGS = [
 # Seconds per offline model call: long enough to see a step running, short enough to be quick.
 OFFLINE_DELAY = 1.0
 VIEWPORT = {"width": 1200, "height": 800}
-# Playwright's default of 30 s would hide a stuck page behind a long wait.
+# Actions and assertions wait this long at most: room for a busy machine (two cores shared by
+# the whole suite), short of Playwright's 30 s for actions that would hide a stuck page.
 TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
@@ -132,12 +144,12 @@ class Traffic:
 @pytest.fixture
 def new_page(
     browser: Browser, server: Server, request: pytest.FixtureRequest
-) -> Iterator[Callable[[], Page]]:
+) -> Iterator[Callable[..., Page]]:
     traffic = Traffic(server.origin)
     contexts: list[BrowserContext] = []
 
-    def open_page() -> Page:
-        context = browser.new_context(base_url=server.base_url, viewport=VIEWPORT)
+    def open_page(**options: Any) -> Page:
+        context = browser.new_context(base_url=server.base_url, viewport=VIEWPORT, **options)
         context.set_default_timeout(TIMEOUT_MS)
         context.route("**/*", traffic.guard)
         contexts.append(context)
@@ -156,7 +168,7 @@ def new_page(
 
 
 @pytest.fixture
-def page(new_page: Callable[[], Page]) -> Page:
+def page(new_page: Callable[..., Page]) -> Page:
     return new_page()
 
 

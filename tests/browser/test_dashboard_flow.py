@@ -1,0 +1,255 @@
+"""The dashboard as a person uses it, in Chromium, against the real service (issue 8, Must show).
+
+Sign up → draft a workflow → the dev mailbox → the approval link (signed in: decides at once;
+another browser: a confirm page and a button) → run 1 running → its post step awaiting approval,
+seen without reloading → request changes → approve → completed, the revised post shown. Stopping
+a run; another team's workflow; a tampered CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import Server
+from tests.browser.support import (
+    SEED_GOAL,
+    api_create_workflow,
+    api_signup,
+    new_email,
+    shot,
+    sign_in,
+)
+from tests.support import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+# Long enough for a few offline model calls on a busy machine; only a failure waits this long.
+RUN_TIMEOUT_MS = 30_000
+FEEDBACK = "mention the open-source models too"
+# Plain groups only: Playwright matches URLs with JavaScript regular expressions.
+WORKFLOW_URL = re.compile(r"/dashboard/workflows/([0-9A-Za-z_-]+)$")
+RUN_URL = re.compile(r"/dashboard/workflows/[^/]+/runs/\d+$")
+
+
+def sign_up(page: Page, email: str, name: str) -> None:
+    page.goto("/dashboard/login")
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def draft_workflow(page: Page, goal: str = SEED_GOAL, schedule: str = "") -> str:
+    """The new workflow form; returns the new workflow's id (its page is open)."""
+    page.get_by_role("link", name="New workflow").click()
+    page.get_by_label("Goal").fill(goal)
+    if schedule:
+        page.get_by_label("Schedule").fill(schedule)
+        # The preview follows what is typed, in words, without submitting anything.
+        expect(page.locator("#schedule-preview")).to_contain_text("Monday")
+    shot(page, "new-workflow")
+    page.get_by_role("button", name="Draft plan").click()
+    expect(page).to_have_url(WORKFLOW_URL, timeout=RUN_TIMEOUT_MS)
+    match = WORKFLOW_URL.search(page.url)
+    assert match is not None
+    return match[1]
+
+
+def plan_link_from_mailbox(page: Page, title_of: str) -> str:
+    """The "Approve & Activate" link of the plan email about workflow ``title_of``, as the dev
+    mailbox shows it (newest first)."""
+    page.get_by_role("link", name="Mailbox").click()
+    mail = page.locator("article").filter(
+        has=page.get_by_role("heading", name=re.compile(r"^Approve your workflow plan"))
+    )
+    expect(mail.first).to_be_visible()
+    link = mail.first.locator(f"a[href*='/api/workflows/{title_of}/approve?token=']").first
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href is not None
+    return href
+
+
+def mark_page(page: Page) -> None:
+    """A variable that only this document has: gone if the page reloads or navigates."""
+    page.evaluate("window.__signoffTestMarker = 'still here'")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__signoffTestMarker") == "still here", "the page reloaded"
+
+
+def run_status(page: Page) -> Locator:
+    return page.locator("[data-run-status]").first
+
+
+def test_sign_up_draft_approve_by_link_review_and_complete(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
+    page = new_page()
+    email = new_email("owner")
+    sign_up(page, email, "Olivia Owner")
+    workflow_id = draft_workflow(page, schedule="0 9 * * 1")
+    # The drafted plan, with its approval-gated post step, and the email notice.
+    expect(page.get_by_text("format_post").first).to_be_visible()
+    expect(page.get_by_text(email).first).to_be_visible()
+    shot(page, "workflow-draft")
+
+    href = plan_link_from_mailbox(page, workflow_id)
+    shot(page, "mailbox")
+
+    # (a) Signed in as the owner, the link decides at once and lands on the workflow page.
+    page.goto(href)
+    expect(page).to_have_url(f"{server.base_url}/dashboard/workflows/{workflow_id}")
+    run_link = page.get_by_role("link", name="Run 1")
+    expect(run_link).to_be_visible()
+    expect(run_status(page)).to_have_attribute("data-run-status", "running")
+    expect(run_status(page)).to_have_text(re.compile("running"))
+
+    # The run reaches its approval step while the page stays as it is (Server-Sent Events).
+    mark_page(page)
+    expect(run_status(page)).to_have_attribute(
+        "data-run-status", "awaiting_approval", timeout=RUN_TIMEOUT_MS
+    )
+    expect(run_status(page)).to_have_text(re.compile("awaiting approval"))
+    assert_not_reloaded(page)
+    shot(page, "workflow-awaiting-approval")
+
+    page.get_by_role("link", name="Review").click()
+    expect(page).to_have_url(RUN_URL)
+    expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
+    waiting = page.locator("[data-step-status='awaiting_approval']")
+    expect(waiting).to_have_count(1)
+    post = page.locator(".post").first
+    expect(post).to_be_visible()
+    first_draft = post.inner_text()
+    assert FEEDBACK.lower() not in first_draft.lower()
+    shot(page, "run-awaiting-approval")
+
+    # Request changes: the step runs again with the feedback, and the page follows it live.
+    page.get_by_label("Feedback").fill(FEEDBACK)
+    page.get_by_role("button", name="Request changes").click()
+    expect(page).to_have_url(RUN_URL)
+    mark_page(page)
+    expect(page.locator("[data-step-status='awaiting_approval']")).to_have_count(0)
+    expect(page.locator("[data-step-status='awaiting_approval']")).to_have_count(
+        1, timeout=RUN_TIMEOUT_MS
+    )
+    expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
+    revised = page.locator(".post").first
+    expect(revised).to_contain_text(re.compile(re.escape(FEEDBACK), re.IGNORECASE))
+    assert_not_reloaded(page)
+
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page).to_have_url(RUN_URL)
+    expect(run_status(page)).to_have_attribute(
+        "data-run-status", "completed", timeout=RUN_TIMEOUT_MS
+    )
+    expect(run_status(page)).to_have_text(re.compile("completed"))
+    expect(page.locator("[data-step-status]:not([data-step-status='completed'])")).to_have_count(0)
+    final = page.locator(".post").first
+    expect(final).to_contain_text(re.compile(re.escape(FEEDBACK), re.IGNORECASE))
+    shot(page, "run-completed")
+
+    # The list shows the workflow and its latest run.
+    page.get_by_role("link", name="Workflows").first.click()
+    row = page.locator("tr, li, article").filter(has=page.locator(f"a[href$='{workflow_id}']"))
+    expect(row.first).to_contain_text("completed")
+    shot(page, "workflows")
+    page.get_by_role("link", name="Team").click()
+    expect(page.get_by_text(email).first).to_be_visible()
+    shot(page, "team")
+
+
+def test_link_in_another_browser_asks_first_then_stop_the_run(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
+    page = new_page()
+    email = new_email("owner")
+    sign_up(page, email, "Sam Stopper")
+    workflow_id = draft_workflow(page)
+    href = plan_link_from_mailbox(page, workflow_id)
+
+    # (b) A browser with no session: a confirm page; nothing acts on the link by itself.
+    elsewhere = new_page()
+    elsewhere.goto(href)
+    expect(elsewhere.get_by_role("heading", name="Approve this plan?")).to_be_visible()
+    assert elsewhere.locator("script:not([src])").count() == 0
+    page.goto(f"/dashboard/workflows/{workflow_id}")
+    expect(page.get_by_role("link", name="Run 1")).to_have_count(0)
+    shot(elsewhere, "link-plan-confirm")
+    elsewhere.get_by_role("button", name=re.compile("Approve")).click()
+    # Decided; the dashboard wants this browser to sign in, then shows the workflow.
+    expect(elsewhere).to_have_url(re.compile(r"/dashboard/login\?next="))
+    elsewhere.get_by_label("Email").fill(email)
+    elsewhere.get_by_label("Password").fill(PASSWORD)
+    elsewhere.get_by_role("button", name="Sign in").click()
+    expect(elsewhere).to_have_url(f"{server.base_url}/dashboard/workflows/{workflow_id}")
+    expect(run_status(elsewhere)).to_have_attribute(
+        "data-run-status", re.compile("running|awaiting_approval")
+    )
+
+    # Stop it from the run page.
+    page.reload()
+    page.get_by_role("link", name="Run 1").click()
+    expect(page).to_have_url(RUN_URL)
+    page.get_by_role("button", name="Stop run").click()
+    expect(run_status(page)).to_have_attribute("data-run-status", "failed")
+    expect(page.get_by_text("Stopped by user").first).to_be_visible()
+    expect(page.get_by_role("button", name="Stop run")).to_have_count(0)
+    shot(page, "run-stopped")
+
+
+def test_another_teams_workflow_is_not_found(server: Server, new_page: Callable[..., Page]) -> None:
+    owner_headers = api_signup(server, new_email("owner"))
+    workflow_id = api_create_workflow(server, owner_headers)
+    stranger = new_email("stranger")
+    api_signup(server, stranger)
+
+    page = new_page()
+    sign_in(page, stranger)
+    response = page.goto(f"/dashboard/workflows/{workflow_id}")
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", name=re.compile("not found", re.IGNORECASE))).to_be_visible()
+    expect(page.get_by_text(SEED_GOAL)).to_have_count(0)
+
+
+def test_without_javascript_a_refresh_link_stands_in_for_live_updates(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
+    email = new_email("owner")
+    workflow_id = api_create_workflow(server, api_signup(server, email))
+    page = new_page(java_script_enabled=False)
+    sign_in(page, email)
+    page.goto(f"/dashboard/workflows/{workflow_id}")
+    refresh = page.get_by_role("link", name="Refresh")
+    expect(refresh).to_be_visible()
+    refresh.click()
+    expect(page).to_have_url(f"{server.base_url}/dashboard/workflows/{workflow_id}")
+
+
+def test_a_form_with_a_tampered_csrf_token_changes_nothing(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
+    email = new_email("owner")
+    api_signup(server, email)
+    page = new_page()
+    sign_in(page, email)
+    page.get_by_role("link", name="New workflow").click()
+    page.get_by_label("Goal").fill(SEED_GOAL)
+    form = page.locator("form").filter(has=page.get_by_label("Goal"))
+    token = form.locator("input[name='csrf_token']")
+    token.evaluate("input => { input.value = input.value.slice(0, -2) + 'xx'; }")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Draft plan").click()
+    assert posted.value.status == 403
+    # Nothing was drafted.
+    page.goto("/dashboard")
+    expect(page.locator("a[href^='/dashboard/workflows/']:not([href$='/new'])")).to_have_count(0)
