@@ -19,6 +19,7 @@ import signoff
 from signoff.approvals.endpoints import router as approvals_router
 from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
+from signoff.dashboard.account_pages import router as dashboard_account_router
 from signoff.dashboard.endpoints import router as dashboard_router
 from signoff.dashboard.pages import STATIC_DIR
 from signoff.db import Database
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         teams_account_router,
         teams_pages_router,
         dashboard_router,
+        dashboard_account_router,
     ):
         app.include_router(router)
     return app

@@ -1,0 +1,396 @@
+"""Dashboard pages for the current team: members and invitations, memory, the dev mailbox.
+
+Every change goes through the same service function as the API (so the roles, the
+last-owner rule and the invitation email are identical), as a CSRF-checked form POST that
+redirects back with a notice (``?done=…``), or re-renders the page with the error and
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup, escape
+from pydantic import ValidationError
+
+from signoff.auth import repository as auth_repository
+from signoff.auth.csrf import verify_csrf
+from signoff.auth.dependencies import SESSION_COOKIE
+from signoff.auth.service import AuthContext
+from signoff.config import Settings, get_settings
+from signoff.dashboard.endpoints import MaybeAuth, _to_login
+from signoff.dashboard.pages import dev_mailbox_enabled, render
+from signoff.db import Database, get_db
+from signoff.errors import AppError, Unprocessable
+from signoff.mail import repository as mail_repository
+from signoff.mail.sender import wake_sender
+from signoff.memory import repository as memory_repository
+from signoff.memory import service as memory_service
+from signoff.memory.schemas import MAX_VALUE_LENGTH
+from signoff.models import Invitation, OutboxMail, Role, Team
+from signoff.teams import service as team_service
+from signoff.teams.schemas import InviteRequest
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+DB = Annotated[Database, Depends(get_db)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+CORE_KEY = "core"
+MAILBOX_PAGE_SIZE = 50
+# The mailbox shows one-time links: keep the page out of caches and its URL out of Referer.
+MAILBOX_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+NOTICES = {
+    "invited": "The invitation is on its way; its link is valid for "
+    f"{team_service.INVITATION_TTL.days} days.",
+    "revoked": "The invitation was revoked: its link no longer works.",
+    "role": "The role was changed.",
+    "removed": "The member was removed from the team.",
+    "left": "You left the team.",
+    "saved": "Core memory was saved.",
+    "cleared": "Core memory was cleared.",
+}
+
+# A link in a text part ends at whitespace or a quote; trailing punctuation is the sentence's.
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?)"
+
+
+def linkify(text: str) -> Markup:
+    """The text, escaped, with every http(s) URL turned into a link to itself."""
+    parts: list[str] = []
+    position = 0
+    for match in _LINK.finditer(text):
+        url = match.group().rstrip(_TRAILING)
+        parts.append(escape(text[position : match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url))
+        position = match.start() + len(url)
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
+def _notice(done: str | None) -> dict[str, str]:
+    """The context that shows the notice of ``?done=…``; none leaves room for a flashed one."""
+    notice = NOTICES.get(done) if done else None
+    return {"notice": notice} if notice else {}
+
+
+async def _refuse_unsigned(request: Request, settings: Settings, page: str) -> Response | None:
+    """Why this form POST must not act: the CSRF token is missing or wrong (a 403 page that
+    leads back to the form's ``page``)."""
+    try:
+        await verify_csrf(request, settings, request.cookies.get(SESSION_COOKIE, ""))
+    except AppError as error:
+        return render(
+            request,
+            "team_message.html",
+            {
+                "heading": "This form has expired",
+                "message": error.message,
+                "failed": True,
+                "action": {"label": "Reload the page", "url": page},
+            },
+            status_code=error.status,
+        )
+    return None
+
+
+def _back(path: str, done: str) -> Response:
+    return RedirectResponse(f"{path}?done={done}", status_code=303)
+
+
+def _to_page(path: str) -> Response:
+    """A form posted without a session: back to its page, which asks to sign in first."""
+    return RedirectResponse(path, status_code=303)
+
+
+# -- team --------------------------------------------------------------------------------------
+
+TEAM_PATH = "/dashboard/team"
+
+
+async def _team_page(
+    request: Request,
+    db: Database,
+    auth: AuthContext,
+    *,
+    error: AppError | None = None,
+    notice: dict[str, str] | None = None,
+    invite_form: dict[str, str] | None = None,
+) -> Response:
+    team_id = auth.current_team_id
+    role = auth.current_team.role
+    async with db.read() as session:
+        team = await session.get(Team, team_id)
+        members = await auth_repository.list_team_members(session, team_id)
+        invitations: Sequence[tuple[Invitation, str | None]] = []
+        if role.at_least(Role.ADMIN):
+            invitations = [
+                (invitation, inviter)
+                for invitation, inviter in await team_service.list_invitations(
+                    session, auth, team_id
+                )
+                if team_service.invitation_status(invitation) == "pending"
+            ]
+    assert team is not None  # the caller's membership proves it exists
+    # Admins hand out member and admin; the owner role is the owners' alone.
+    grantable = [r for r in Role if r != Role.OWNER or role == Role.OWNER]
+    return render(
+        request,
+        "team.html",
+        {
+            "auth": auth,
+            "team": team,
+            "role": role,
+            "manages": role.at_least(Role.ADMIN),
+            "grantable": grantable,
+            "members": members,
+            "invitations": invitations,
+            "error": error.message if error else None,
+            **(notice or {}),
+            "invite_form": invite_form or {"email": "", "role": Role.MEMBER.value},
+        },
+        status_code=error.status if error else 200,
+    )
+
+
+@router.get("/team")
+async def team_page(request: Request, auth: MaybeAuth, db: DB, done: str | None = None) -> Response:
+    if auth is None:
+        return _to_login(request)
+    return await _team_page(request, db, auth, notice=_notice(done))
+
+
+@router.post("/team/invitations")
+async def invite(
+    request: Request,
+    auth: MaybeAuth,
+    db: DB,
+    settings: Config,
+    email: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = Role.MEMBER.value,
+) -> Response:
+    if auth is None:
+        return _to_page(TEAM_PATH)
+    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
+        return refusal
+    form = {"email": email, "role": role}
+    try:
+        try:
+            body = InviteRequest.model_validate(form)
+        except ValidationError as invalid:
+            field = str(invalid.errors()[0]["loc"][0])
+            message = (
+                "Enter the email address to invite, like name@example.com."
+                if field == "email"
+                else "Choose a role: member, admin or owner."
+            )
+            raise Unprocessable(message) from None
+        async with db.write() as session:
+            await team_service.invite(
+                session, settings, auth, auth.current_team_id, email=body.email, role=body.role
+            )
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error, invite_form=form)
+    wake_sender(request.app)
+    return _back(TEAM_PATH, "invited")
+
+
+@router.post("/team/invitations/{invitation_id}/revoke")
+async def revoke_invitation(
+    invitation_id: str, request: Request, auth: MaybeAuth, db: DB, settings: Config
+) -> Response:
+    if auth is None:
+        return _to_page(TEAM_PATH)
+    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
+        return refusal
+    try:
+        async with db.write() as session:
+            await team_service.revoke(session, auth, auth.current_team_id, invitation_id)
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error)
+    return _back(TEAM_PATH, "revoked")
+
+
+@router.post("/team/members/{user_id}/role")
+async def change_role(
+    user_id: str,
+    request: Request,
+    auth: MaybeAuth,
+    db: DB,
+    settings: Config,
+    role: Annotated[str, Form()] = "",
+) -> Response:
+    if auth is None:
+        return _to_page(TEAM_PATH)
+    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
+        return refusal
+    try:
+        if role not in {choice.value for choice in Role}:
+            raise Unprocessable("Choose a role: member, admin or owner.")
+        async with db.write() as session:
+            await team_service.change_role(session, auth, auth.current_team_id, user_id, Role(role))
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error)
+    return _back(TEAM_PATH, "role")
+
+
+@router.post("/team/members/{user_id}/remove")
+async def remove_member(
+    user_id: str, request: Request, auth: MaybeAuth, db: DB, settings: Config
+) -> Response:
+    if auth is None:
+        return _to_page(TEAM_PATH)
+    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
+        return refusal
+    try:
+        async with db.write() as session:
+            await team_service.remove_member(session, auth, auth.current_team_id, user_id)
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error)
+    return _back(TEAM_PATH, "removed")
+
+
+@router.post("/team/leave")
+async def leave_team(request: Request, auth: MaybeAuth, db: DB, settings: Config) -> Response:
+    if auth is None:
+        return _to_page(TEAM_PATH)
+    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
+        return refusal
+    try:
+        async with db.write() as session:
+            await team_service.leave(session, auth, auth.current_team_id)
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error)
+    if len(auth.teams) > 1:
+        return _back(TEAM_PATH, "left")
+    # No team is left to show a dashboard of: say so here rather than send them to one.
+    return render(
+        request,
+        "team_message.html",
+        {
+            "heading": f"You left {auth.current_team.team_name}",
+            "message": "You are not in any team now. To work in one, ask its owner or an "
+            "admin for an invitation.",
+            "failed": False,
+            "action": None,
+        },
+    )
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+MEMORY_PATH = "/dashboard/memory"
+
+
+async def _memory_page(
+    request: Request,
+    db: Database,
+    auth: AuthContext,
+    *,
+    error: AppError | None = None,
+    notice: dict[str, str] | None = None,
+    draft: str | None = None,
+) -> Response:
+    async with db.read() as session:
+        entries = await memory_repository.list_for_team(session, auth.current_team_id)
+    core = next((entry for entry in entries if entry.key == CORE_KEY), None)
+    return render(
+        request,
+        "memory.html",
+        {
+            "auth": auth,
+            "core": core,
+            "others": [entry for entry in entries if entry.key != CORE_KEY],
+            "edits": auth.current_team.role.at_least(Role.ADMIN),
+            "draft": draft if draft is not None else (core.value if core else ""),
+            "max_length": MAX_VALUE_LENGTH,
+            "error": error.message if error else None,
+            **(notice or {}),
+        },
+        status_code=error.status if error else 200,
+    )
+
+
+@router.get("/memory")
+async def memory_page(
+    request: Request, auth: MaybeAuth, db: DB, done: str | None = None
+) -> Response:
+    if auth is None:
+        return _to_login(request)
+    return await _memory_page(request, db, auth, notice=_notice(done))
+
+
+@router.post("/memory/core")
+async def save_core(
+    request: Request,
+    auth: MaybeAuth,
+    db: DB,
+    settings: Config,
+    value: Annotated[str, Form()] = "",
+) -> Response:
+    """Save core memory (admins and owners); saving it empty clears it."""
+    if auth is None:
+        return _to_page(MEMORY_PATH)
+    if refusal := await _refuse_unsigned(request, settings, MEMORY_PATH):
+        return refusal
+    value = value.replace("\r\n", "\n")  # browsers send a textarea's lines with CRLF
+    team_id = auth.current_team_id
+    try:
+        auth.require_role(team_id, Role.ADMIN)
+        if len(value) > MAX_VALUE_LENGTH:
+            raise Unprocessable(
+                f"Core memory can hold at most {MAX_VALUE_LENGTH:,} characters; "
+                f"this is {len(value):,}."
+            )
+        async with db.write() as session:
+            if value.strip():
+                await memory_service.put(session, team_id, CORE_KEY, value, updated_by=auth.user_id)
+                done = "saved"
+            else:
+                if await memory_repository.get(session, team_id, CORE_KEY) is not None:
+                    await memory_service.delete(session, team_id, CORE_KEY)
+                done = "cleared"
+    except AppError as error:
+        return await _memory_page(request, db, auth, error=error, draft=value)
+    return _back(MEMORY_PATH, done)
+
+
+# -- dev mailbox -------------------------------------------------------------------------------
+
+
+def _mail_view(mail: OutboxMail) -> dict[str, Any]:
+    return {"mail": mail, "body": linkify(mail.text_body)}
+
+
+@router.get("/mailbox")
+async def mailbox_page(
+    request: Request, auth: MaybeAuth, db: DB, settings: Config, before: int | None = None
+) -> Response:
+    """The dev mailbox: the outbox of the viewer's team (only without SMTP, never in
+    production; elsewhere the page does not exist)."""
+    if not dev_mailbox_enabled(settings):
+        return render(request, "not_found.html", {"auth": auth}, status_code=404)
+    if auth is None:
+        return _to_login(request)
+    async with db.read() as session:
+        mails = await mail_repository.list_for_mailbox(
+            session, auth.current_team_id, auth.email, before=before, limit=MAILBOX_PAGE_SIZE + 1
+        )
+    older = mails[MAILBOX_PAGE_SIZE - 1].id if len(mails) > MAILBOX_PAGE_SIZE else None
+    return render(
+        request,
+        "mailbox.html",
+        {
+            "auth": auth,
+            "mails": [_mail_view(mail) for mail in mails[:MAILBOX_PAGE_SIZE]],
+            "older": older,
+            "paged": before is not None,
+        },
+        headers=MAILBOX_HEADERS,
+    )

@@ -1,0 +1,442 @@
+"""The team, memory and dev mailbox pages: who sees and may do what, CSRF, and the mailbox
+showing the viewer's team's emails only, with working links."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+
+from signoff.config import Settings
+from signoff.dashboard.account_pages import MAILBOX_PAGE_SIZE, linkify
+from signoff.db import Database
+from signoff.mail import service as mail_service
+from signoff.models import Invitation, Membership, MemoryEntry, Role
+from tests.fakes.smtp import FakeSmtpServer
+from tests.support import Account, signup
+from tests.teams.helpers import HTML, as_browser, join, roles
+
+pytestmark = pytest.mark.postgres
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def page(client: httpx.AsyncClient, account: Account | None, path: str) -> httpx.Response:
+    """GET a page as a browser signed in as ``account``."""
+    as_browser(client, account)
+    return await client.get(path, headers=HTML)
+
+
+async def post_form(
+    client: httpx.AsyncClient,
+    account: Account,
+    page_path: str,
+    action: str,
+    data: dict[str, str] | None = None,
+    *,
+    csrf: bool = True,
+) -> httpx.Response:
+    """Submit a form the way a browser does: open the page, post with its CSRF token."""
+    shown = await page(client, account, page_path)
+    assert shown.status_code == 200, shown.text
+    fields = dict(data or {})
+    if csrf:
+        [token, *_] = _CSRF.findall(shown.text)
+        fields["csrf_token"] = token
+    return await client.post(action, data=fields, headers=HTML)
+
+
+async def newcomer(
+    client: httpx.AsyncClient, database: Database, team_id: str, role: Role
+) -> Account:
+    """Someone in the team and no other, as after joining through an invitation link: the
+    dashboard shows a person's first team."""
+    account = await signup(client)
+    await join(database, team_id, account, role)
+    async with database.write() as session:
+        await session.execute(
+            delete(Membership).where(
+                Membership.team_id == account.team_id, Membership.user_id == account.user_id
+            )
+        )
+    return replace(account, team_id=team_id)
+
+
+async def invitations(database: Database, team_id: str) -> list[Invitation]:
+    async with database.read() as session:
+        rows = await session.scalars(select(Invitation).where(Invitation.team_id == team_id))
+        return list(rows)
+
+
+async def core_of(database: Database, team_id: str) -> str | None:
+    async with database.read() as session:
+        entry = await session.get(MemoryEntry, (team_id, "core"))
+        return entry.value if entry else None
+
+
+async def test_pages_send_a_visitor_without_session_to_sign_in(client: httpx.AsyncClient) -> None:
+    for path in ("/dashboard/team", "/dashboard/memory", "/dashboard/mailbox"):
+        response = await page(client, None, path)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/dashboard/login?next={path}"
+    # A form posted without a session goes back to its page (which asks to sign in).
+    response = await client.post("/dashboard/team/invitations", data={"email": "a@example.com"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/team"
+
+
+# -- team --------------------------------------------------------------------------------------
+
+
+async def test_owner_sees_the_team_and_invites(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client, name="Olivia Owner")
+    member = await signup(client)
+    await join(database, owner.team_id, member, Role.MEMBER)
+
+    shown = await page(client, owner, "/dashboard/team")
+    assert shown.status_code == 200
+    assert owner.email in shown.text
+    assert member.email in shown.text
+    assert '<label for="invite-email">Email</label>' in shown.text
+    assert '<label for="invite-role">Role</label>' in shown.text
+    assert ">Invite</button>" in shown.text
+    assert "No pending invitations." in shown.text
+
+    response = await post_form(
+        client,
+        owner,
+        "/dashboard/team",
+        "/dashboard/team/invitations",
+        {"email": "New.Person@Example.com", "role": "admin"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/team?done=invited"
+    [invitation] = await invitations(database, owner.team_id)
+    assert (invitation.email, invitation.role) == ("new.person@example.com", Role.ADMIN)
+
+    after = await client.get(response.headers["location"], headers=HTML)
+    assert "The invitation is on its way" in after.text
+    assert "new.person@example.com" in after.text
+    # The same email as the API's invitation, in the team's dev mailbox.
+    mailbox = await client.get("/dashboard/mailbox", headers=HTML)
+    assert "Olivia Owner invited you to join" in mailbox.text
+
+
+async def test_a_member_sees_the_team_but_cannot_manage_it(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    member = await newcomer(client, database, owner.team_id, Role.MEMBER)
+    before = await roles(database, owner.team_id)
+
+    shown = await page(client, member, "/dashboard/team")
+    assert shown.status_code == 200
+    assert owner.email in shown.text
+    assert member.email in shown.text
+    assert "Invite" not in shown.text
+    assert "/members/" not in shown.text  # no role or remove forms
+    assert ">Leave team</button>" in shown.text
+
+    refused = await post_form(
+        client,
+        member,
+        "/dashboard/team",
+        "/dashboard/team/invitations",
+        {"email": "friend@example.com", "role": "member"},
+    )
+    assert refused.status_code == 403
+    assert "needs the admin role" in refused.text
+    promoted = await post_form(
+        client,
+        member,
+        "/dashboard/team",
+        f"/dashboard/team/members/{member.user_id}/role",
+        {"role": "owner"},
+    )
+    assert promoted.status_code == 403
+    assert await invitations(database, owner.team_id) == []
+    assert await roles(database, owner.team_id) == before
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    other = await signup(client)
+    member = await signup(client)
+    await join(database, owner.team_id, member, Role.MEMBER)
+    before = await roles(database, owner.team_id)
+    # Another session's token is as good as none.
+    [foreign_token, *_] = _CSRF.findall((await page(client, other, "/dashboard/memory")).text)
+
+    attempts: list[tuple[str, dict[str, str]]] = [
+        ("/dashboard/team/invitations", {"email": "x@example.com", "role": "member"}),
+        (f"/dashboard/team/members/{member.user_id}/role", {"role": "admin"}),
+        (f"/dashboard/team/members/{member.user_id}/remove", {}),
+        ("/dashboard/team/leave", {}),
+        ("/dashboard/memory/core", {"value": "Hijacked voice"}),
+    ]
+    for action, data in attempts:
+        missing = await post_form(client, owner, "/dashboard/team", action, data, csrf=False)
+        assert missing.status_code == 403, action
+        assert "did not come from Signoff" in missing.text
+        page_path = "/dashboard/memory" if "memory" in action else "/dashboard/team"
+        assert f'href="{page_path}">Reload the page</a>' in missing.text
+        wrong = await client.post(action, data={**data, "csrf_token": foreign_token}, headers=HTML)
+        assert wrong.status_code == 403, action
+
+    assert await invitations(database, owner.team_id) == []
+    assert await roles(database, owner.team_id) == before
+    assert await core_of(database, owner.team_id) is None
+
+
+async def test_owner_changes_roles_removes_and_revokes(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    team = owner.team_id
+    member = await newcomer(client, database, team, Role.MEMBER)
+    leaver = await newcomer(client, database, team, Role.MEMBER)
+    last_one = await newcomer(client, database, team, Role.MEMBER)
+    elsewhere = await signup(client)
+    await join(database, elsewhere.team_id, leaver, Role.MEMBER)
+
+    changed = await post_form(
+        client, owner, "/dashboard/team", f"/dashboard/team/members/{member.user_id}/role",
+        {"role": "admin"},
+    )  # fmt: skip
+    assert changed.headers["location"] == "/dashboard/team?done=role"
+    assert (await roles(database, team))[member.user_id] == Role.ADMIN
+
+    # The admin manages members and admins, but the owner role is the owners' alone.
+    shown = await page(client, member, "/dashboard/team")
+    assert 'value="owner"' not in shown.text
+    refused = await post_form(
+        client, member, "/dashboard/team", f"/dashboard/team/members/{owner.user_id}/role",
+        {"role": "member"},
+    )  # fmt: skip
+    assert refused.status_code == 403
+    assert (await roles(database, team))[owner.user_id] == Role.OWNER
+
+    invited = await post_form(
+        client, member, "/dashboard/team", "/dashboard/team/invitations",
+        {"email": "maybe@example.com", "role": "member"},
+    )  # fmt: skip
+    assert invited.status_code == 303
+    [invitation] = await invitations(database, team)
+    revoked = await post_form(
+        client, member, "/dashboard/team", f"/dashboard/team/invitations/{invitation.id}/revoke"
+    )
+    assert revoked.headers["location"] == "/dashboard/team?done=revoked"
+    [invitation] = await invitations(database, team)
+    assert invitation.revoked_at is not None
+    again = await post_form(
+        client, member, "/dashboard/team", f"/dashboard/team/invitations/{invitation.id}/revoke"
+    )
+    assert again.status_code == 409
+    assert "already revoked" in again.text
+
+    removed = await post_form(
+        client, owner, "/dashboard/team", f"/dashboard/team/members/{member.user_id}/remove"
+    )
+    assert removed.headers["location"] == "/dashboard/team?done=removed"
+    assert member.user_id not in await roles(database, team)
+
+    # A member of two teams leaves the one shown and sees the other.
+    left = await post_form(client, leaver, "/dashboard/team", "/dashboard/team/leave")
+    assert left.headers["location"] == "/dashboard/team?done=left"
+    assert leaver.user_id not in await roles(database, team)
+    assert elsewhere.email in (await client.get(left.headers["location"], headers=HTML)).text
+    # Leaving one's only team says so, rather than sending them to a dashboard of no team.
+    alone = await post_form(client, last_one, "/dashboard/team", "/dashboard/team/leave")
+    assert alone.status_code == 200
+    assert "You are not in any team now" in alone.text
+    assert last_one.user_id not in await roles(database, team)
+
+    # The last owner cannot leave: the page says why, and nothing changes.
+    stays = await post_form(client, owner, "/dashboard/team", "/dashboard/team/leave")
+    assert stays.status_code == 409
+    assert "only owner" in stays.text
+    assert await roles(database, team) == {owner.user_id: Role.OWNER}
+
+
+async def test_a_bad_invitation_is_shown_with_its_reason(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    member = await signup(client)
+    await join(database, owner.team_id, member, Role.MEMBER)
+    for data, status, reason in [
+        ({"email": "not-an-address", "role": "member"}, 422, "Enter the email address"),
+        ({"email": "a@example.com", "role": "boss"}, 422, "Choose a role"),
+        ({"email": member.email, "role": "member"}, 409, "already a member"),
+    ]:
+        response = await post_form(
+            client, owner, "/dashboard/team", "/dashboard/team/invitations", data
+        )
+        assert response.status_code == status
+        assert reason in response.text
+        assert 'role="alert"' in response.text
+        assert f'value="{html.escape(data["email"])}"' in response.text  # kept for correcting
+    assert await invitations(database, owner.team_id) == []
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+async def test_admins_edit_core_memory_and_members_read_it(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    member = await newcomer(client, database, owner.team_id, Role.MEMBER)
+    put = await client.put(
+        "/api/memory/audience", json={"value": "Founders & <CTOs>"}, headers=owner.headers
+    )
+    assert put.status_code == 200
+
+    shown = await page(client, owner, "/dashboard/memory")
+    assert '<label for="core-memory">Core memory</label>' in shown.text
+    assert ">Save</button>" in shown.text
+    assert "Founders &amp; &lt;CTOs&gt;" in shown.text
+
+    saved = await post_form(
+        client, owner, "/dashboard/memory", "/dashboard/memory/core",
+        {"value": "Warm, plain words.\r\nNo jargon."},
+    )  # fmt: skip
+    assert saved.headers["location"] == "/dashboard/memory?done=saved"
+    assert await core_of(database, owner.team_id) == "Warm, plain words.\nNo jargon."
+    api = await client.get("/api/memory/core", headers=owner.headers)
+    assert api.json()["value"] == "Warm, plain words.\nNo jargon."
+
+    read_only = await page(client, member, "/dashboard/memory")
+    assert read_only.status_code == 200
+    assert "Warm, plain words." in read_only.text
+    assert "<textarea" not in read_only.text
+    assert "Core memory</label>" not in read_only.text
+    # The member's valid token (from the team page's form) does not make them an admin.
+    refused = await post_form(
+        client, member, "/dashboard/team", "/dashboard/memory/core", {"value": "Shouty."}
+    )
+    assert refused.status_code == 403
+    assert await core_of(database, owner.team_id) == "Warm, plain words.\nNo jargon."
+
+    cleared = await post_form(
+        client, owner, "/dashboard/memory", "/dashboard/memory/core", {"value": "  "}
+    )
+    assert cleared.headers["location"] == "/dashboard/memory?done=cleared"
+    assert await core_of(database, owner.team_id) is None
+
+
+# -- dev mailbox -------------------------------------------------------------------------------
+
+
+async def test_the_mailbox_shows_the_viewers_team_only_with_working_links(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    first = await signup(client)
+    second = await signup(client)
+    for inviter, email in ((first, "ann@example.com"), (second, "bob@example.com")):
+        response = await client.post(
+            f"/api/teams/{inviter.team_id}/invitations",
+            json={"email": email},
+            headers=inviter.headers,
+        )
+        assert response.status_code == 201
+
+    shown = await page(client, first, "/dashboard/mailbox")
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    assert shown.headers["referrer-policy"] == "no-referrer"
+    text = shown.text
+    assert "To</dt><dd>ann@example.com" in text
+    assert "bob@example.com" not in text
+    # The viewer's own verification email (it belongs to no team), not the other person's.
+    assert f"<dd>{first.email}</dd>" in text
+    assert second.email not in text
+    # Newest first: the invitation came after the signup's verification email.
+    assert text.index("ann@example.com") < text.index(f"<dd>{first.email}</dd>")
+    assert re.search(r'<h2 id="mail-\d+">Verify your email address for Signoff</h2>', text)
+
+    links = re.findall(r'<a href="([^"]+)" rel="noreferrer">', text)
+    invitation_links = [
+        link
+        for link in links
+        if link.startswith(f"{settings.public_base_url}/dashboard/invitations/")
+    ]
+    assert len(invitation_links) == 1
+    assert any(
+        link.startswith(f"{settings.public_base_url}/dashboard/verify-email/") for link in links
+    )
+    # The link works: it opens the invitation for ann@example.com.
+    as_browser(client, None)
+    followed = await client.get(invitation_links[0], headers=HTML)
+    assert followed.status_code == 200
+    assert "ann@example.com" in followed.text
+
+
+async def test_the_mailbox_pages_back_and_escapes_what_it_shows(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    owner = await signup(client)
+    async with database.write() as session:
+        for number in range(MAILBOX_PAGE_SIZE + 2):
+            await mail_service.enqueue(
+                session,
+                settings,
+                kind="notice",
+                to=owner.email,
+                subject=f"Mail <b>{number}</b>",
+                template="notice",
+                context=_notice_context(number),
+                team_id=owner.team_id,
+            )
+
+    first_page = await page(client, owner, "/dashboard/mailbox")
+    subjects = re.findall(r"Mail &lt;b&gt;(\d+)&lt;/b&gt;</h2>", first_page.text)
+    assert subjects[:2] == [str(MAILBOX_PAGE_SIZE + 1), str(MAILBOX_PAGE_SIZE)]
+    assert len(subjects) == MAILBOX_PAGE_SIZE
+    assert "<b>" not in first_page.text
+    [older] = re.findall(r'href="(/dashboard/mailbox\?before=\d+)"', first_page.text)
+
+    second_page = await client.get(older, headers=HTML)
+    assert re.findall(r"Mail &lt;b&gt;(\d+)&lt;/b&gt;</h2>", second_page.text) == ["1", "0"]
+    assert "Verify your email address" in second_page.text  # the signup's, oldest
+    assert "?before=" not in second_page.text
+
+
+def _notice_context(number: int) -> dict[str, Any]:
+    return {
+        "recipient_name": "",
+        "heading": f"Notice {number}",
+        "paragraphs": [f"See https://example.org/{number}?a=1&b=2."],
+        "buttons": [],
+    }
+
+
+def test_linkify_escapes_text_and_links_only_web_addresses() -> None:
+    body = "Open https://signoff.test/x?a=1&b=<2>. Or <script>alert(1)</script> javascript:x"
+    assert str(linkify(body)) == (
+        'Open <a href="https://signoff.test/x?a=1&amp;b=" rel="noreferrer">'
+        "https://signoff.test/x?a=1&amp;b=</a>&lt;2&gt;. Or &lt;script&gt;alert(1)&lt;/script&gt;"
+        " javascript:x"
+    )
+
+
+class TestWithSmtp:
+    @pytest.fixture
+    def settings_overrides(self, smtp_server: FakeSmtpServer) -> dict[str, Any]:
+        return {"smtp_url": smtp_server.url}
+
+    async def test_there_is_no_mailbox(self, client: httpx.AsyncClient) -> None:
+        owner = await signup(client)
+        response = await page(client, owner, "/dashboard/mailbox")
+        assert response.status_code == 404
+        assert "Not found" in response.text
+        assert (await page(client, None, "/dashboard/mailbox")).status_code == 404
