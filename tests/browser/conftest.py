@@ -10,7 +10,7 @@
 - ``new_page(**context_options)``: a page in a fresh browser context (no cookies: another
   person, or the same one in another browser). ``page``: the first one. Every context records
   every request and blocks any to another origin; the test then fails, as it does on an
-  uncaught JavaScript error.
+  uncaught JavaScript error or an inline ``<script>`` in any page.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from playwright.sync_api import (
     Route,
     expect,
     sync_playwright,
+)
+from playwright.sync_api import (
+    Error as PlaywrightError,
 )
 
 from tests.conftest import IN_CI
@@ -129,6 +132,7 @@ class Traffic:
     requests: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    inline_scripts: list[str] = field(default_factory=list)
 
     def guard(self, route: Route) -> None:
         url = route.request.url
@@ -139,6 +143,16 @@ class Traffic:
         else:
             self.foreign.append(url)
             route.abort("blockedbyclient")
+
+    def check_scripts(self, page: Page) -> None:
+        """Every page loads its JavaScript from our static files: no inline script (so none that
+        could act on an approval link by itself)."""
+        try:
+            inline = page.locator("script:not([src])").count()
+        except PlaywrightError:  # navigated away meanwhile: its next page is checked
+            return
+        if inline:
+            self.inline_scripts.append(page.url)
 
 
 @pytest.fixture
@@ -155,6 +169,7 @@ def new_page(
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: traffic.errors.append(f"{page.url}: {error}"))
+        page.on("load", traffic.check_scripts)
         return page
 
     yield open_page
@@ -165,6 +180,7 @@ def new_page(
         print(f"----- signoff serve log (tail) -----\n{server.process.output()[-6000:]}")
     assert not traffic.foreign, f"pages asked another origin for: {traffic.foreign}"
     assert not traffic.errors, f"uncaught JavaScript errors: {traffic.errors}"
+    assert not traffic.inline_scripts, f"inline <script> on: {traffic.inline_scripts}"
 
 
 @pytest.fixture

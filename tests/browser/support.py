@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -49,26 +48,6 @@ def api_create_workflow(server: Server, headers: dict[str, str], goal: str = SEE
     assert response.status_code == 201, response.text
     workflow_id: str = response.json()["workflowId"]
     return workflow_id
-
-
-def api_workflow(server: Server, headers: dict[str, str], workflow_id: str) -> dict[str, object]:
-    response = httpx.get(f"{server.base_url}/api/workflows/{workflow_id}", headers=headers)
-    assert response.status_code == 200, response.text
-    data: dict[str, object] = response.json()
-    return data
-
-
-def outbox_links(server: Server, to_address: str, kind: str) -> list[str]:
-    """The links of the newest email of ``kind`` to ``to_address``, read from the outbox table
-    (what the dev mailbox shows)."""
-    with sqlite3.connect(server.database_path) as conn:
-        row = conn.execute(
-            "SELECT text_body FROM mail_outbox WHERE to_address = ? AND kind = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (to_address, kind),
-        ).fetchone()
-    assert row is not None, f"no {kind} email to {to_address}"
-    return re.findall(re.escape(server.base_url) + r"/\S+", row[0])
 
 
 def sign_in(page: Page, email: str) -> None:

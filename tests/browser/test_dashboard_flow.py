@@ -167,7 +167,7 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
     shot(page, "team")
 
 
-def test_link_in_another_browser_asks_first_then_stop_the_run(
+def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
     server: Server, new_page: Callable[..., Page]
 ) -> None:
     page = new_page()
@@ -195,15 +195,39 @@ def test_link_in_another_browser_asks_first_then_stop_the_run(
         "data-run-status", re.compile("running|awaiting_approval")
     )
 
-    # Stop it from the run page.
-    page.reload()
+    # The post step's email: its link, too, only shows a page with a button.
+    page.goto(f"/dashboard/workflows/{workflow_id}")
+    expect(run_status(page)).to_have_attribute(
+        "data-run-status", "awaiting_approval", timeout=RUN_TIMEOUT_MS
+    )
+    page.get_by_role("link", name="Mailbox").click()
+    step_mail = page.locator("article").filter(
+        has=page.get_by_role("heading", name=re.compile(r"^Approval needed"))
+    )
+    step_link = step_mail.first.locator("a[href*='/api/workflows/resume?'][href*='action=approve']")
+    href = step_link.first.get_attribute("href")
+    assert href is not None
+    third = new_page()
+    third.goto(href)
+    expect(third.get_by_role("heading", name="Approve this output?")).to_be_visible()
+    assert third.locator("script:not([src])").count() == 0
+
+    # Stop the run from its page, before anyone decides.
+    page.goto(f"/dashboard/workflows/{workflow_id}")
     page.get_by_role("link", name="Run 1").click()
     expect(page).to_have_url(RUN_URL)
+    expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
     page.get_by_role("button", name="Stop run").click()
     expect(run_status(page)).to_have_attribute("data-run-status", "failed")
     expect(page.get_by_text("Stopped by user").first).to_be_visible()
     expect(page.get_by_role("button", name="Stop run")).to_have_count(0)
     shot(page, "run-stopped")
+
+    # The waiting step's link no longer decides anything.
+    third.get_by_role("button", name="Approve", exact=True).click()
+    expect(third.get_by_role("heading", name="This link can't be used")).to_be_visible()
+    page.reload()
+    expect(run_status(page)).to_have_attribute("data-run-status", "failed")
 
 
 def test_another_teams_workflow_is_not_found(server: Server, new_page: Callable[..., Page]) -> None:
