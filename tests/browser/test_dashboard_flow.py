@@ -162,9 +162,22 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
     row = page.locator("tr, li, article").filter(has=page.locator(f"a[href$='{workflow_id}']"))
     expect(row.first).to_contain_text("completed")
     shot(page, "workflows")
+
+    # The account pages: invite a colleague, teach the team's core memory.
     page.get_by_role("link", name="Team").click()
     expect(page.get_by_text(email).first).to_be_visible()
+    colleague = new_email("colleague")
+    page.get_by_label("Email").fill(colleague)
+    page.get_by_label("Role").select_option("admin")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.get_by_text(colleague).first).to_be_visible()
     shot(page, "team")
+    page.get_by_role("link", name="Memory").click()
+    page.get_by_label("Core memory").fill("We write for founders; no hype, one emoji at most.")
+    page.get_by_role("button", name="Save").click()
+    page.reload()
+    expect(page.get_by_label("Core memory")).to_have_value(re.compile("no hype"))
+    shot(page, "memory")
 
 
 def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
