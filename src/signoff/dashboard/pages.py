@@ -155,7 +155,10 @@ class PageRoute(APIRoute):
             except AppError as error:
                 return error_page(request, error)
             except RequestValidationError:
-                # Only a hand-made request leaves out a field our forms always send.
+                # Only a hand-made request gets here: an address with a malformed id (nothing
+                # there), or a form without a field our forms always send.
+                if request.method == "GET":
+                    return error_page(request, NotFound("Not found."))
                 return error_page(request, Unprocessable("This form is incomplete."))
 
         return page_handler

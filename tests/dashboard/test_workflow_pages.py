@@ -1,0 +1,335 @@
+"""The workflow and run pages: each renders for its user, hides other teams' objects, refuses
+forged forms and too-low roles, and re-renders invalid input with its problems."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from signoff.auth import service as auth_service
+from signoff.db import Database
+from signoff.models import Role, Workflow
+from tests.dashboard.support import GOAL, Browser, new_account
+from tests.support import Account, wait_for_run
+
+pytestmark = pytest.mark.postgres
+
+
+async def draft(page: httpx.AsyncClient, csrf: str, **fields: str) -> str:
+    response = await page.post(
+        "/dashboard/workflows", data={"goal": GOAL, "csrf_token": csrf, **fields}
+    )
+    assert response.status_code == 303, response.text
+    location: str = response.headers["location"]
+    return location.rsplit("/", 1)[1]
+
+
+async def state(database: Database, workflow_id: str) -> tuple[str, int, str | None]:
+    async with database.read() as session:
+        workflow = await session.get(Workflow, workflow_id)
+    assert workflow is not None
+    return workflow.status.value, workflow.plan_revision, workflow.schedule
+
+
+async def paused_run(
+    client: httpx.AsyncClient, page: httpx.AsyncClient, account: Account, csrf: str
+) -> tuple[str, int]:
+    """A workflow approved from its page, with run 1 waiting at its post."""
+    workflow_id = await draft(page, csrf)
+    approved = await page.post(
+        f"/dashboard/workflows/{workflow_id}/activate", data={"csrf_token": csrf}
+    )
+    assert approved.status_code == 303
+    detail = await client.get(f"/api/workflows/{workflow_id}", headers=account.headers)
+    run_id: int = detail.json()["workflowRuns"][0]["id"]
+    await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
+    return workflow_id, run_id
+
+
+async def test_new_workflow_drafts_the_plan_and_says_the_email_went_out(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        form = await page.get("/dashboard/workflows/new")
+        assert form.status_code == 200
+        for control in ('for="goal">Goal<', 'for="schedule">Schedule', 'for="timezone">Timezone<'):
+            assert control in form.text
+        assert 'id="schedule-preview"' in form.text
+        assert ">Draft plan</button>" in form.text
+
+        workflow_id = await draft(page, csrf, schedule="0 9 * * MON", timezone="Europe/Paris")
+        shown = await page.get(f"/dashboard/workflows/{workflow_id}")
+        assert shown.status_code == 200
+        assert shown.headers["cache-control"] == "no-store"
+        assert f"the approval link went to {account.email}" in shown.text
+        assert "At 09:00, only on Monday (Europe/Paris)" in shown.text
+        assert "format_post" in shown.text
+        assert "Waits for approval" in shown.text
+        assert ">Approve plan</button>" in shown.text
+        # The notice is shown once.
+        assert "approval link went to" not in (await page.get(shown.url.path)).text
+        listing = await page.get("/dashboard")
+        assert f'href="/dashboard/workflows/{workflow_id}"' in listing.text
+        assert "Never ran" in listing.text
+    assert await state(database, workflow_id) == ("draft", 1, "0 9 * * MON")
+
+
+async def test_invalid_new_workflow_re_renders_with_its_problems(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        bad = await page.post(
+            "/dashboard/workflows",
+            data={
+                "goal": "  ",
+                "schedule": "every monday",
+                "timezone": "Mars/Olympus",
+                "csrf_token": csrf,
+            },
+        )
+        assert bad.status_code == 422
+        assert 'aria-invalid="true"' in bad.text
+        assert "every monday" in bad.text  # what was typed stays
+        preview = await page.get(
+            "/dashboard/schedule-preview", params={"schedule": "0 9 * * 1", "timezone": "UTC"}
+        )
+        assert preview.json()["valid"] is True
+        assert preview.json()["text"].startswith("At 09:00, only on Monday (UTC). Next run: ")
+        wrong = await page.get("/dashboard/schedule-preview", params={"schedule": "61 * * * *"})
+        assert wrong.json()["valid"] is False
+    listed = await client.get("/api/workflows", headers=account.headers)
+    assert listed.json() == []
+
+
+async def test_the_owner_approves_runs_and_decides_from_the_pages(
+    client: httpx.AsyncClient, browser: Browser
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        workflow_id, run_id = await paused_run(client, page, account, csrf)
+        base = f"/dashboard/workflows/{workflow_id}"
+
+        workflow_page = await page.get(base)
+        assert 'data-run-status="awaiting_approval">awaiting approval<' in workflow_page.text
+        assert f'href="{base}/runs/{run_id}">Run 1</a>' in workflow_page.text
+        assert f'href="{base}/runs/{run_id}">Review</a>' in workflow_page.text
+
+        run_page = await page.get(f"{base}/runs/{run_id}")
+        assert run_page.status_code == 200
+        assert run_page.headers["cache-control"] == "no-store"
+        assert 'data-step-index="1" data-step-status="awaiting_approval"' in run_page.text
+        assert 'class="post"' in run_page.text
+        for control in (
+            'for="note">Feedback',
+            ">Approve</button>",
+            ">Request changes</button>",
+            ">Stop run</button>",
+        ):
+            assert control in run_page.text
+
+        rejected = await page.post(
+            f"{base}/runs/{run_id}/decision",
+            data={"action": "reject", "note": "Mention the launch date", "csrf_token": csrf},
+        )
+        assert rejected.status_code == 303
+        run = await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
+        assert run["steps"][1]["attempt"] == 2
+        approved = await page.post(
+            f"{base}/runs/{run_id}/decision", data={"action": "approve", "csrf_token": csrf}
+        )
+        assert approved.status_code == 303
+        await wait_for_run(client, account, workflow_id, run_id, "completed")
+        done = await page.get(f"{base}/runs/{run_id}")
+        assert 'data-run-status="completed"' in done.text
+        assert 'class="post"' in done.text
+        assert "Mention the launch date" in done.text  # the feedback, in the step log
+        assert ">Stop run</button>" not in done.text
+
+        again = await page.post(f"{base}/run", data={"csrf_token": csrf})
+        assert again.status_code == 303
+        second = int(again.headers["location"].rsplit("/", 1)[1])
+        stopped = await page.post(f"{base}/runs/{second}/stop", data={"csrf_token": csrf})
+        assert stopped.status_code == 303
+        after = await page.get(f"{base}/runs/{second}")
+        assert 'data-run-status="failed"' in after.text
+        assert "Stopped by user" in after.text
+        # Deciding an ended run is refused with a page that says why.
+        late = await page.post(
+            f"{base}/runs/{second}/decision", data={"action": "approve", "csrf_token": csrf}
+        )
+        assert late.status_code == 409
+        assert "stopped" in late.text
+
+        archived = await page.post(f"{base}/archive", data={"csrf_token": csrf})
+        assert archived.status_code == 303
+        assert ">Run now</button>" not in (await page.get(base)).text
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        workflow_id = await draft(page, csrf)
+        base = f"/dashboard/workflows/{workflow_id}"
+        for path, data in (
+            (f"{base}/activate", {}),
+            (f"{base}/archive", {}),
+            (f"{base}/schedule", {"schedule": "0 8 * * *"}),
+            (f"{base}/plan", {"count": "1", "description-0": "x", "tool-0": "llm_response"}),
+            ("/dashboard/workflows", {"goal": GOAL}),
+        ):
+            for token in (None, "forged"):
+                body = {**data, **({"csrf_token": token} if token else {})}
+                response = await page.post(path, data=body)
+                assert response.status_code == 403, path
+                assert "did not come from Signoff" in response.text
+    assert await state(database, workflow_id) == ("draft", 1, None)
+    listed = await client.get("/api/workflows", headers=account.headers)
+    assert len(listed.json()) == 1
+
+
+async def test_another_teams_objects_are_not_found(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as owner_page, browser() as outsider_page:
+        owner, csrf = await new_account(client, owner_page)
+        workflow_id, run_id = await paused_run(client, owner_page, owner, csrf)
+        _outsider, outsider_csrf = await new_account(client, outsider_page)
+        base = f"/dashboard/workflows/{workflow_id}"
+        for path in (base, f"{base}/runs/{run_id}", f"{base}/plan", f"{base}/events"):
+            response = await outsider_page.get(path)
+            assert response.status_code == 404, path
+            assert "Not found" in response.text
+            assert GOAL not in response.text
+        for action in ("archive", f"runs/{run_id}/stop", f"runs/{run_id}/decision"):
+            response = await outsider_page.post(
+                f"{base}/{action}", data={"csrf_token": outsider_csrf, "action": "approve"}
+            )
+            assert response.status_code == 404, action
+    run = await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
+    assert run["steps"][1]["attempt"] == 1
+
+
+async def test_members_see_the_state_but_cannot_decide(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as owner_page, browser() as member_page:
+        owner, csrf = await new_account(client, owner_page)
+        member, member_csrf = await new_account(client, member_page)
+        async with database.write() as session:
+            await auth_service.add_member(
+                session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
+            )
+        draft_id = await draft(owner_page, csrf)
+        workflow_id, run_id = await paused_run(client, owner_page, owner, csrf)
+
+        plan = await member_page.get(f"/dashboard/workflows/{draft_id}")
+        assert plan.status_code == 200
+        assert ">Approve plan</button>" not in plan.text
+        refused = await member_page.post(
+            f"/dashboard/workflows/{draft_id}/activate", data={"csrf_token": member_csrf}
+        )
+        assert refused.status_code == 403
+        assert "admin role" in refused.text
+
+        run_page = await member_page.get(f"/dashboard/workflows/{workflow_id}/runs/{run_id}")
+        assert 'data-run-status="awaiting_approval"' in run_page.text
+        assert 'class="post"' in run_page.text
+        assert ">Approve</button>" not in run_page.text
+        assert ">Request changes</button>" not in run_page.text
+        decision = await member_page.post(
+            f"/dashboard/workflows/{workflow_id}/runs/{run_id}/decision",
+            data={"action": "approve", "csrf_token": member_csrf},
+        )
+        assert decision.status_code == 403
+    assert (await state(database, draft_id))[0] == "draft"
+    run = await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
+    assert run["steps"][1]["status"] == "awaiting_approval"
+
+
+async def test_plan_edits_are_checked_by_the_plan_rules(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        _account, csrf = await new_account(client, page)
+        workflow_id = await draft(page, csrf)
+        path = f"/dashboard/workflows/{workflow_id}/plan"
+        editor = await page.get(path)
+        assert editor.status_code == 200
+        assert "Add a step" in editor.text
+        count = int(re.search(r'name="count" value="(\d+)"', editor.text).group(1))  # type: ignore[union-attr]
+        assert count == 3  # the two drafted steps and a blank one
+
+        bad_json = await page.post(
+            path,
+            data={
+                "csrf_token": csrf,
+                "count": "1",
+                "description-0": "Say hi",
+                "tool-0": "llm_response",
+                "input-0": "{oops",
+            },
+        )
+        assert bad_json.status_code == 422
+        assert "not valid JSON" in bad_json.text
+        no_outline = await page.post(
+            path,
+            data={
+                "csrf_token": csrf,
+                "count": "1",
+                "description-0": "Post it",
+                "tool-0": "format_post",
+            },
+        )
+        assert no_outline.status_code == 422
+        assert "no generate_outline step before it" in no_outline.text
+        assert await state(database, workflow_id) == ("draft", 1, None)
+
+        saved = await page.post(
+            path,
+            data={
+                "csrf_token": csrf,
+                "count": "2",
+                "description-0": "Summarise the launch",
+                "tool-0": "llm_response",
+                "input-0": '{"topic": "launch"}',
+                "description-1": "An old step",
+                "tool-1": "web_search",
+                "remove-1": "on",
+            },
+        )
+        assert saved.status_code == 303
+        shown = await page.get(f"/dashboard/workflows/{workflow_id}")
+        assert "revision 2" in shown.text
+        assert "Summarise the launch" in shown.text
+        assert "An old step" not in shown.text
+    assert await state(database, workflow_id) == ("draft", 2, None)
+
+
+async def test_the_schedule_is_changed_from_the_workflow_page(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        _account, csrf = await new_account(client, page)
+        workflow_id = await draft(page, csrf)
+        path = f"/dashboard/workflows/{workflow_id}/schedule"
+        bad = await page.post(
+            path, data={"csrf_token": csrf, "schedule": "0 9 * *", "timezone": "UTC"}
+        )
+        assert bad.status_code == 422
+        assert "Nothing changed" in bad.text
+        assert "exactly 5 fields" in bad.text
+        assert await state(database, workflow_id) == ("draft", 1, None)
+        good = await page.post(
+            path, data={"csrf_token": csrf, "schedule": "30 7 * * *", "timezone": "Asia/Tokyo"}
+        )
+        assert good.status_code == 303
+        shown = await page.get(f"/dashboard/workflows/{workflow_id}")
+        assert "Schedule saved: At 07:30 (Asia/Tokyo)." in shown.text
+        assert "Fire log" in shown.text
+    assert await state(database, workflow_id) == ("draft", 1, "30 7 * * *")
