@@ -41,6 +41,7 @@ class ScriptedModel:
         self.errors: list[BaseException] = []
         self.gate: asyncio.Event | None = None
         self.entered = asyncio.Event()
+        self.cancelled = asyncio.Event()  # a call was cancelled while held at the gate
 
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         tool = info.output_tools[0].name
@@ -48,7 +49,11 @@ class ScriptedModel:
         self.entered.set()
         if self.gate is not None:
             gate, self.gate = self.gate, None
-            await gate.wait()
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
         if self.errors:
             raise self.errors.pop(0)
         return ModelResponse(parts=[ToolCallPart(tool, HANDLERS[tool](messages, info))])

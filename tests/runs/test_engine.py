@@ -172,6 +172,55 @@ async def test_losing_the_lease_cancels_the_model_call(
     await asyncio.wait_for(in_flight, timeout=5)
 
 
+async def test_cancelling_the_job_cancels_the_model_call(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, _ = engine_for(database, settings, script)
+    _, _run_id, job = await active_workflow_run(database, settings)
+    script.gate = asyncio.Event()  # never opened: only a cancellation ends the call
+    in_flight = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    in_flight.cancel()  # a shutdown, or procrastinate aborting the job
+    with pytest.raises(asyncio.CancelledError):
+        await in_flight
+    # The model call is not left running on its own, spending tokens for nobody.
+    await asyncio.wait_for(script.cancelled.wait(), timeout=5)
+
+
+async def test_an_error_while_recording_fails_the_attempt_and_frees_the_step(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = gate = asyncio.Event()
+    in_flight = asyncio.create_task(engine.execute(job))
+    await script.entered.wait()
+    # While the model works, a message takes the position the step's first message needs:
+    # recording the step's result then fails on the (conversation, position) unique index.
+    async with database.write() as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        await conversation.append_user_text(session, run.conversation_id, "in the way")
+    gate.set()
+    await in_flight  # the worker is alive: no exception escapes to the queue
+    _, steps = await load(database, run_id)
+    # Not left running under its lease like a crashed worker's step (which a takeover would
+    # re-run after the lease): the attempt failed with its real reason, and a retry is queued.
+    assert steps[0].status == StepStatus.PENDING
+    assert steps[0].claim_token is None
+    assert steps[0].takeovers == 0
+    assert steps[0].retries == 1
+    assert "Recording the result failed: IntegrityError" in (steps[0].error or "")
+    assert queue.jobs[-1][0] == job
+    clock.advance(timedelta(seconds=settings.step_retry_base_seconds))
+    await engine.execute(job)
+    _, steps = await load(database, run_id)
+    assert steps[0].status == StepStatus.COMPLETED
+    assert steps[0].error is None
+
+
 async def test_sweep_finds_work_that_was_never_queued_and_expired_leases(
     database: Database, settings: Settings, clock: FrozenClock
 ) -> None:

@@ -22,7 +22,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
@@ -38,12 +38,16 @@ def rejected_message(note: str | None) -> str:
 
 
 async def load(session: AsyncSession, conversation_id: str) -> list[ModelMessage]:
+    """Every message, in order. Positions run 0, 1, 2, … (see :func:`append`), so the length of
+    the list is the position the next message takes."""
     rows = await session.scalars(
         select(ConversationMessage.data)
         .where(ConversationMessage.conversation_id == conversation_id)
         .order_by(ConversationMessage.position)
     )
-    return [ModelMessagesTypeAdapter.validate_json(f"[{data}]")[0] for data in rows]
+    # One validation of the whole array: each row holds one element of the library's own
+    # list format, and validating them one by one costs several times as much.
+    return ModelMessagesTypeAdapter.validate_json(f"[{','.join(rows)}]")
 
 
 async def load_rows(session: AsyncSession, conversation_id: str) -> list[ConversationMessage]:
@@ -55,22 +59,38 @@ async def load_rows(session: AsyncSession, conversation_id: str) -> list[Convers
     return list(rows)
 
 
-async def append(session: AsyncSession, conversation_id: str, messages: list[ModelMessage]) -> None:
+async def append(
+    session: AsyncSession,
+    conversation_id: str,
+    messages: list[ModelMessage],
+    *,
+    position: int | None = None,
+) -> None:
+    """Add ``messages`` at the end, in one statement. ``position`` is where the first goes
+    when the caller knows it (the engine loaded the conversation under its lease); a wrong one
+    fails on the unique (conversation, position) index instead of reordering anything."""
     if not messages:
         return
-    last = await session.scalar(
-        select(func.max(ConversationMessage.position)).where(
-            ConversationMessage.conversation_id == conversation_id
+    if position is None:
+        last = await session.scalar(
+            select(func.max(ConversationMessage.position)).where(
+                ConversationMessage.conversation_id == conversation_id
+            )
         )
+        position = 0 if last is None else last + 1
+    now = utc_now()
+    await session.execute(
+        insert(ConversationMessage),
+        [
+            {
+                "conversation_id": conversation_id,
+                "position": position + offset,
+                "data": ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1],
+                "created_at": now,
+            }
+            for offset, message in enumerate(messages)
+        ],
     )
-    position = -1 if last is None else last
-    for message in messages:
-        position += 1
-        data = ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1]
-        session.add(
-            ConversationMessage(conversation_id=conversation_id, position=position, data=data)
-        )
-    await session.flush()
 
 
 async def append_user_text(session: AsyncSession, conversation_id: str, text: str) -> None:

@@ -86,6 +86,16 @@ class Outcome:
     lease_lost: bool = False
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What to do once a record has committed: the job to queue (and not before when), and
+    whether mail was written (the sender is woken only then)."""
+
+    job: StepJob | None = None
+    not_before: datetime | None = None
+    wake_mail: bool = False
+
+
 class StepFailure(Exception):
     """The step did not produce a usable result; ``retryable`` says whether to try again."""
 
@@ -136,10 +146,20 @@ class Engine:
         if claim is None:
             return
         outcome = await self._execute(claim)
-        follow_up = await self._record(claim, outcome)
-        if follow_up is not None:
-            next_job, not_before = follow_up
-            await self.queue.enqueue(next_job, not_before=not_before)
+        try:
+            follow_up = await self._record(claim, outcome)
+        except Exception as exc:
+            # Recording failed (a database error, a bug): the worker is alive, so the step must
+            # not wait for its lease to run out and be taken over as if it had crashed (which
+            # asks the model again later, with the reason lost). The rolled-back result becomes
+            # a failed attempt with its real error, retried like any other.
+            logger.exception("recording the result of %s failed", job.key)
+            failure = Outcome(error=f"Recording the result failed: {type(exc).__name__}: {exc}")
+            follow_up = await self._record(claim, failure)
+        if follow_up.wake_mail:
+            self.wake_mail()
+        if follow_up.job is not None:
+            await self.queue.enqueue(follow_up.job, not_before=follow_up.not_before)
 
     async def sweep(self) -> int:
         """Queue every step that is ready but perhaps not queued: after a crash between commit
@@ -156,15 +176,16 @@ class Engine:
     async def _claim(self, job: StepJob) -> Claim | None:
         wake_mail = False
         async with self.db.write() as session:
-            run = await repository.lock_run(session, job.run_id)
-            if run is None or run.status not in (RunStatus.RUNNING, RunStatus.APPROVED):
+            found = await repository.lock_run_at_step(session, job.run_id, job.step_index)
+            if found is None:
                 return None
-            if run.current_step_index != job.step_index:
+            run, step = found
+            if run.status not in (RunStatus.RUNNING, RunStatus.APPROVED):
                 return None
-            step = await repository.get_step(session, run.id, job.step_index)
-            if step is None or step.attempt != job.attempt:
+            if run.current_step_index != job.step_index or step.attempt != job.attempt:
                 return None
             now = utc_now()
+            claim: Claim | None = None
             if step.status == StepStatus.RUNNING:
                 if step.claimed_until is not None and step.claimed_until > now:
                     return None  # another worker holds the lease
@@ -177,14 +198,11 @@ class Engine:
                         session, run, step, "the worker executing it crashed too many times"
                     )
                     wake_mail = True
-                    step = None
             elif step.status != StepStatus.PENDING:
                 return None
-            if step is not None and step.next_attempt_at and step.next_attempt_at > now:
-                return None  # a retry's backoff has not passed; the sweep queues it when due
-            if step is None:
-                claim = None
-            else:
+            if step.status == StepStatus.PENDING:
+                if step.next_attempt_at and step.next_attempt_at > now:
+                    return None  # a retry's backoff has not passed; the sweep queues it when due
                 claim = await self._take_lease(session, run, step, job, now)
         if wake_mail:
             self.wake_mail()
@@ -218,7 +236,7 @@ class Engine:
                     core_memory=core.value if core else None,
                 )
                 prompt = f"{opening}\n\n{prompt}"
-        await session.flush()
+        # No flush: the commit writes the lease in the same round trip.
         return Claim(
             job=job,
             token=step.claim_token,
@@ -237,14 +255,20 @@ class Engine:
         work = asyncio.create_task(self._call_model(claim))
         lease_lost = False
         interval = self.settings.step_lease_seconds / 3
-        while not work.done():
-            done, _ = await asyncio.wait({work}, timeout=interval)
-            if done:
-                break
-            if not await self._renew_lease(claim):
-                lease_lost = True
-                work.cancel()
-                break
+        try:
+            while not work.done():
+                done, _ = await asyncio.wait({work}, timeout=interval)
+                if done:
+                    break
+                if not await self._renew_lease(claim):
+                    lease_lost = True
+                    work.cancel()
+                    break
+        except asyncio.CancelledError:
+            # The job itself was cancelled (shutdown, a procrastinate abort): the model call
+            # must not go on unobserved, spending tokens for a result nobody records.
+            work.cancel()
+            raise
         if lease_lost:
             try:
                 await work
@@ -308,41 +332,41 @@ class Engine:
 
     # -- phase 3: record ----------------------------------------------------------------------
 
-    async def _record(
-        self, claim: Claim, outcome: Outcome
-    ) -> tuple[StepJob, datetime | None] | None:
+    async def _record(self, claim: Claim, outcome: Outcome) -> FollowUp:
         if outcome.lease_lost:
             logger.info("step %s abandoned: its lease was taken", claim.job.key)
-            return None
-        follow_up: tuple[StepJob, datetime | None] | None = None
+            return FollowUp()
         async with self.db.write() as session:
-            run = await repository.lock_run(session, claim.job.run_id)
-            step = await repository.get_step(session, claim.job.run_id, claim.job.step_index)
+            found = await repository.lock_run_at_step(
+                session, claim.job.run_id, claim.job.step_index
+            )
+            if found is None:
+                return FollowUp()
+            run, step = found
             if (
-                run is None
-                or step is None
-                or run.status != RunStatus.RUNNING
+                run.status != RunStatus.RUNNING
                 or step.status != StepStatus.RUNNING
                 or step.claim_token != claim.token
             ):
                 # Stopped, or taken over by another worker: only the lease holder writes.
                 logger.info("late result of %s dropped", claim.job.key)
-                return None
+                return FollowUp()
             step.claim_token = None
             step.claimed_until = None
             if outcome.result is None:
-                follow_up = await self._after_failure(session, run, step, outcome)
-            else:
-                follow_up = await self._after_success(session, claim, run, step, outcome)
-        self.wake_mail()
-        return follow_up
+                return await self._after_failure(session, run, step, outcome)
+            return await self._after_success(session, claim, run, step, outcome)
 
     async def _after_success(
         self, session: AsyncSession, claim: Claim, run: Run, step: RunStep, outcome: Outcome
-    ) -> tuple[StepJob, datetime | None] | None:
+    ) -> FollowUp:
         assert outcome.result is not None
         result = outcome.result
-        await conversation.append(session, run.conversation_id, outcome.messages)
+        # The history was loaded under this lease and nobody else appends while it is held, so
+        # its length is where the new messages go (no max() query).
+        await conversation.append(
+            session, run.conversation_id, outcome.messages, position=len(claim.history)
+        )
         for holder in (step, run):
             holder.input_tokens += outcome.input_tokens
             holder.output_tokens += outcome.output_tokens
@@ -352,6 +376,7 @@ class Engine:
         step.error = None
         if result.asset_type is not None:
             asset = Asset(
+                id=new_id(),  # known now, so the step can point at it without a flush
                 team_id=run.team_id,
                 workflow_id=run.workflow_id,
                 run_id=run.id,
@@ -365,28 +390,24 @@ class Engine:
                 blob=result.blob,
             )
             session.add(asset)
-            await session.flush()
             step.output_data = {**(result.data or {}), "assetId": asset.id}
         if step.requires_approval:
             transition_step(step, StepStatus.AWAITING_APPROVAL)
             transition_run(run, RunStatus.AWAITING_APPROVAL)
-            await session.flush()
             await emails.step_awaiting_approval(session, self.settings, run, step)
-            return None
+            return FollowUp(wake_mail=True)
         transition_step(step, StepStatus.COMPLETED)
         if step.step_index + 1 >= run.step_count:
             transition_run(run, RunStatus.COMPLETED)
-            await session.flush()
             await emails.run_completed(session, self.settings, run)
-            return None
+            return FollowUp(wake_mail=True)
         transition_run(run, RunStatus.RUNNING)
         run.current_step_index = step.step_index + 1
-        await session.flush()
-        return StepJob(run.id, step.step_index + 1, 1), None
+        return FollowUp(job=StepJob(run.id, step.step_index + 1, 1))
 
     async def _after_failure(
         self, session: AsyncSession, run: Run, step: RunStep, outcome: Outcome
-    ) -> tuple[StepJob, datetime | None] | None:
+    ) -> FollowUp:
         error = outcome.error or "unknown error"
         step.error = error
         if outcome.retryable and step.retries < self.settings.step_max_retries:
@@ -396,10 +417,11 @@ class Engine:
             )
             step.next_attempt_at = utc_now() + min(delay, MAX_BACKOFF)
             transition_step(step, StepStatus.PENDING)
-            await session.flush()
-            return StepJob(run.id, step.step_index, step.attempt), step.next_attempt_at
+            return FollowUp(
+                job=StepJob(run.id, step.step_index, step.attempt), not_before=step.next_attempt_at
+            )
         await self._fail_run(session, run, step, error)
-        return None
+        return FollowUp(wake_mail=True)
 
     async def _fail_run(self, session: AsyncSession, run: Run, step: RunStep, error: str) -> None:
         transition_step(step, StepStatus.FAILED)
@@ -410,5 +432,4 @@ class Engine:
         run.failure_reason = f"Step {step.step_index + 1} ({step.tool_name}) failed: {error}"
         run.failed_step_index = step.step_index
         await end_unfinished_steps(session, run)
-        await session.flush()
         await emails.run_failed(session, self.settings, run, step)

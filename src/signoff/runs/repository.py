@@ -32,6 +32,24 @@ async def lock_run(session: AsyncSession, run_id: int) -> Run | None:
     )
 
 
+async def lock_run_at_step(
+    session: AsyncSession, run_id: int, step_index: int
+) -> tuple[Run, RunStep] | None:
+    """The run, locked as by :func:`lock_run`, with its step ``step_index``, in one statement
+    (the engine's claim and record; only the run's row is locked: every state change locks the
+    run first, so that one lock serialises them)."""
+    row = (
+        await session.execute(
+            select(Run, RunStep)
+            .join(RunStep, RunStep.run_id == Run.id)
+            .where(Run.id == run_id, RunStep.step_index == step_index)
+            .with_for_update(of=Run)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def get_run_in_workflow(session: AsyncSession, workflow_id: str, run_id: int) -> Run | None:
     return await session.scalar(select(Run).where(Run.id == run_id, Run.workflow_id == workflow_id))
 
