@@ -46,12 +46,13 @@ class Runtime:
         self.engine = Engine(
             db=db, settings=settings, model=model, queue=queue, wake_mail=self.mail_sender.wake
         )
+        self._mail_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Start the mail sender and, for the inline queue, the engine's workers (which first
         sweep: unfinished work from before a restart is picked up at once)."""
-        self._tasks.append(asyncio.create_task(self.mail_sender.run(), name="signoff-mail"))
+        self._mail_task = asyncio.create_task(self.mail_sender.run(), name="signoff-mail")
         self._tasks.append(asyncio.create_task(self._schedule_loop(), name="signoff-scheduler"))
         if isinstance(self.queue, InlineQueue):
             self.queue.start(self.engine.execute, self.engine.sweep)
@@ -93,3 +94,7 @@ class Runtime:
             await self.queue.stop()
         else:
             await self.queue.close()
+        # Last, so the mail the stopped work wrote is not cut off mid-delivery (see stop()).
+        if self._mail_task is not None:
+            await self.mail_sender.stop(self._mail_task)
+            self._mail_task = None

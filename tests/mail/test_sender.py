@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from typing import Any
 import aiosmtplib
 import jinja2
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
+from signoff.llm.offline import OfflineModel
 from signoff.mail.sender import (
     MailSender,
     SmtpOptions,
@@ -25,7 +28,8 @@ from signoff.mail.sender import (
 )
 from signoff.mail.service import Button, enqueue, render
 from signoff.models import Base, MailStatus
-from tests.fakes.smtp import FakeSmtpServer
+from signoff.runtime import Runtime
+from tests.fakes.smtp import FakeSmtpServer, free_port
 from tests.mail.support import hrefs, load, stop, wait_until, with_smtp, write_notice
 
 
@@ -158,3 +162,45 @@ async def test_run_survives_a_failing_pass(
     finally:
         await stop(task)
         await db.dispose()
+
+
+class HeldSmtpServer(FakeSmtpServer):
+    """Holds every message at DATA until released: a delivery in flight, for as long as the
+    test wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.receiving = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.receiving.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_graceful_stop_lets_the_mail_in_flight_finish(
+    database: Database, settings: Settings
+) -> None:
+    server = HeldSmtpServer()
+    port = free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+        mail = await write_notice(database, settings)
+        runtime = Runtime(settings, database, OfflineModel())
+        await runtime.start()
+        await asyncio.to_thread(server.receiving.wait, 5)
+        stopping = asyncio.create_task(runtime.stop())
+        await asyncio.sleep(0.2)  # the stop is under way: everything else is down by now
+        assert not stopping.done(), "the stop did not wait for the delivery in flight"
+        server.release.set()
+        await asyncio.wait_for(stopping, timeout=10)
+    finally:
+        server.release.set()
+        controller.stop()
+    # Delivered once and recorded: not left pending, to be sent again after its claim.
+    stored = await load(database, mail.id)
+    assert (stored.status, stored.attempts) == (MailStatus.SENT, 1)
+    assert server.message_ids == [mail.message_id]

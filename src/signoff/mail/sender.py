@@ -57,6 +57,9 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 # Rows claimed per transaction: small enough that a batch is sent long before its claims run
 # out, large enough that a backlog does not cost one transaction per mail to claim.
 DEFAULT_BATCH_SIZE = 20
+# How long a graceful stop lets the mail being delivered finish (an SMTP exchange normally
+# takes well under a second) before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 _MAX_ERROR_LENGTH = 2000
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -186,6 +189,7 @@ class MailSender:
         # Parsed now, so a malformed URL stops the process at startup, not at the first email.
         self._smtp = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Make :meth:`run` look for due mail now instead of at its next poll.
@@ -199,7 +203,7 @@ class MailSender:
         """Deliver due mail until cancelled: a pass, then a wait for :meth:`wake` or the poll
         interval. An error in a pass (database unreachable, ...) is logged and the loop goes on;
         cancelling mid-send leaves a claim that expires, so that mail is sent later."""
-        while True:
+        while not self._stopping:
             # Cleared before the pass, so a wake() during the pass triggers the next one at once.
             self._wake.clear()
             try:
@@ -211,6 +215,23 @@ class MailSender:
                 async with asyncio.timeout(self._settings.mail_poll_seconds):
                     await self._wake.wait()
 
+    async def stop(self, task: asyncio.Task[None], grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop ``task`` (running :meth:`run`) gracefully: the mail being delivered finishes and
+        is recorded, no other is started, and only after ``grace`` seconds is it cancelled.
+
+        Cancelling mid-delivery would leave a mail the server may have accepted but that is
+        still pending here, so it would be sent again (same Message-ID) after its claim ran
+        out. The rest of a claimed batch simply waits for its claims to run out.
+        """
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await asyncio.shield(task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def deliver_due(self) -> int:
         """Deliver every mail that is due now; return how many were sent (or kept).
 
@@ -218,13 +239,16 @@ class MailSender:
         any more. A mail that fails is scheduled for later, so it does not come back here.
         """
         delivered = 0
-        while True:
+        while not self._stopping:
             batch = await self._claim()
             for mail in batch:
                 _stop_if_cancelled()
+                if self._stopping:
+                    break
                 delivered += await self._deliver(mail)
             if len(batch) < self._batch_size:
-                return delivered
+                break
+        return delivered
 
     async def _claim(self) -> list[OutboxMail]:
         now = utc_now()
