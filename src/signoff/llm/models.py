@@ -22,9 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
-from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
-from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
 from signoff.config import ConfigError, Settings
@@ -70,6 +68,10 @@ def model_label(model: Model) -> str:
     """The model named for people: ``offline``, ``llama3.2 via http://…``, ``openai:gpt-4o``."""
     if isinstance(model, OfflineModel):
         return OFFLINE_MODEL_NAME
+    # Imported here: the OpenAI SDK takes about half a second of CPU to import, which every
+    # process (and the offline model) would otherwise pay at start.
+    from pydantic_ai.models.openai import OpenAIChatModel
+
     base_url = model.base_url
     if (
         isinstance(model, OpenAIChatModel)
@@ -86,6 +88,9 @@ def _compatible_server_model(name: str, base_url: str, api_key: str | None) -> M
             f"SIGNOFF_LLM_BASE_URL={base_url!r} must start with http:// or https:// "
             "(e.g. http://127.0.0.1:11434/v1 for Ollama)"
         )
+    from pydantic_ai.models.openai import OpenAIChatModel  # lazily, as in model_label
+    from pydantic_ai.providers.openai import OpenAIProvider
+
     prefix, _, rest = name.partition(":")
     if rest and _is_provider(prefix):
         name = rest
