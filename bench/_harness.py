@@ -155,7 +155,6 @@ class Service:
         queue: str = "inline",
         database_url: str = "",
         delay: float = 0.0,
-        concurrency: int | None = None,
         workers: int = 0,
     ) -> None:
         self.workdir = workdir
@@ -180,8 +179,6 @@ class Service:
         }
         if database_url:
             env["SIGNOFF_DATABASE_URL"] = database_url
-        if concurrency is not None:
-            env["SIGNOFF_WORKER_CONCURRENCY"] = str(concurrency)
         self.env = env
         self.serve: subprocess.Popen[bytes] | None = None
         self.worker_processes: list[subprocess.Popen[bytes]] = []

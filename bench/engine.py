@@ -261,8 +261,8 @@ class Latency:
 
 async def latency(sizes: Sizes, workdir: Path) -> Latency:
     runs = sizes.latency_runs
-    service = Service(workdir, delay=MODEL_DELAY, concurrency=runs)
-    log(f"(b) starting signoff (inline, model delay {MODEL_DELAY} s, concurrency {runs})")
+    service = Service(workdir, delay=MODEL_DELAY)
+    log(f"(b) starting signoff (inline, model delay {MODEL_DELAY} s, default concurrency)")
     await service.start()
     api = Api(service.base_url)
     try:

@@ -73,7 +73,11 @@ class Settings(BaseSettings):
     step_max_retries: int = Field(default=3, ge=0)
     step_retry_base_seconds: float = Field(default=2.0, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
-    worker_concurrency: int = Field(default=32, ge=1)
+    # Steps one process executes at once. A step spends nearly all its time waiting for the
+    # model, which costs an idle asyncio task and no connection, so the bound is the CPU per
+    # step (a few ms), not the count: 100 runs of 2-s steps need 50 steps/s, well within one
+    # process, and a low default would queue them behind one another.
+    worker_concurrency: int = Field(default=100, ge=1)
 
     # The scheduler: how often it looks for due workflows, and how late a fire may be handled
     # before it counts as missed (after downtime: each missed time logged, one catch-up run).
