@@ -49,6 +49,11 @@ from tests.support import PASSWORD, Account, signup
 GOAL = "Write a LinkedIn post about our spring product launch"
 LINK = "email link: the signed or emailed token is the credential (SPEC §6), no session needed"
 PAGE = "dashboard HTML page: without a session it sends the browser to sign in"
+FORM = (
+    "dashboard form: the API route's service as the page's user (the same role rule), "
+    "after the CSRF check; without a session it sends the browser to sign in (tests/dashboard)"
+)
+STREAM = "dashboard live updates: needs a session; another team's workflow is 404 (test_live.py)"
 
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "API documentation page; serves no data",
@@ -59,6 +64,34 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/login"): "the sign-in form",
     ("GET", "/dashboard"): PAGE,
     ("GET", "/dashboard/workflows/{workflow_id}"): PAGE,
+    ("GET", "/dashboard/signup"): "the sign-up page",
+    ("POST", "/dashboard/signup"): "creates an account: the caller has none yet",
+    ("POST", "/dashboard/logout"): FORM,
+    ("GET", "/dashboard/events"): STREAM,
+    ("GET", "/dashboard/schedule-preview"): PAGE + "; a cron expression in words, no team data",
+    ("GET", "/dashboard/workflows/new"): PAGE,
+    ("POST", "/dashboard/workflows"): FORM,
+    ("GET", "/dashboard/workflows/{workflow_id}/events"): STREAM,
+    ("GET", "/dashboard/workflows/{workflow_id}/plan"): PAGE + "; editing needs an admin",
+    ("POST", "/dashboard/workflows/{workflow_id}/plan"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/activate"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/archive"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/schedule"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/run"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/approval-email"): FORM,
+    ("GET", "/dashboard/workflows/{workflow_id}/runs/{run_id}"): PAGE,
+    ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/decision"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/stop"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/approval-email"): FORM,
+    ("GET", "/dashboard/team"): PAGE,
+    ("POST", "/dashboard/team/invitations"): FORM,
+    ("POST", "/dashboard/team/invitations/{invitation_id}/revoke"): FORM,
+    ("POST", "/dashboard/team/members/{user_id}/role"): FORM,
+    ("POST", "/dashboard/team/members/{user_id}/remove"): FORM,
+    ("POST", "/dashboard/team/leave"): FORM,
+    ("GET", "/dashboard/memory"): PAGE,
+    ("POST", "/dashboard/memory/core"): FORM,
+    ("GET", "/dashboard/mailbox"): PAGE + "; only without SMTP outside production (else 404)",
     ("HEAD", "/api/workflows/{workflow_id}/approve"): LINK,
     ("GET", "/api/workflows/{workflow_id}/approve"): LINK,
     ("POST", "/api/workflows/{workflow_id}/approve"): LINK,
