@@ -4,7 +4,7 @@
   port, with SQLite, the inline queue, no SMTP (so the dev mailbox is on) and the offline model
   taking ``OFFLINE_DELAY`` seconds per call, so that a test can watch a run progress. One per
   xdist worker, shared by its tests: each test signs up accounts of its own.
-- ``browser``: one Chromium per session, ``/usr/bin/chromium`` with ENGINEERING.md's flags
+- ``browser``: one Chromium per test module, ``/usr/bin/chromium`` with ENGINEERING.md's flags
   (never ``playwright install``: these machines have no network). Without it the tests are
   skipped with how to install it, except under ``CI=true``, where they fail.
 - ``new_page(**context_options)``: a page in a fresh browser context (no cookies: another
@@ -50,8 +50,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Seconds per offline model call: long enough to see a step running, short enough to be quick.
-OFFLINE_DELAY = 1.0
+# Seconds per offline model call: long enough to see a step running (the page after a decision
+# is rendered before the step's one call ends, even on a busy machine), short enough to be quick.
+OFFLINE_DELAY = 1.5
 VIEWPORT = {"width": 1200, "height": 800}
 # Actions and assertions wait this long at most: room for a busy machine (two cores shared by
 # the whole suite), short of Playwright's 30 s for actions that would hide a stuck page.
@@ -104,7 +105,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(base_url, workdir / "data", process)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while the sync API is started, its event loop counts as running in
+# this thread (it lives in a greenlet), so pytest-asyncio could not run the async tests that the
+# same xdist worker runs after this module. Each module's tests run in a row on a worker.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: run `apt-get install chromium` (or .ci/run)"
@@ -115,7 +119,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     try:

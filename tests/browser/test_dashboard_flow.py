@@ -61,15 +61,15 @@ def draft_workflow(page: Page, goal: str = SEED_GOAL, schedule: str = "") -> str
     return match[1]
 
 
-def plan_link_from_mailbox(page: Page, title_of: str) -> str:
-    """The "Approve & Activate" link of the plan email about workflow ``title_of``, as the dev
-    mailbox shows it (newest first)."""
+def plan_link_from_mailbox(page: Page, workflow_id: str) -> str:
+    """The "Approve & Activate" link of the plan email about ``workflow_id``, as the dev mailbox
+    shows it (newest first)."""
     page.get_by_role("link", name="Mailbox").click()
     mail = page.locator("article").filter(
         has=page.get_by_role("heading", name=re.compile(r"^Approve your workflow plan"))
     )
     expect(mail.first).to_be_visible()
-    link = mail.first.locator(f"a[href*='/api/workflows/{title_of}/approve?token=']").first
+    link = mail.first.locator(f"a[href*='/api/workflows/{workflow_id}/approve?token=']").first
     expect(link).to_be_visible()
     href = link.get_attribute("href")
     assert href is not None
@@ -132,7 +132,8 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
     assert FEEDBACK.lower() not in first_draft.lower()
     shot(page, "run-awaiting-approval")
 
-    # Request changes: the step runs again with the feedback, and the page follows it live.
+    # Request changes: the step runs again with the feedback (one model call, OFFLINE_DELAY
+    # seconds), and the page follows it live.
     page.get_by_label("Feedback").fill(FEEDBACK)
     page.get_by_role("button", name="Request changes").click()
     expect(page).to_have_url(RUN_URL)
