@@ -89,6 +89,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/team/members/{user_id}/role"): FORM,
     ("POST", "/dashboard/team/members/{user_id}/remove"): FORM,
     ("POST", "/dashboard/team/leave"): FORM,
+    ("POST", "/dashboard/team/switch"): FORM + "; only to a team the caller is in (else 404)",
     ("GET", "/dashboard/memory"): PAGE,
     ("POST", "/dashboard/memory/core"): FORM,
     ("GET", "/dashboard/mailbox"): PAGE + "; only without SMTP outside production (else 404)",

@@ -84,10 +84,10 @@ async def test_pages_send_a_visitor_without_session_to_sign_in(client: httpx.Asy
         response = await page(client, None, path)
         assert response.status_code == 303
         assert response.headers["location"] == f"/dashboard/login?next={path}"
-    # A form posted without a session goes back to its page (which asks to sign in).
+    # A form posted without a session asks to sign in first.
     response = await client.post("/dashboard/team/invitations", data={"email": "a@example.com"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/dashboard/team"
+    assert response.headers["location"] == "/dashboard/login?next=/dashboard"
 
 
 # -- team --------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ async def test_owner_sees_the_team_and_invites(
         {"email": "New.Person@Example.com", "role": "admin"},
     )
     assert response.status_code == 303
-    assert response.headers["location"] == "/dashboard/team?done=invited"
+    assert response.headers["location"] == "/dashboard/team"
     [invitation] = await invitations(database, owner.team_id)
     assert (invitation.email, invitation.role) == ("new.person@example.com", Role.ADMIN)
 
@@ -188,7 +188,7 @@ async def test_forms_without_the_csrf_token_change_nothing(
         assert missing.status_code == 403, action
         assert "did not come from Signoff" in missing.text
         page_path = "/dashboard/memory" if "memory" in action else "/dashboard/team"
-        assert f'href="{page_path}">Reload the page</a>' in missing.text
+        assert f'href="{page_path}">Go back</a>' in missing.text
         wrong = await client.post(action, data={**data, "csrf_token": foreign_token}, headers=HTML)
         assert wrong.status_code == 403, action
 
@@ -212,7 +212,7 @@ async def test_owner_changes_roles_removes_and_revokes(
         client, owner, "/dashboard/team", f"/dashboard/team/members/{member.user_id}/role",
         {"role": "admin"},
     )  # fmt: skip
-    assert changed.headers["location"] == "/dashboard/team?done=role"
+    assert changed.headers["location"] == "/dashboard/team"
     assert (await roles(database, team))[member.user_id] == Role.ADMIN
 
     # The admin manages members and admins, but the owner role is the owners' alone.
@@ -234,7 +234,7 @@ async def test_owner_changes_roles_removes_and_revokes(
     revoked = await post_form(
         client, member, "/dashboard/team", f"/dashboard/team/invitations/{invitation.id}/revoke"
     )
-    assert revoked.headers["location"] == "/dashboard/team?done=revoked"
+    assert revoked.headers["location"] == "/dashboard/team"
     [invitation] = await invitations(database, team)
     assert invitation.revoked_at is not None
     again = await post_form(
@@ -246,12 +246,12 @@ async def test_owner_changes_roles_removes_and_revokes(
     removed = await post_form(
         client, owner, "/dashboard/team", f"/dashboard/team/members/{member.user_id}/remove"
     )
-    assert removed.headers["location"] == "/dashboard/team?done=removed"
+    assert removed.headers["location"] == "/dashboard/team"
     assert member.user_id not in await roles(database, team)
 
     # A member of two teams leaves the one shown and sees the other.
     left = await post_form(client, leaver, "/dashboard/team", "/dashboard/team/leave")
-    assert left.headers["location"] == "/dashboard/team?done=left"
+    assert left.headers["location"] == "/dashboard/team"
     assert leaver.user_id not in await roles(database, team)
     assert elsewhere.email in (await client.get(left.headers["location"], headers=HTML)).text
     # Leaving one's only team says so, rather than sending them to a dashboard of no team.
@@ -310,7 +310,7 @@ async def test_admins_edit_core_memory_and_members_read_it(
         client, owner, "/dashboard/memory", "/dashboard/memory/core",
         {"value": "Warm, plain words.\r\nNo jargon."},
     )  # fmt: skip
-    assert saved.headers["location"] == "/dashboard/memory?done=saved"
+    assert saved.headers["location"] == "/dashboard/memory"
     assert await core_of(database, owner.team_id) == "Warm, plain words.\nNo jargon."
     api = await client.get("/api/memory/core", headers=owner.headers)
     assert api.json()["value"] == "Warm, plain words.\nNo jargon."
@@ -330,7 +330,7 @@ async def test_admins_edit_core_memory_and_members_read_it(
     cleared = await post_form(
         client, owner, "/dashboard/memory", "/dashboard/memory/core", {"value": "  "}
     )
-    assert cleared.headers["location"] == "/dashboard/memory?done=cleared"
+    assert cleared.headers["location"] == "/dashboard/memory"
     assert await core_of(database, owner.team_id) is None
 
 
@@ -439,4 +439,57 @@ class TestWithSmtp:
         response = await page(client, owner, "/dashboard/mailbox")
         assert response.status_code == 404
         assert "Not found" in response.text
-        assert (await page(client, None, "/dashboard/mailbox")).status_code == 404
+        # Without a session it asks to sign in first, like every page.
+        assert (await page(client, None, "/dashboard/mailbox")).status_code == 303
+
+
+# -- team switcher -----------------------------------------------------------------------------
+
+
+async def test_a_person_in_two_teams_switches_between_them(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client, name="Other Owner")
+    person = await signup(client, name="Pia")  # has a team of her own, shown first
+    await join(database, owner.team_id, person, Role.MEMBER)
+    created = await client.post(
+        "/api/workflows", json={"goal": "Summarise our support tickets"}, headers=owner.headers
+    )
+    assert created.status_code == 201, created.text
+    title = created.json()["title"]
+
+    first = await page(client, person, "/dashboard")
+    assert 'action="/dashboard/team/switch"' in first.text
+    assert html.escape(title) not in first.text
+
+    # A team she is not in is refused and nothing is remembered.
+    stranger = await signup(client)
+    refused = await post_form(
+        client, person, "/dashboard", "/dashboard/team/switch", {"team_id": stranger.team_id}
+    )
+    assert refused.status_code == 404
+    assert "signoff_team" not in client.cookies
+    unsigned = await post_form(
+        client,
+        person,
+        "/dashboard",
+        "/dashboard/team/switch",
+        {"team_id": owner.team_id},
+        csrf=False,
+    )
+    assert unsigned.status_code == 403
+    assert "signoff_team" not in client.cookies
+
+    switched = await post_form(
+        client, person, "/dashboard", "/dashboard/team/switch", {"team_id": owner.team_id}
+    )
+    assert switched.status_code == 303
+    listed = await client.get("/dashboard", headers=HTML)
+    assert html.escape(title) in listed.text
+    assert "You are working in" in listed.text
+    # Every page acts in the chosen team: its members, not her own team's.
+    team = await client.get("/dashboard/team", headers=HTML)
+    assert owner.email in team.text
+    # A Bearer API call is not steered by the browser's choice.
+    mine = await client.get("/api/workflows", headers=person.headers)
+    assert mine.json() == []

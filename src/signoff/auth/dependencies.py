@@ -15,6 +15,8 @@ from signoff.db import Database, get_db
 from signoff.errors import Unauthorized
 
 SESSION_COOKIE = "signoff_session"
+# The team a browser chose in the dashboard's team switcher (X-Team-Id for the API).
+TEAM_COOKIE = "signoff_team"
 
 _bearer = HTTPBearer(auto_error=False, description="A session token from signup or login.")
 
@@ -43,6 +45,8 @@ async def current_auth(
     if credentials is None:
         # The browser sent the cookie by itself: a state change must prove it came from our page.
         await verify_csrf(request, settings, token)
+        if x_team_id is None:
+            auth = auth.in_team(request.cookies.get(TEAM_COOKIE))
     return auth
 
 

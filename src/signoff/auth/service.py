@@ -5,7 +5,7 @@ Services never commit; the caller owns the transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,12 @@ class AuthContext:
     @property
     def current_team(self) -> TeamRole:
         return next(team for team in self.teams if team.team_id == self.current_team_id)
+
+    def in_team(self, team_id: str | None) -> AuthContext:
+        """The same caller acting in ``team_id`` when they belong to it; else unchanged."""
+        if team_id is None or team_id not in self.team_ids:
+            return self
+        return replace(self, current_team_id=team_id)
 
     def role_in(self, team_id: str) -> Role | None:
         return next((team.role for team in self.teams if team.team_id == team_id), None)

@@ -1,9 +1,10 @@
 """Dashboard pages for the current team: members and invitations, memory, the dev mailbox.
 
 Every change goes through the same service function as the API (so the roles, the
-last-owner rule and the invitation email are identical), as a CSRF-checked form POST that
-redirects back with a notice (``?done=…``), or re-renders the page with the error and
-nothing changed.
+last-owner rule and the invitation email are identical), as a form POST authenticated like
+every dashboard form (:data:`~signoff.dashboard.pages.PageAuth`: session and CSRF token) that
+redirects back with a one-time notice, or shows the page again with the error, the form's
+values kept, and nothing changed.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from signoff.auth import repository as auth_repository
-from signoff.auth.csrf import verify_csrf
-from signoff.auth.dependencies import SESSION_COOKIE
+from signoff.auth.dependencies import TEAM_COOKIE
 from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
-from signoff.dashboard.endpoints import MaybeAuth, _to_login
-from signoff.dashboard.pages import dev_mailbox_enabled, render
+from signoff.dashboard.pages import PageAuth, PageRoute, dev_mailbox_enabled, flash, render
 from signoff.db import Database, get_db
-from signoff.errors import AppError, Unprocessable
+from signoff.errors import AppError, NotFound, Unprocessable
 from signoff.mail import repository as mail_repository
 from signoff.mail.sender import wake_sender
 from signoff.memory import repository as memory_repository
@@ -35,7 +34,7 @@ from signoff.models import Invitation, OutboxMail, Role, Team
 from signoff.teams import service as team_service
 from signoff.teams.schemas import InviteRequest
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=PageRoute)
 
 DB = Annotated[Database, Depends(get_db)]
 Config = Annotated[Settings, Depends(get_settings)]
@@ -74,39 +73,10 @@ def linkify(text: str) -> Markup:
     return Markup("").join(parts)
 
 
-def _notice(done: str | None) -> dict[str, str]:
-    """The context that shows the notice of ``?done=…``; none leaves room for a flashed one."""
-    notice = NOTICES.get(done) if done else None
-    return {"notice": notice} if notice else {}
-
-
-async def _refuse_unsigned(request: Request, settings: Settings, page: str) -> Response | None:
-    """Why this form POST must not act: the CSRF token is missing or wrong (a 403 page that
-    leads back to the form's ``page``)."""
-    try:
-        await verify_csrf(request, settings, request.cookies.get(SESSION_COOKIE, ""))
-    except AppError as error:
-        return render(
-            request,
-            "team_message.html",
-            {
-                "heading": "This form has expired",
-                "message": error.message,
-                "failed": True,
-                "action": {"label": "Reload the page", "url": page},
-            },
-            status_code=error.status,
-        )
-    return None
-
-
-def _back(path: str, done: str) -> Response:
-    return RedirectResponse(f"{path}?done={done}", status_code=303)
-
-
-def _to_page(path: str) -> Response:
-    """A form posted without a session: back to its page, which asks to sign in first."""
-    return RedirectResponse(path, status_code=303)
+def _back(path: str, settings: Settings, done: str) -> Response:
+    response = RedirectResponse(path, status_code=303)
+    flash(response, settings, NOTICES[done])
+    return response
 
 
 # -- team --------------------------------------------------------------------------------------
@@ -120,7 +90,6 @@ async def _team_page(
     auth: AuthContext,
     *,
     error: AppError | None = None,
-    notice: dict[str, str] | None = None,
     invite_form: dict[str, str] | None = None,
 ) -> Response:
     team_id = auth.current_team_id
@@ -152,7 +121,6 @@ async def _team_page(
             "members": members,
             "invitations": invitations,
             "error": error.message if error else None,
-            **(notice or {}),
             "invite_form": invite_form or {"email": "", "role": Role.MEMBER.value},
         },
         status_code=error.status if error else 200,
@@ -160,25 +128,19 @@ async def _team_page(
 
 
 @router.get("/team")
-async def team_page(request: Request, auth: MaybeAuth, db: DB, done: str | None = None) -> Response:
-    if auth is None:
-        return _to_login(request)
-    return await _team_page(request, db, auth, notice=_notice(done))
+async def team_page(request: Request, auth: PageAuth, db: DB) -> Response:
+    return await _team_page(request, db, auth)
 
 
 @router.post("/team/invitations")
 async def invite(
     request: Request,
-    auth: MaybeAuth,
+    auth: PageAuth,
     db: DB,
     settings: Config,
     email: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = Role.MEMBER.value,
 ) -> Response:
-    if auth is None:
-        return _to_page(TEAM_PATH)
-    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
-        return refusal
     form = {"email": email, "role": role}
     try:
         try:
@@ -198,38 +160,30 @@ async def invite(
     except AppError as error:
         return await _team_page(request, db, auth, error=error, invite_form=form)
     wake_sender(request.app)
-    return _back(TEAM_PATH, "invited")
+    return _back(TEAM_PATH, settings, "invited")
 
 
 @router.post("/team/invitations/{invitation_id}/revoke")
 async def revoke_invitation(
-    invitation_id: str, request: Request, auth: MaybeAuth, db: DB, settings: Config
+    invitation_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
-    if auth is None:
-        return _to_page(TEAM_PATH)
-    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
-        return refusal
     try:
         async with db.write() as session:
             await team_service.revoke(session, auth, auth.current_team_id, invitation_id)
     except AppError as error:
         return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, "revoked")
+    return _back(TEAM_PATH, settings, "revoked")
 
 
 @router.post("/team/members/{user_id}/role")
 async def change_role(
     user_id: str,
     request: Request,
-    auth: MaybeAuth,
+    auth: PageAuth,
     db: DB,
     settings: Config,
     role: Annotated[str, Form()] = "",
 ) -> Response:
-    if auth is None:
-        return _to_page(TEAM_PATH)
-    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
-        return refusal
     try:
         if role not in {choice.value for choice in Role}:
             raise Unprocessable("Choose a role: member, admin or owner.")
@@ -237,38 +191,51 @@ async def change_role(
             await team_service.change_role(session, auth, auth.current_team_id, user_id, Role(role))
     except AppError as error:
         return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, "role")
+    return _back(TEAM_PATH, settings, "role")
 
 
 @router.post("/team/members/{user_id}/remove")
 async def remove_member(
-    user_id: str, request: Request, auth: MaybeAuth, db: DB, settings: Config
+    user_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
-    if auth is None:
-        return _to_page(TEAM_PATH)
-    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
-        return refusal
     try:
         async with db.write() as session:
             await team_service.remove_member(session, auth, auth.current_team_id, user_id)
     except AppError as error:
         return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, "removed")
+    return _back(TEAM_PATH, settings, "removed")
+
+
+@router.post("/team/switch")
+async def switch_team(
+    auth: PageAuth, settings: Config, team_id: Annotated[str, Form()] = ""
+) -> Response:
+    """Work in another of the caller's teams: every page and form then acts in it."""
+    if team_id not in auth.team_ids:
+        raise NotFound("No team with this id.")
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(
+        TEAM_COOKIE,
+        team_id,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+    flash(response, settings, f"You are working in {auth.in_team(team_id).current_team.team_name}.")
+    return response
 
 
 @router.post("/team/leave")
-async def leave_team(request: Request, auth: MaybeAuth, db: DB, settings: Config) -> Response:
-    if auth is None:
-        return _to_page(TEAM_PATH)
-    if refusal := await _refuse_unsigned(request, settings, TEAM_PATH):
-        return refusal
+async def leave_team(request: Request, auth: PageAuth, db: DB, settings: Config) -> Response:
     try:
         async with db.write() as session:
             await team_service.leave(session, auth, auth.current_team_id)
     except AppError as error:
         return await _team_page(request, db, auth, error=error)
     if len(auth.teams) > 1:
-        return _back(TEAM_PATH, "left")
+        return _back(TEAM_PATH, settings, "left")
     # No team is left to show a dashboard of: say so here rather than send them to one.
     return render(
         request,
@@ -294,7 +261,6 @@ async def _memory_page(
     auth: AuthContext,
     *,
     error: AppError | None = None,
-    notice: dict[str, str] | None = None,
     draft: str | None = None,
 ) -> Response:
     async with db.read() as session:
@@ -311,34 +277,25 @@ async def _memory_page(
             "draft": draft if draft is not None else (core.value if core else ""),
             "max_length": MAX_VALUE_LENGTH,
             "error": error.message if error else None,
-            **(notice or {}),
         },
         status_code=error.status if error else 200,
     )
 
 
 @router.get("/memory")
-async def memory_page(
-    request: Request, auth: MaybeAuth, db: DB, done: str | None = None
-) -> Response:
-    if auth is None:
-        return _to_login(request)
-    return await _memory_page(request, db, auth, notice=_notice(done))
+async def memory_page(request: Request, auth: PageAuth, db: DB) -> Response:
+    return await _memory_page(request, db, auth)
 
 
 @router.post("/memory/core")
 async def save_core(
     request: Request,
-    auth: MaybeAuth,
+    auth: PageAuth,
     db: DB,
     settings: Config,
     value: Annotated[str, Form()] = "",
 ) -> Response:
     """Save core memory (admins and owners); saving it empty clears it."""
-    if auth is None:
-        return _to_page(MEMORY_PATH)
-    if refusal := await _refuse_unsigned(request, settings, MEMORY_PATH):
-        return refusal
     value = value.replace("\r\n", "\n")  # browsers send a textarea's lines with CRLF
     team_id = auth.current_team_id
     try:
@@ -358,7 +315,7 @@ async def save_core(
                 done = "cleared"
     except AppError as error:
         return await _memory_page(request, db, auth, error=error, draft=value)
-    return _back(MEMORY_PATH, done)
+    return _back(MEMORY_PATH, settings, done)
 
 
 # -- dev mailbox -------------------------------------------------------------------------------
@@ -370,14 +327,12 @@ def _mail_view(mail: OutboxMail) -> dict[str, Any]:
 
 @router.get("/mailbox")
 async def mailbox_page(
-    request: Request, auth: MaybeAuth, db: DB, settings: Config, before: int | None = None
+    request: Request, auth: PageAuth, db: DB, settings: Config, before: int | None = None
 ) -> Response:
     """The dev mailbox: the outbox of the viewer's team (only without SMTP, never in
     production; elsewhere the page does not exist)."""
     if not dev_mailbox_enabled(settings):
-        return render(request, "not_found.html", {"auth": auth}, status_code=404)
-    if auth is None:
-        return _to_login(request)
+        raise NotFound("There is no mailbox: emails are sent by SMTP.")
     async with db.read() as session:
         mails = await mail_repository.list_for_mailbox(
             session, auth.current_team_id, auth.email, before=before, limit=MAILBOX_PAGE_SIZE + 1

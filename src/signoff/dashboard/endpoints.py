@@ -18,12 +18,11 @@ from pydantic import ValidationError
 
 from signoff.auth import endpoints as auth_endpoints
 from signoff.auth import service as auth_service
-from signoff.auth.dependencies import optional_auth
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
 from signoff.dashboard import live, plan_form
-from signoff.dashboard.pages import PageAuth, PageRoute, flash, login_redirect, render
+from signoff.dashboard.pages import PageAuth, PageRoute, flash, render
 from signoff.db import Database, get_db
 from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
 from signoff.kit.clock import utc_now
@@ -56,8 +55,6 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=Pag
 DB = Annotated[Database, Depends(get_db)]
 Config = Annotated[Settings, Depends(get_settings)]
 Queue = Annotated[JobQueue, Depends(get_queue)]
-# For pages that decide themselves what a visitor without a session sees (account_pages).
-MaybeAuth = Annotated[AuthContext | None, Depends(optional_auth)]
 
 FIRES_SHOWN = 20
 
@@ -67,10 +64,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/dashboard") and not target.startswith("//"):
         return target
     return "/dashboard"
-
-
-def _to_login(request: Request) -> Response:
-    return login_redirect(request)
 
 
 def _see(url: str) -> RedirectResponse:

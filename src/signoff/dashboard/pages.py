@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
+from starlette.routing import Match
 
 from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import SESSION_COOKIE, current_auth
@@ -119,6 +120,17 @@ def login_redirect(request: Request) -> Response:
     return RedirectResponse(f"/dashboard/login?next={quote(target)}", status_code=303)
 
 
+def _page_of(request: Request) -> str:
+    """The page a form was posted from: the nearest parent path that is a dashboard page."""
+    path = request.url.path
+    while path.count("/") > 1:
+        path = path.rsplit("/", 1)[0]
+        scope = {"type": "http", "method": "GET", "path": path}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            return path
+    return "/dashboard"
+
+
 def error_page(request: Request, error: AppError) -> Response:
     if isinstance(error, NotFound):
         return render(request, "not_found.html", status_code=404)
@@ -128,8 +140,7 @@ def error_page(request: Request, error: AppError) -> Response:
         {
             "heading": _ERROR_HEADINGS.get(error.status, "Something went wrong"),
             "message": error.message,
-            # Every dashboard action posts to its page's URL plus one segment: back to that page.
-            "back": request.url.path.rsplit("/", 1)[0] if request.method == "POST" else None,
+            "back": _page_of(request) if request.method == "POST" else None,
         },
         status_code=error.status,
         headers=error.headers,
