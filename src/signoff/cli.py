@@ -77,7 +77,15 @@ def serve(
         )
         raise typer.Exit(2)
     typer.echo(f"Signoff on {settings.public_base_url} (API docs at /docs)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
+    # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()
