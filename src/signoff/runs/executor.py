@@ -363,10 +363,12 @@ class Engine:
         assert outcome.result is not None
         result = outcome.result
         # The history was loaded under this lease and nobody else appends while it is held, so
-        # its length is where the new messages go (no max() query).
-        await conversation.append(
-            session, run.conversation_id, outcome.messages, position=len(claim.history)
-        )
+        # its length is where the new messages go (no max() query). No autoflush: the step's
+        # changes are written once, at the commit, not once here and again there.
+        with session.no_autoflush:
+            await conversation.append(
+                session, run.conversation_id, outcome.messages, position=len(claim.history)
+            )
         for holder in (step, run):
             holder.input_tokens += outcome.input_tokens
             holder.output_tokens += outcome.output_tokens
