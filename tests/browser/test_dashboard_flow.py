@@ -25,7 +25,9 @@ from tests.browser.support import (
 )
 from tests.support import PASSWORD
 
-pytestmark = pytest.mark.browser
+# The first test of a worker also starts the service and Chromium (seconds; more on a busy
+# machine): more room than the suite's 120 s per test.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 # Long enough for a few offline model calls on a busy machine; only a failure waits this long.
 RUN_TIMEOUT_MS = 30_000
