@@ -10,7 +10,7 @@
 - ``new_page(**context_options)``: a page in a fresh browser context (no cookies: another
   person, or the same one in another browser). ``page``: the first one. Every context records
   every request and blocks any to another origin; the test then fails, as it does on an
-  uncaught JavaScript error or an inline ``<script>`` in any page.
+  uncaught JavaScript error, an inline ``<script>`` or a form control without a label.
 """
 
 from __future__ import annotations
@@ -128,6 +128,16 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
+PAGE_CHECK = """() => ({
+  inline: document.querySelectorAll("script:not([src])").length,
+  unlabelled: [...document.querySelectorAll(
+    "input:not([type=hidden]):not([type=submit]):not([type=button]), textarea, select")]
+    .filter((el) => !el.labels.length && !el.getAttribute("aria-label")
+      && !el.getAttribute("aria-labelledby"))
+    .map((el) => el.outerHTML.slice(0, 160)),
+})"""
+
+
 @dataclass
 class Traffic:
     """What the pages of one test asked for."""
@@ -137,6 +147,7 @@ class Traffic:
     foreign: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     inline_scripts: list[str] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
 
     def guard(self, route: Route) -> None:
         url = route.request.url
@@ -148,15 +159,17 @@ class Traffic:
             self.foreign.append(url)
             route.abort("blockedbyclient")
 
-    def check_scripts(self, page: Page) -> None:
-        """Every page loads its JavaScript from our static files: no inline script (so none that
-        could act on an approval link by itself)."""
+    def check_page(self, page: Page) -> None:
+        """What every page must be, checked as each one loads: its JavaScript comes from our
+        static files (no inline script, so none that could act on an approval link by itself),
+        and every form control has a label."""
         try:
-            inline = page.locator("script:not([src])").count()
+            found = page.evaluate(PAGE_CHECK)
         except PlaywrightError:  # navigated away meanwhile: its next page is checked
             return
-        if inline:
+        if found["inline"]:
             self.inline_scripts.append(page.url)
+        self.unlabelled.extend(f"{page.url}: {control}" for control in found["unlabelled"])
 
 
 @pytest.fixture
@@ -173,7 +186,7 @@ def new_page(
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: traffic.errors.append(f"{page.url}: {error}"))
-        page.on("load", traffic.check_scripts)
+        page.on("load", traffic.check_page)
         return page
 
     yield open_page
@@ -185,6 +198,7 @@ def new_page(
     assert not traffic.foreign, f"pages asked another origin for: {traffic.foreign}"
     assert not traffic.errors, f"uncaught JavaScript errors: {traffic.errors}"
     assert not traffic.inline_scripts, f"inline <script> on: {traffic.inline_scripts}"
+    assert not traffic.unlabelled, f"form controls without a label: {traffic.unlabelled}"
 
 
 @pytest.fixture

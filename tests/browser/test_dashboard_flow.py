@@ -125,6 +125,7 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
 
     page.get_by_role("link", name="Review").click()
     expect(page).to_have_url(RUN_URL)
+    run_id = page.url.rsplit("/", 1)[1]
     expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
     waiting = page.locator("[data-step-status='awaiting_approval']")
     expect(waiting).to_have_count(1)
@@ -181,6 +182,24 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
     page.reload()
     expect(page.get_by_label("Core memory")).to_have_value(re.compile("no hype"))
     shot(page, "memory")
+
+    # Readable on a phone: no page is wider than the screen. (Not yet /dashboard/team: its
+    # members and invitations tables are wider than a phone; reported, for the page's owner.)
+    run_url = f"/dashboard/workflows/{workflow_id}/runs/{run_id}"
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (
+        "/dashboard",
+        "/dashboard/workflows/new",
+        f"/dashboard/workflows/{workflow_id}",
+        run_url,
+        "/dashboard/mailbox",
+        "/dashboard/memory",
+    ):
+        page.goto(path)
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{path} is {width[0]} px wide on a {width[1]} px screen"
+    page.goto(run_url)
+    shot(page, "phone-run")
 
 
 def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
