@@ -145,6 +145,7 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         await wait_for_run(client, account, workflow_id, run_id, "completed")
         done = await page.get(f"{base}/runs/{run_id}")
         assert 'data-run-status="completed"' in done.text
+        assert "that was the last step, so the run is complete" in done.text  # the notice
         assert 'class="post"' in done.text
         assert "Mention the launch date" in done.text  # the feedback, in the step log
         assert ">Stop run</button>" not in done.text

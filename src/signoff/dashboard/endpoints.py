@@ -26,7 +26,7 @@ from signoff.dashboard.pages import PageAuth, PageRoute, flash, render
 from signoff.db import Database, get_db
 from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
 from signoff.kit.clock import utc_now
-from signoff.models import ACTIVE_RUN_STATUSES, Role, WorkflowStatus
+from signoff.models import ACTIVE_RUN_STATUSES, Role, RunStatus, WorkflowStatus
 from signoff.queue.dependencies import get_queue
 from signoff.queue.jobs import JobQueue
 from signoff.runs import endpoints as run_endpoints
@@ -508,15 +508,17 @@ async def decide(
         body = DecisionRequest(action=action, note=note or None)
     except ValidationError as error:
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
-    await run_endpoints.decide(workflow_id, run_id, body, auth, db, settings, queue, request)
-    response = _see(_run_url(workflow_id, run_id))
-    flash(
-        response,
-        settings,
-        "Approved: the run goes on."
-        if body.action == "approve"
-        else "Changes requested: the step runs again with your feedback.",
+    detail = await run_endpoints.decide(
+        workflow_id, run_id, body, auth, db, settings, queue, request
     )
+    response = _see(_run_url(workflow_id, run_id))
+    if body.action == "reject":
+        message = "Changes requested: the step runs again with your feedback."
+    elif detail.status == RunStatus.COMPLETED:
+        message = "Approved: that was the last step, so the run is complete."
+    else:
+        message = "Approved: the run goes on."
+    flash(response, settings, message)
     return response
 
 
