@@ -40,9 +40,14 @@ def user_out(user: User) -> UserOut:
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    set_browser_cookie(response, settings, SESSION_COOKIE, token)
+
+
+def set_browser_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
+    """A cookie that lives as long as a session: HTTP only, same-site lax, secure over https."""
     response.set_cookie(
-        SESSION_COOKIE,
-        token,
+        name,
+        value,
         max_age=settings.session_days * 86400,
         httponly=True,
         samesite="lax",

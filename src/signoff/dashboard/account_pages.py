@@ -10,16 +10,18 @@ values kept, and nothing changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import TEAM_COOKIE
+from signoff.auth.endpoints import set_browser_cookie
 from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
 from signoff.dashboard.pages import PageAuth, PageRoute, dev_mailbox_enabled, flash, render
@@ -127,6 +129,24 @@ async def _team_page(
     )
 
 
+async def _change_team(
+    request: Request,
+    db: Database,
+    auth: AuthContext,
+    settings: Settings,
+    done: str,
+    change: Callable[[AsyncSession], Awaitable[object]],
+) -> Response:
+    """Make one membership change in its own transaction: back to the team page with the
+    notice of ``done``, or the page again with why not (nothing changed)."""
+    try:
+        async with db.write() as session:
+            await change(session)
+    except AppError as error:
+        return await _team_page(request, db, auth, error=error)
+    return _back(TEAM_PATH, settings, done)
+
+
 @router.get("/team")
 async def team_page(request: Request, auth: PageAuth, db: DB) -> Response:
     return await _team_page(request, db, auth)
@@ -167,12 +187,14 @@ async def invite(
 async def revoke_invitation(
     invitation_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
-    try:
-        async with db.write() as session:
-            await team_service.revoke(session, auth, auth.current_team_id, invitation_id)
-    except AppError as error:
-        return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, settings, "revoked")
+    return await _change_team(
+        request,
+        db,
+        auth,
+        settings,
+        "revoked",
+        lambda session: team_service.revoke(session, auth, auth.current_team_id, invitation_id),
+    )
 
 
 @router.post("/team/members/{user_id}/role")
@@ -184,26 +206,34 @@ async def change_role(
     settings: Config,
     role: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        if role not in {choice.value for choice in Role}:
-            raise Unprocessable("Choose a role: member, admin or owner.")
-        async with db.write() as session:
-            await team_service.change_role(session, auth, auth.current_team_id, user_id, Role(role))
-    except AppError as error:
-        return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, settings, "role")
+    if role not in {choice.value for choice in Role}:
+        return await _team_page(
+            request, db, auth, error=Unprocessable("Choose a role: member, admin or owner.")
+        )
+    return await _change_team(
+        request,
+        db,
+        auth,
+        settings,
+        "role",
+        lambda session: team_service.change_role(
+            session, auth, auth.current_team_id, user_id, Role(role)
+        ),
+    )
 
 
 @router.post("/team/members/{user_id}/remove")
 async def remove_member(
     user_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
-    try:
-        async with db.write() as session:
-            await team_service.remove_member(session, auth, auth.current_team_id, user_id)
-    except AppError as error:
-        return await _team_page(request, db, auth, error=error)
-    return _back(TEAM_PATH, settings, "removed")
+    return await _change_team(
+        request,
+        db,
+        auth,
+        settings,
+        "removed",
+        lambda session: team_service.remove_member(session, auth, auth.current_team_id, user_id),
+    )
 
 
 @router.post("/team/switch")
@@ -214,17 +244,9 @@ async def switch_team(
     if team_id not in auth.team_ids:
         raise NotFound("No team with this id.")
     response = RedirectResponse("/dashboard", status_code=303)
-    response.set_cookie(
-        TEAM_COOKIE,
-        team_id,
-        max_age=settings.session_days * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
-    flash(response, settings, f"You are working in {auth.in_team(team_id).current_team.team_name}.")
-    return response
+    set_browser_cookie(response, settings, TEAM_COOKIE, team_id)
+    notice = f"You are working in {auth.in_team(team_id).current_team.team_name}."
+    return flash(response, settings, notice)
 
 
 @router.post("/team/leave")

@@ -283,9 +283,7 @@ async def create_workflow(
         created = await workflow_endpoints.create_workflow(body, auth, db, settings, request)
     except UpstreamFailed as error:
         return _new_workflow_form(request, values, {"form": error.message}, error.status)
-    response = _see(_workflow_url(created.workflow_id))
-    flash(response, settings, created.message)
-    return response
+    return flash(_see(_workflow_url(created.workflow_id)), settings, created.message)
 
 
 async def _workflow_page(
@@ -348,10 +346,9 @@ async def activate(
     workflow_id: str, auth: PageAuth, db: DB, settings: Config, queue: Queue
 ) -> Response:
     detail = await workflow_endpoints.activate_workflow(workflow_id, auth, db, settings, queue)
-    response = _see(_workflow_url(workflow_id))
     first = detail.workflow_runs[0].run_number if detail.workflow_runs else 1
-    flash(response, settings, f"Plan approved: the workflow is active and run {first} started.")
-    return response
+    notice = f"Plan approved: the workflow is active and run {first} started."
+    return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/run")
@@ -365,9 +362,8 @@ async def run_now(
 @router.post("/workflows/{workflow_id}/archive")
 async def archive(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
     await workflow_endpoints.archive_workflow(workflow_id, auth, db)
-    response = _see(_workflow_url(workflow_id))
-    flash(response, settings, "Archived: this workflow no longer runs, by hand or on schedule.")
-    return response
+    notice = "Archived: this workflow no longer runs, by hand or on schedule."
+    return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/approval-email")
@@ -375,9 +371,7 @@ async def resend_plan_email(
     workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
     sent = await workflow_endpoints.resend_plan_email(workflow_id, auth, db, settings, request)
-    response = _see(_workflow_url(workflow_id))
-    flash(response, settings, sent.message)
-    return response
+    return flash(_see(_workflow_url(workflow_id)), settings, sent.message)
 
 
 @router.post("/workflows/{workflow_id}/schedule")
@@ -405,15 +399,12 @@ async def change_schedule(
             status_code=422,
         )
     detail = await schedule_endpoints.change_schedule(workflow_id, change, auth, db)
-    response = _see(_workflow_url(workflow_id))
-    flash(
-        response,
-        settings,
+    notice = (
         f"Schedule saved: {detail.schedule_description} ({detail.timezone})."
         if detail.schedule
-        else "Schedule removed: the workflow runs when someone starts it.",
+        else "Schedule removed: the workflow runs when someone starts it."
     )
-    return response
+    return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 def _plan_page(
@@ -457,14 +448,11 @@ async def plan_submit(
     except Unprocessable as error:
         found = [str(item["message"]) for item in error.details or []] or [error.message]
         return _plan_page(request, workflow, rows, found, 422)
-    response = _see(_workflow_url(workflow_id))
-    flash(
-        response,
-        settings,
+    notice = (
         f"Plan saved as revision {detail.plan_revision}. A fresh approval email went out; "
-        "the links in earlier emails no longer work.",
+        "the links in earlier emails no longer work."
     )
-    return response
+    return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 # --- Runs ---------------------------------------------------------------------------------
@@ -511,23 +499,19 @@ async def decide(
     detail = await run_endpoints.decide(
         workflow_id, run_id, body, auth, db, settings, queue, request
     )
-    response = _see(_run_url(workflow_id, run_id))
     if body.action == "reject":
         message = "Changes requested: the step runs again with your feedback."
     elif detail.status == RunStatus.COMPLETED:
         message = "Approved: that was the last step, so the run is complete."
     else:
         message = "Approved: the run goes on."
-    flash(response, settings, message)
-    return response
+    return flash(_see(_run_url(workflow_id, run_id)), settings, message)
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
 async def stop(workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config) -> Response:
     await run_endpoints.stop_run(workflow_id, run_id, auth, db)
-    response = _see(_run_url(workflow_id, run_id))
-    flash(response, settings, "Run stopped.")
-    return response
+    return flash(_see(_run_url(workflow_id, run_id)), settings, "Run stopped.")
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/approval-email")
@@ -535,6 +519,4 @@ async def resend_step_email(
     workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
     sent = await run_endpoints.resend_step_email(workflow_id, run_id, auth, db, settings, request)
-    response = _see(_run_url(workflow_id, run_id))
-    flash(response, settings, sent.message)
-    return response
+    return flash(_see(_run_url(workflow_id, run_id)), settings, sent.message)

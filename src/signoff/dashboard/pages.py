@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request
@@ -28,6 +28,7 @@ from signoff.scheduling.cron import describe
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "signoff_flash"
+ResponseT = TypeVar("ResponseT", bound=Response)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(
@@ -88,8 +89,8 @@ def render(
     return response
 
 
-def flash(response: Response, settings: Settings, message: str) -> None:
-    """Show ``message`` once, on the page the browser is redirected to."""
+def flash(response: ResponseT, settings: Settings, message: str) -> ResponseT:
+    """Show ``message`` once, on the page the browser is redirected to (returns ``response``)."""
     response.set_cookie(
         FLASH_COOKIE,
         quote(message),
@@ -99,6 +100,7 @@ def flash(response: Response, settings: Settings, message: str) -> None:
         secure=settings.secure_cookies,
         path="/dashboard",
     )
+    return response
 
 
 async def page_auth(
