@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import nh3
 from markdown_it import MarkdownIt
@@ -35,8 +36,19 @@ def duration(started: datetime | None, finished: datetime | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+def when(moment: datetime | None, timezone: str | None = None) -> str:
+    """``2026-11-30 09:00 UTC``; with a workflow's timezone, its wall clock first:
+    ``2026-11-30 09:00 Europe/Paris (08:00 UTC)``."""
+    if moment is None:
+        return ""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    utc = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if not timezone or timezone == "UTC":
+        return utc
+    local = moment.astimezone(ZoneInfo(timezone))
+    # The UTC time alone when it falls on the same date, else with its date.
+    same_day = local.date() == moment.astimezone(UTC).date()
+    return f"{local:%Y-%m-%d %H:%M} {timezone} ({utc[11:] if same_day else utc})"
 
 
 def words(status: str) -> str:
