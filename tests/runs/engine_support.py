@@ -39,21 +39,27 @@ class ScriptedModel:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[ModelMessage]]] = []
         self.errors: list[BaseException] = []
+        self.errors_at: dict[int, BaseException] = {}  # call number (1, 2, …) → its error
         self.gate: asyncio.Event | None = None
+        self.gate_after = 0  # the gate holds the first call after this many calls
         self.entered = asyncio.Event()
+        self.held = asyncio.Event()  # a call is waiting at the gate
         self.cancelled = asyncio.Event()  # a call was cancelled while held at the gate
 
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         tool = info.output_tools[0].name
         self.calls.append((tool, list(messages)))
         self.entered.set()
-        if self.gate is not None:
+        if self.gate is not None and len(self.calls) > self.gate_after:
             gate, self.gate = self.gate, None
+            self.held.set()
             try:
                 await gate.wait()
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
+        if len(self.calls) in self.errors_at:
+            raise self.errors_at.pop(len(self.calls))
         if self.errors:
             raise self.errors.pop(0)
         return ModelResponse(parts=[ToolCallPart(tool, HANDLERS[tool](messages, info))])

@@ -66,9 +66,7 @@ async def test_run_to_approval_one_request_per_step(
     script = ScriptedModel()
     engine, queue = engine_for(database, settings, script)
     _, run_id, job = await active_workflow_run(database, settings)
-    await engine.execute(job)
-    await engine.execute(queue.last())
-    await engine.execute(queue.last())
+    await engine.execute(job)  # steps 2 and 3 are chained by the same worker
     run, steps = await load(database, run_id)
     assert run.status == RunStatus.AWAITING_APPROVAL
     assert [step.status for step in steps] == [
@@ -81,8 +79,8 @@ async def test_run_to_approval_one_request_per_step(
     assert run.model_requests == 3
     assert run.input_tokens > 0
     assert run.output_tokens > 0
-    # Waiting costs nothing: no job is queued for a paused run.
-    assert len(queue.jobs) == 2
+    # Chained steps need no job, and waiting costs nothing: no job is queued for a paused run.
+    assert queue.jobs == []
     assert await count(database, OutboxMail, OutboxMail.kind == "step_approval") == 1
 
 
@@ -96,17 +94,21 @@ async def test_a_job_that_names_other_work_does_nothing(
     await engine.execute(StepJob(run_id, 0, 2))  # not the current attempt
     await engine.execute(StepJob(run_id + 99, 0, 1))  # no such run
     assert script.calls == []
-    await engine.execute(job)
-    await engine.execute(job)  # delivered twice: the second finds the run moved on
-    assert script.tools_called() == ["web_search"]
+    await engine.execute(job)  # runs the first step and chains the next ones to the pause
     _, steps = await load(database, run_id)
-    assert steps[0].status == StepStatus.COMPLETED
-    assert steps[1].status == StepStatus.PENDING
+    assert steps[2].status == StepStatus.AWAITING_APPROVAL
     async with database.read() as session:
-        messages = await conversation.load(
-            session, (await session.get(Run, run_id)).conversation_id
-        )  # type: ignore[union-attr]
-    assert len(messages) == 3  # prompt, tool call, tool return: once
+        run = await session.get(Run, run_id)
+        assert run is not None
+        stored = len(await conversation.load(session, run.conversation_id))
+    await engine.execute(job)  # delivered twice: the second finds the run moved on
+    await engine.execute(StepJob(run_id, 1, 1))  # a chained step's job (e.g. a sweep's): nothing
+    assert script.tools_called() == ["web_search", "generate_outline", "format_post"]
+    _, again = await load(database, run_id)
+    assert [step.status for step in again] == [step.status for step in steps]
+    async with database.read() as session:
+        messages = await conversation.load(session, run.conversation_id)
+    assert len(messages) == stored  # each step's messages once
 
 
 async def test_a_taken_over_workers_late_result_is_refused(
@@ -114,7 +116,7 @@ async def test_a_taken_over_workers_late_result_is_refused(
 ) -> None:
     script = ScriptedModel()
     engine, _queue = engine_for(database, settings, script)
-    _, run_id, job = await active_workflow_run(database, settings)
+    _, run_id, job = await active_workflow_run(database, settings, tools=("web_search",))
     script.gate = gate = asyncio.Event()
     slow = asyncio.create_task(engine.execute(job))
     await script.entered.wait()
@@ -398,21 +400,141 @@ async def test_the_conversation_is_the_state_and_reloads_exactly(
 ) -> None:
     script = ScriptedModel()
     engine, queue = engine_for(database, settings, script)
-    _, run_id, job = await active_workflow_run(database, settings)
+    _, run_id, job = await active_workflow_run(
+        database, settings, tools=("web_search", "generate_outline", "generate_report")
+    )
     await engine.execute(job)
-    await engine.execute(queue.last())
-    # The second step saw every message of the first, exactly as stored.
+    # Steps 2 and 3 were chained (the worker went on with the conversation it held, and no
+    # job was queued); each saw every earlier message exactly as a reload gives it.
+    assert queue.jobs == []
+    assert script.tools_called() == ["web_search", "generate_outline", "generate_report"]
     async with database.read() as session:
         run = await session.get(Run, run_id)
         assert run is not None
+        assert run.status == RunStatus.COMPLETED
         stored = await conversation.load(session, run.conversation_id)
-    seen = script.calls[1][1]
-    # The library sends step two's message in the same request as step one's tool result.
-    assert seen[:2] == stored[:2]
-    assert seen[2].parts[: len(stored[2].parts)] == stored[2].parts
-    assert "Step 2 of 3" in str(seen[2].parts[-1])
+    stored_parts = [part for message in stored for part in message.parts]
+    for number in (2, 3):
+        # The library merges a step's message into the request with the last tool result
+        # before sending, so compare part by part: what the step saw is exactly the stored
+        # conversation up to and including its own message.
+        seen = [part for message in script.calls[number - 1][1] for part in message.parts]
+        assert seen == stored_parts[: len(seen)]
+        assert f"Step {number} of 3" in str(seen[-1])
+    assert len(script.calls[2][1]) > len(script.calls[1][1])
     again = ModelMessagesTypeAdapter.validate_json(ModelMessagesTypeAdapter.dump_json(stored))
     assert again == stored
+
+
+async def _stored_tool_calls(database: Database, run_id: int) -> list[str]:
+    async with database.read() as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        rows = await conversation.load_rows(session, run.conversation_id)
+    return [m.tool_name or "" for m in conversation.public_messages(rows) if m.kind == "tool_call"]
+
+
+async def test_a_crash_in_a_chained_step_is_swept_and_taken_over_once(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = asyncio.Event()  # holds the second call: step 2, chained by this worker
+    script.gate_after = 1
+    crashed = asyncio.create_task(engine.execute(job))
+    await asyncio.wait_for(script.held.wait(), timeout=5)
+    crashed.cancel()  # the worker dies in the middle of the chained step
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+    _, steps = await load(database, run_id)
+    assert [step.status for step in steps[:2]] == [StepStatus.COMPLETED, StepStatus.RUNNING]
+    assert steps[1].claim_token is not None  # a lease like any claim
+    assert queue.jobs == []
+    assert await engine.sweep() == 0  # the lease still holds
+    clock.advance(timedelta(seconds=settings.step_lease_seconds + 1))
+    assert await engine.sweep() == 1
+    assert queue.last() == StepJob(run_id, 1, 1)
+    await engine.execute(queue.last())  # the takeover, which chains on to the approval
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    assert steps[1].status == StepStatus.COMPLETED
+    assert steps[1].takeovers == 1
+    assert steps[0].takeovers == 0
+    assert script.tools_called() == [
+        "web_search",
+        "generate_outline",  # the crashed call
+        "generate_outline",
+        "format_post",
+    ]
+    # Earlier steps are not re-run, and the step completed once.
+    assert await _stored_tool_calls(database, run_id) == [
+        "web_search",
+        "generate_outline",
+        "format_post",
+    ]
+
+
+async def test_a_stop_during_a_chained_step_runs_nothing_after_it(
+    database: Database, settings: Settings
+) -> None:
+    script = ScriptedModel()
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    script.gate = gate = asyncio.Event()
+    script.gate_after = 1
+    in_flight = asyncio.create_task(engine.execute(job))
+    await asyncio.wait_for(script.held.wait(), timeout=5)
+    async with database.write() as session:
+        await service.stop_run(session, run_id)
+    gate.set()
+    await in_flight
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == "Stopped by user"
+    assert [step.status for step in steps] == [
+        StepStatus.COMPLETED,
+        StepStatus.SKIPPED,
+        StepStatus.SKIPPED,
+    ]
+    assert steps[1].output is None  # the late result was dropped
+    assert script.tools_called() == ["web_search", "generate_outline"]
+    assert queue.jobs == []
+    assert await _stored_tool_calls(database, run_id) == ["web_search"]
+    assert await engine.sweep() == 0
+
+
+async def test_a_retryable_error_in_a_chained_step_goes_back_through_the_queue(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    script = ScriptedModel()
+    script.errors_at = {2: ModelHTTPError(503, "m")}  # step 2, chained after step 1
+    engine, queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(database, settings)
+    await engine.execute(job)
+    _, steps = await load(database, run_id)
+    assert steps[1].status == StepStatus.PENDING
+    assert steps[1].retries == 1
+    assert steps[1].claim_token is None
+    [(retry, not_before)] = queue.jobs
+    assert retry == StepJob(run_id, 1, 1)
+    assert not_before is not None
+    assert not_before == clock() + timedelta(seconds=settings.step_retry_base_seconds)
+    await engine.execute(retry)  # before the backoff passed: nothing
+    assert len(script.calls) == 2
+    clock.advance(timedelta(seconds=settings.step_retry_base_seconds))
+    await engine.execute(retry)  # the retry, which chains on to the approval
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    assert steps[1].status == StepStatus.COMPLETED
+    assert steps[1].error is None
+    assert script.tools_called() == [
+        "web_search",
+        "generate_outline",
+        "generate_outline",
+        "format_post",
+    ]
+    assert len(queue.jobs) == 1
 
 
 async def _insert_second_active_run(database: Database, run_id: int) -> None:

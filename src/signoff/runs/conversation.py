@@ -47,6 +47,11 @@ async def load(session: AsyncSession, conversation_id: str) -> list[ModelMessage
     )
     # One validation of the whole array: each row holds one element of the library's own
     # list format, and validating them one by one costs several times as much.
+    return parse(list(rows))
+
+
+def parse(rows: list[str]) -> list[ModelMessage]:
+    """Stored rows (as :func:`append` wrote them) back into messages: what a reload gives."""
     return ModelMessagesTypeAdapter.validate_json(f"[{','.join(rows)}]")
 
 
@@ -65,12 +70,13 @@ async def append(
     messages: list[ModelMessage],
     *,
     position: int | None = None,
-) -> None:
-    """Add ``messages`` at the end, in one statement. ``position`` is where the first goes
-    when the caller knows it (the engine loaded the conversation under its lease); a wrong one
-    fails on the unique (conversation, position) index instead of reordering anything."""
+) -> list[str]:
+    """Add ``messages`` at the end, in one statement, and return the rows as stored.
+    ``position`` is where the first goes when the caller knows it (the engine loaded the
+    conversation under its lease); a wrong one fails on the unique (conversation, position)
+    index instead of reordering anything."""
     if not messages:
-        return
+        return []
     if position is None:
         last = await session.scalar(
             select(func.max(ConversationMessage.position)).where(
@@ -79,18 +85,21 @@ async def append(
         )
         position = 0 if last is None else last + 1
     now = utc_now()
+    # Each row is one element of the library's own list format (see :func:`parse`).
+    rows = [ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1] for message in messages]
     await session.execute(
         insert(ConversationMessage),
         [
             {
                 "conversation_id": conversation_id,
                 "position": position + offset,
-                "data": ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1],
+                "data": data,
                 "created_at": now,
             }
-            for offset, message in enumerate(messages)
+            for offset, data in enumerate(rows)
         ],
     )
+    return rows
 
 
 async def append_user_text(session: AsyncSession, conversation_id: str, text: str) -> None:

@@ -1,6 +1,7 @@
-"""The step executor: one job runs one step of one run.
+"""The step executor: a job starts one step of one run, and its worker chains the run's next
+steps while they need nobody.
 
-Three phases, never a transaction across the model call (ENGINE.md invariant 3):
+Three phases per step, never a transaction across the model call (ENGINE.md invariant 3):
 
 1. **claim** (write transaction): check the job still names the run's current step and
    attempt (else do nothing — invariant 2), take a lease (a fresh claim token and an expiry),
@@ -10,8 +11,25 @@ Three phases, never a transaction across the model call (ENGINE.md invariant 3):
    the call;
 3. **record** (write transaction): only if the claim token is still ours and the run is still
    running — then store the messages, usage and output, move the run on, write the emails to
-   the outbox. The next job is enqueued after the commit; if the process dies first, the sweep
-   finds the ready step and queues it again (invariant 4).
+   the outbox.
+
+**The chain.** When a step completes and the next one can start at once, the record phase also
+claims the next step, in the same transaction: the same lease as any claim (a token and an
+expiry; a crash lets it run out, the sweep re-queues the step and a takeover follows, counted
+like any other), and the worker goes straight on with the conversation it holds — the rows it
+just wrote, parsed back, so the next step sees exactly what a reload would give (invariant 10).
+So a step costs one write transaction and no queue round trip. The queue carries only the work
+that starts idle: a run's first step, a retry after its backoff, the step after a decision, and
+the sweep's re-queues; those jobs are enqueued after the commit (a crash in between: the sweep
+finds the ready step — invariant 4). The chain ends where a run stops needing a worker: an
+approval pause, a retry with backoff, a failure, the run's end, a stop (the late result is
+dropped as always), a lost lease — so a waiting run still holds nothing (invariant 8).
+
+The durable unit is the step row and its lease, not the queue job: "one job per step" means one
+claim per step attempt; a queue job is only how idle work is picked up. A chain occupies one of
+the worker's concurrency slots for a whole run (until it pauses or ends); with a model of a few
+seconds per call that is what a slot would be doing anyway, and runs waiting behind it start as
+slots free up.
 """
 
 from __future__ import annotations
@@ -89,11 +107,13 @@ class Outcome:
 @dataclass(frozen=True)
 class FollowUp:
     """What to do once a record has committed: the job to queue (and not before when), and
-    whether mail was written (the sender is woken only then)."""
+    whether mail was written (the sender is woken only then); or the next step's claim, taken in
+    the same transaction, for this worker to go on with (the chain)."""
 
     job: StepJob | None = None
     not_before: datetime | None = None
     wake_mail: bool = False
+    next_claim: Claim | None = None
 
 
 class StepFailure(Exception):
@@ -141,25 +161,26 @@ class Engine:
     # -- entry points -------------------------------------------------------------------------
 
     async def execute(self, job: StepJob) -> None:
-        """Run the job's step if the job still names the current work; else do nothing."""
+        """Run the job's step if the job still names the current work, else do nothing; then
+        the run's next steps, as long as each can start at once (the chain)."""
         claim = await self._claim(job)
-        if claim is None:
-            return
-        outcome = await self._execute(claim)
-        try:
-            follow_up = await self._record(claim, outcome)
-        except Exception as exc:
-            # Recording failed (a database error, a bug): the worker is alive, so the step must
-            # not wait for its lease to run out and be taken over as if it had crashed (which
-            # asks the model again later, with the reason lost). The rolled-back result becomes
-            # a failed attempt with its real error, retried like any other.
-            logger.exception("recording the result of %s failed", job.key)
-            failure = Outcome(error=f"Recording the result failed: {type(exc).__name__}: {exc}")
-            follow_up = await self._record(claim, failure)
-        if follow_up.wake_mail:
-            self.wake_mail()
-        if follow_up.job is not None:
-            await self.queue.enqueue(follow_up.job, not_before=follow_up.not_before)
+        while claim is not None:
+            outcome = await self._execute(claim)
+            try:
+                follow_up = await self._record(claim, outcome)
+            except Exception as exc:
+                # Recording failed (a database error, a bug): the worker is alive, so the step
+                # must not wait for its lease to run out and be taken over as if it had crashed
+                # (which asks the model again later, with the reason lost). The rolled-back
+                # result becomes a failed attempt with its real error, retried like any other.
+                logger.exception("recording the result of %s failed", claim.job.key)
+                failure = Outcome(error=f"Recording the result failed: {type(exc).__name__}: {exc}")
+                follow_up = await self._record(claim, failure)
+            if follow_up.wake_mail:
+                self.wake_mail()
+            if follow_up.job is not None:
+                await self.queue.enqueue(follow_up.job, not_before=follow_up.not_before)
+            claim = follow_up.next_claim
 
     async def sweep(self) -> int:
         """Queue every step that is ready but perhaps not queued: after a crash between commit
@@ -203,13 +224,20 @@ class Engine:
             if step.status == StepStatus.PENDING:
                 if step.next_attempt_at and step.next_attempt_at > now:
                     return None  # a retry's backoff has not passed; the sweep queues it when due
-                claim = await self._take_lease(session, run, step, job, now)
+                history = await conversation.load(session, run.conversation_id)
+                claim = await self._take_lease(session, run, step, job, now, history)
         if wake_mail:
             self.wake_mail()
         return claim
 
     async def _take_lease(
-        self, session: AsyncSession, run: Run, step: RunStep, job: StepJob, now: datetime
+        self,
+        session: AsyncSession,
+        run: Run,
+        step: RunStep,
+        job: StepJob,
+        now: datetime,
+        history: list[ModelMessage],
     ) -> Claim:
         if run.status == RunStatus.APPROVED:
             transition_run(run, RunStatus.RUNNING)
@@ -217,7 +245,6 @@ class Engine:
         step.claim_token = new_id()
         step.claimed_until = now + timedelta(seconds=self.settings.step_lease_seconds)
         step.started_at = step.started_at or now
-        history = await conversation.load(session, run.conversation_id)
         prompt: str | None
         if step.attempt > 1:
             prompt = None  # the conversation ends with the person's feedback
@@ -337,12 +364,12 @@ class Engine:
             logger.info("step %s abandoned: its lease was taken", claim.job.key)
             return FollowUp()
         async with self.db.write() as session:
-            found = await repository.lock_run_at_step(
+            found = await repository.lock_run_with_steps(
                 session, claim.job.run_id, claim.job.step_index
             )
             if found is None:
                 return FollowUp()
-            run, step = found
+            run, step, next_step = found
             if (
                 run.status != RunStatus.RUNNING
                 or step.status != StepStatus.RUNNING
@@ -355,10 +382,16 @@ class Engine:
             step.claimed_until = None
             if outcome.result is None:
                 return await self._after_failure(session, run, step, outcome)
-            return await self._after_success(session, claim, run, step, outcome)
+            return await self._after_success(session, claim, run, step, next_step, outcome)
 
     async def _after_success(
-        self, session: AsyncSession, claim: Claim, run: Run, step: RunStep, outcome: Outcome
+        self,
+        session: AsyncSession,
+        claim: Claim,
+        run: Run,
+        step: RunStep,
+        next_step: RunStep | None,
+        outcome: Outcome,
     ) -> FollowUp:
         assert outcome.result is not None
         result = outcome.result
@@ -366,7 +399,7 @@ class Engine:
         # its length is where the new messages go (no max() query). No autoflush: the step's
         # changes are written once, at the commit, not once here and again there.
         with session.no_autoflush:
-            await conversation.append(
+            stored = await conversation.append(
                 session, run.conversation_id, outcome.messages, position=len(claim.history)
             )
         for holder in (step, run):
@@ -405,7 +438,14 @@ class Engine:
             return FollowUp(wake_mail=True)
         transition_run(run, RunStatus.RUNNING)
         run.current_step_index = step.step_index + 1
-        return FollowUp(job=StepJob(run.id, step.step_index + 1, 1))
+        job = StepJob(run.id, step.step_index + 1, 1)
+        if next_step is None or next_step.status != StepStatus.PENDING or next_step.attempt != 1:
+            return FollowUp(job=job)  # not expected; the queue's checks decide
+        # The chain: claim the next step now, in this transaction, and go on with the history
+        # as a reload would give it (the stored rows parsed back, not the objects in memory).
+        history = [*claim.history, *conversation.parse(stored)] if stored else claim.history
+        next_claim = await self._take_lease(session, run, next_step, job, utc_now(), history)
+        return FollowUp(next_claim=next_claim)
 
     async def _after_failure(
         self, session: AsyncSession, run: Run, step: RunStep, outcome: Outcome

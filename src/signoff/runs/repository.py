@@ -50,6 +50,27 @@ async def lock_run_at_step(
     return None if row is None else (row[0], row[1])
 
 
+async def lock_run_with_steps(
+    session: AsyncSession, run_id: int, step_index: int
+) -> tuple[Run, RunStep, RunStep | None] | None:
+    """The run, locked as by :func:`lock_run`, with its step ``step_index`` and the one after
+    it (None after the last), in one statement: the engine records a step and claims the next
+    in the same transaction."""
+    rows = (
+        await session.execute(
+            select(Run, RunStep)
+            .join(RunStep, RunStep.run_id == Run.id)
+            .where(Run.id == run_id, RunStep.step_index.in_((step_index, step_index + 1)))
+            .order_by(RunStep.step_index)
+            .with_for_update(of=Run)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not rows or rows[0][1].step_index != step_index:
+        return None
+    return rows[0][0], rows[0][1], rows[1][1] if len(rows) > 1 else None
+
+
 async def get_run_in_workflow(session: AsyncSession, workflow_id: str, run_id: int) -> Run | None:
     return await session.scalar(select(Run).where(Run.id == run_id, Run.workflow_id == workflow_id))
 
