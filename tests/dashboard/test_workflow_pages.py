@@ -11,6 +11,7 @@ import pytest
 from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import Role, Workflow
+from signoff.workflows.endpoints import RUNS_IN_DETAIL
 from tests.dashboard.support import GOAL, Browser, new_account
 from tests.support import Account, wait_for_run
 
@@ -334,3 +335,39 @@ async def test_the_schedule_is_changed_from_the_workflow_page(
         assert "Schedule saved: At 07:30 (Asia/Tokyo)." in shown.text
         assert "Fire log" in shown.text
     assert await state(database, workflow_id) == ("draft", 1, "30 7 * * *")
+
+
+async def test_older_runs_are_a_page_away(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        workflow_id, run_id = await paused_run(client, page, account, csrf)
+        base = f"/api/workflows/{workflow_id}"
+        stopped = await client.post(f"{base}/runs/{run_id}/stop", headers=account.headers)
+        assert stopped.status_code == 200, stopped.text
+        for _ in range(RUNS_IN_DETAIL):  # runs 2 … 51, each stopped at once
+            started = await client.post(f"{base}/run", headers=account.headers)
+            assert started.status_code == 201, started.text
+            ended = await client.post(
+                f"{base}/runs/{started.json()['runId']}/stop", headers=account.headers
+            )
+            assert ended.status_code == 200, ended.text
+
+        newest = await page.get(f"/dashboard/workflows/{workflow_id}")
+        assert ">Run 51</a>" in newest.text
+        assert ">Run 2</a>" in newest.text
+        assert ">Run 1</a>" not in newest.text
+        assert f'href="/dashboard/workflows/{workflow_id}?runs_before=2">Older runs</a>' in (
+            newest.text
+        )
+        older = await page.get(f"/dashboard/workflows/{workflow_id}?runs_before=2")
+        assert older.status_code == 200
+        assert ">Run 1</a>" in older.text
+        assert ">Run 2</a>" not in older.text
+        assert "Older runs" not in older.text
+        assert ">Newest runs</a>" in older.text
+        # No run is active, so the page still offers to start one.
+        assert ">Run now</button>" in older.text
+        bad = await page.get(f"/dashboard/workflows/{workflow_id}?runs_before=zero")
+        assert bad.status_code == 404

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -295,14 +295,24 @@ async def _workflow_page(
     schedule_form: dict[str, str] | None = None,
     schedule_error: str | None = None,
     status_code: int = 200,
+    runs_before: int | None = None,
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
-        runs = await run_repository.list_runs(session, workflow.id, limit=RUNS_IN_DETAIL)
+        runs = await run_repository.list_runs(
+            session, workflow.id, limit=RUNS_IN_DETAIL, before_number=runs_before
+        )
+        latest = (
+            runs
+            if runs_before is None
+            else await run_repository.list_runs(session, workflow.id, limit=1)
+        )
         fires = await fire_log(session, workflow.id, FIRES_SHOWN)
         version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
     # At most one run is active, and it is the latest.
-    active = runs[0] if runs and runs[0].status in ACTIVE_RUN_STATUSES else None
+    active = latest[0] if latest and latest[0].status in ACTIVE_RUN_STATUSES else None
+    # Older runs, a page at a time (newest first), when this page is full.
+    older = runs[-1].run_number if len(runs) == RUNS_IN_DETAIL and runs[-1].run_number > 1 else None
     return render(
         request,
         "workflow.html",
@@ -311,6 +321,8 @@ async def _workflow_page(
             "steps": workflow.steps,
             "tools": TOOLS,
             "runs": runs,
+            "runs_paged": runs_before is not None,
+            "older_runs": older,
             "active_run": active,
             "fires": fires,
             "can_admin": _is_admin(auth, workflow.team_id),
@@ -327,8 +339,14 @@ async def _workflow_page(
 
 
 @router.get("/workflows/{workflow_id}")
-async def workflow_page(workflow_id: str, request: Request, auth: PageAuth, db: DB) -> Response:
-    return await _workflow_page(request, auth, db, workflow_id)
+async def workflow_page(
+    workflow_id: str,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    runs_before: Annotated[int | None, Query(ge=2)] = None,
+) -> Response:
+    return await _workflow_page(request, auth, db, workflow_id, runs_before=runs_before)
 
 
 @router.get("/workflows/{workflow_id}/events")
