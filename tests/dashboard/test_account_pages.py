@@ -493,3 +493,36 @@ async def test_a_person_in_two_teams_switches_between_them(
     # A Bearer API call is not steered by the browser's choice.
     mine = await client.get("/api/workflows", headers=person.headers)
     assert mine.json() == []
+
+
+async def test_after_leaving_the_last_team_one_can_still_sign_out(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    member = await newcomer(client, database, owner.team_id, Role.MEMBER)
+    left = await post_form(client, member, "/dashboard/team", "/dashboard/team/leave")
+    assert left.status_code == 200
+    assert "You are not in any team now" in left.text
+
+    lost = await client.get("/dashboard", headers=HTML)
+    assert lost.status_code == 403
+    assert "You are not in any team" in lost.text
+    [token] = _CSRF.findall(lost.text)
+    out = await client.post("/dashboard/logout", data={"csrf_token": token}, headers=HTML)
+    assert out.status_code == 303
+    assert out.headers["location"] == "/dashboard/login"
+    # The session is over: its token no longer works anywhere.
+    me = await client.get("/api/me", headers=member.headers)
+    assert me.status_code == 401
+
+
+async def test_the_api_signs_out_a_person_without_a_team(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    member = await newcomer(client, database, owner.team_id, Role.MEMBER)
+    client.cookies.clear()
+    left = await client.post(f"/api/teams/{owner.team_id}/leave", headers=member.headers)
+    assert left.status_code == 204
+    assert (await client.post("/api/auth/logout", headers=member.headers)).status_code == 204
+    assert (await client.get("/api/me", headers=member.headers)).status_code == 401

@@ -30,6 +30,23 @@ def session_token(request: Request, credentials: HTTPAuthorizationCredentials | 
     return request.cookies.get(SESSION_COOKIE)
 
 
+async def current_session_id(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The caller's live session, whether or not they are in a team (signing out needs none)."""
+    token = session_token(request, credentials)
+    if not token:
+        raise Unauthorized("Sign in first: this needs a session token.")
+    async with db.read() as session:
+        auth_session, _user = await service.session_user(session, token)
+    if credentials is None:
+        await verify_csrf(request, settings, token)
+    return auth_session.id
+
+
 async def current_auth(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
@@ -66,3 +83,4 @@ async def optional_auth(
 
 
 Auth = Annotated[AuthContext, Depends(current_auth)]
+CallerSession = Annotated[str, Depends(current_session_id)]

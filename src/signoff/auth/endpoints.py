@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from signoff.auth import repository, service
-from signoff.auth.dependencies import SESSION_COOKIE, Auth
+from signoff.auth.dependencies import SESSION_COOKIE, Auth, CallerSession
 from signoff.auth.schemas import (
     AuthResponse,
     LoginRequest,
@@ -93,10 +93,10 @@ async def login(body: LoginRequest, response: Response, db: DB, settings: Config
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(auth: Auth, db: DB, settings: Config) -> Response:
+async def logout(session_id: CallerSession, db: DB, settings: Config) -> Response:
     """End this session everywhere: the token stops working at once."""
     async with db.write() as session:
-        await service.revoke_session(session, auth.session_id)
+        await service.revoke_session(session, session_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies

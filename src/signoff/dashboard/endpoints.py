@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from signoff.auth import endpoints as auth_endpoints
 from signoff.auth import service as auth_service
+from signoff.auth.dependencies import CallerSession
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
 from signoff.config import Settings, get_settings
@@ -173,8 +174,8 @@ async def signup_submit(
 
 
 @router.post("/logout")
-async def logout(auth: PageAuth, db: DB, settings: Config) -> Response:
-    ended = await auth_endpoints.logout(auth, db, settings)
+async def logout(session_id: CallerSession, db: DB, settings: Config) -> Response:
+    ended = await auth_endpoints.logout(session_id, db, settings)
     response = _see("/dashboard/login")
     for cookie in ended.headers.getlist("set-cookie"):  # the API's own cookie removal
         response.headers.append("set-cookie", cookie)

@@ -136,6 +136,10 @@ def _page_of(request: Request) -> str:
 def error_page(request: Request, error: AppError) -> Response:
     if isinstance(error, NotFound):
         return render(request, "not_found.html", status_code=404)
+    if error.error_code == "no_team":
+        # Signed in, but they left or were removed from their last team: say what to do next,
+        # and let them sign out.
+        return render(request, "no_team.html", status_code=error.status)
     return render(
         request,
         "message.html",
