@@ -10,13 +10,14 @@ import socket
 from collections import Counter
 from datetime import timedelta
 
+import aiosmtplib
 import pytest
 from fastapi import FastAPI
 
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
-from signoff.mail.sender import MailSender, wake_sender
+from signoff.mail.sender import MailSender, is_permanent_refusal, wake_sender
 from signoff.mail.service import enqueue
 from signoff.models import MailStatus
 from tests.fakes.smtp import FakeSmtpServer, free_port
@@ -193,6 +194,39 @@ async def test_after_the_last_attempt_a_mail_is_failed_and_never_sent(
     assert await sender.deliver_due() == 0
     assert smtp_server.refused == 4
     assert smtp_server.messages == []
+
+
+async def test_a_refusal_for_good_fails_the_mail_at_once(
+    database: Database, settings: Settings, clock: FrozenClock, smtp_server: FakeSmtpServer
+) -> None:
+    settings = with_smtp(settings, smtp_server, mail_retry_base_seconds=10, mail_max_attempts=5)
+    sender = MailSender(database, settings)
+    smtp_server.fail_next(1, "550 5.1.1 No such mailbox here")
+    mail = await write_notice(database, settings)
+
+    assert await sender.deliver_due() == 0
+    stored = await load(database, mail.id)
+    assert (stored.status, stored.attempts) == (MailStatus.FAILED, 1)
+    assert stored.last_error is not None
+    assert "550" in stored.last_error
+    clock.advance(timedelta(hours=2))
+    assert await sender.deliver_due() == 0
+    assert smtp_server.refused == 1
+    assert smtp_server.messages == []
+
+
+def test_only_refusals_of_the_recipient_or_message_are_for_good() -> None:
+    refused = aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@example.com")
+    greylisted = aiosmtplib.SMTPRecipientRefused(450, "try later", "b@example.com")
+    assert is_permanent_refusal(refused)
+    assert not is_permanent_refusal(greylisted)
+    assert is_permanent_refusal(aiosmtplib.SMTPRecipientsRefused([refused]))
+    assert not is_permanent_refusal(aiosmtplib.SMTPRecipientsRefused([refused, greylisted]))
+    assert is_permanent_refusal(aiosmtplib.SMTPDataError(554, "rejected as spam"))
+    assert not is_permanent_refusal(aiosmtplib.SMTPDataError(451, "try again"))
+    # A bad login is the operator's to fix; the mail waits for it.
+    assert not is_permanent_refusal(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
+    assert not is_permanent_refusal(ConnectionRefusedError())
 
 
 async def test_an_unreachable_server_leaves_the_mail_pending(

@@ -14,7 +14,8 @@ Any number of senders may run at once, in one process or many, on SQLite or Post
    development without ``SIGNOFF_SMTP_URL``, by logging it for the dev mailbox.
 3. **Record** the outcome right after each delivery, in its own short write transaction:
    ``sent``/``kept``; or a failed attempt with the error and the next attempt after an
-   exponential backoff; or ``failed`` after ``mail_max_attempts``.
+   exponential backoff; or ``failed`` after ``mail_max_attempts``, or at once when the server
+   refuses the recipient or message for good (5xx).
 
 Delivery is at least once. A sender that dies after claiming leaves a claim that simply runs
 out (``mail_claim_seconds``), and another sender then sends the row. If it dies after the SMTP
@@ -107,6 +108,17 @@ def parse_smtp_url(url: str) -> SmtpOptions:
         use_tls=use_tls,
         start_tls=start_tls,
     )
+
+
+def is_permanent_refusal(error: Exception) -> bool:
+    """Whether the server refused the recipient or the message for good (a 5xx reply to RCPT or
+    DATA, e.g. 550 no such mailbox). Sending it again would be refused again and counts against
+    the sender's reputation. A 5xx to anything else (a login the operator can fix) is retried."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(r.code >= 500 for r in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return error.code >= 500
+    return False
 
 
 def retry_delay(attempts: int, base_seconds: float) -> timedelta:
@@ -298,7 +310,9 @@ class MailSender:
             else:
                 await self._send(mail, self._smtp)
         except Exception as exc:
-            await self._record_failure(mail, f"{type(exc).__name__}: {exc}")
+            await self._record_failure(
+                mail, f"{type(exc).__name__}: {exc}", permanent=is_permanent_refusal(exc)
+            )
             return 0
         await self._record_delivered(mail)
         return 1
@@ -370,10 +384,10 @@ class MailSender:
                 .execution_options(synchronize_session=False)
             )
 
-    async def _record_failure(self, mail: OutboxMail, error: str) -> None:
+    async def _record_failure(self, mail: OutboxMail, error: str, *, permanent: bool) -> None:
         now = utc_now()
         attempts = mail.attempts + 1
-        gave_up = attempts >= self._settings.mail_max_attempts
+        gave_up = permanent or attempts >= self._settings.mail_max_attempts
         next_attempt_at = now + retry_delay(attempts, self._settings.mail_retry_base_seconds)
         async with self._db.write() as session:
             recorded = await session.scalar(
@@ -399,11 +413,12 @@ class MailSender:
             return
         if gave_up:
             logger.error(
-                "Gave up on mail %s (%s) to %s after %d attempts: %s",
+                "Gave up on mail %s (%s) to %s after %d attempts%s: %s",
                 mail.id,
                 mail.kind,
                 mail.to_address,
                 attempts,
+                " (refused for good)" if permanent else "",
                 error,
             )
         else:
