@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.messages import (
@@ -22,7 +22,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
@@ -30,6 +30,9 @@ from signoff.models import ConversationMessage
 from signoff.runs.schemas import MessageOut
 
 APPROVED_MESSAGE = "Approved. Please continue."
+# Built once (a statement caches its own cache key); the table: a Core executemany, not the
+# ORM's bulk insert.
+_INSERT_MESSAGES = insert(cast(Table, ConversationMessage.__table__))
 
 
 def rejected_message(note: str | None) -> str:
@@ -88,7 +91,7 @@ async def append(
     # Each row is one element of the library's own list format (see :func:`parse`).
     rows = [ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1] for message in messages]
     await session.execute(
-        insert(ConversationMessage),
+        _INSERT_MESSAGES,
         [
             {
                 "conversation_id": conversation_id,

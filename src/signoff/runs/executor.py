@@ -18,7 +18,11 @@ claims the next step, in the same transaction: the same lease as any claim (a to
 expiry; a crash lets it run out, the sweep re-queues the step and a takeover follows, counted
 like any other), and the worker goes straight on with the conversation it holds — the rows it
 just wrote, parsed back, so the next step sees exactly what a reload would give (invariant 10).
-So a step costs one write transaction and no queue round trip. The queue carries only the work
+So a step costs one write transaction and no queue round trip; that transaction is written
+in Core statements built once (a conditional read of the run and the two steps under the run's
+lock, the messages in one insert, an update per step row and one for the run), with the status
+changes still checked by :mod:`signoff.runs.states`; anything unexpected (a stop, a takeover)
+falls back to the ORM path, which drops the late result as before. The queue carries only the work
 that starts idle: a run's first step, a retry after its backoff, the step after a decision, and
 the sweep's re-queues; those jobs are enqueued after the commit (a crash in between: the sweep
 finds the ready step — invariant 4). The chain ends where a run stops needing a worker: an
@@ -37,14 +41,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from pydantic_ai import UnexpectedModelBehavior
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from sqlalchemy import update
+from sqlalchemy import BindParameter, Integer, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.config import Settings
@@ -66,15 +71,92 @@ from signoff.models import (
 from signoff.models.memory import CORE_KEY
 from signoff.queue.jobs import JobQueue, StepJob
 from signoff.runs import conversation, emails, repository
-from signoff.runs.prompts import run_opening, step_message
+from signoff.runs.prompts import run_opening, step_message, step_text
 from signoff.runs.service import end_unfinished_steps
-from signoff.runs.states import transition_run, transition_step
+from signoff.runs.states import run_transition, step_transition, transition_run, transition_step
 from signoff.tools.agents import step_agent
 from signoff.tools.base import ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
+
+# The tables, for the hot path's Core statements (no ORM objects, identity map or flush).
+_RUNS = cast(Table, Run.__table__)
+_STEPS = cast(Table, RunStep.__table__)
+_ASSETS = cast(Table, Asset.__table__)
+
+
+def _bind(name: str, table: Table, column: str) -> BindParameter[Any]:
+    return bindparam(name, type_=table.c[column].type)
+
+
+# Built once: a statement object caches its own cache key, so executing one costs no
+# construction, coercion or cache-key generation (which showed up in the bench's samples).
+_CHAIN_ROWS = (
+    select(
+        _RUNS.c.status.label("run_status"),
+        _STEPS.c.step_index,
+        _STEPS.c.status,
+        _STEPS.c.claim_token,
+        _STEPS.c.attempt,
+        _STEPS.c.description,
+        _STEPS.c.tool_name,
+        _STEPS.c.tool_input,
+        _STEPS.c.requires_approval,
+        _STEPS.c.approval_prompt,
+    )
+    .join_from(_RUNS, _STEPS, _STEPS.c.run_id == _RUNS.c.id)
+    .where(
+        _RUNS.c.id == bindparam("b_run"),
+        _STEPS.c.step_index.in_([bindparam("b_step"), bindparam("b_next")]),
+    )
+    .order_by(_STEPS.c.step_index)
+    .with_for_update(of=_RUNS)
+)
+_STEP_WHERE = (_STEPS.c.run_id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
+_FINISH_STEP = (
+    update(_STEPS)
+    .where(*_STEP_WHERE)
+    .values(
+        status=_bind("t_status", _STEPS, "status"),
+        finished_at=_bind("t_finished_at", _STEPS, "finished_at"),
+        output=_bind("b_output", _STEPS, "output"),
+        output_data=_bind("b_output_data", _STEPS, "output_data"),
+        error=None,
+        claim_token=None,
+        claimed_until=None,
+        input_tokens=_STEPS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        output_tokens=_STEPS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+    )
+)
+_LEASE_STEP = (
+    update(_STEPS)
+    .where(*_STEP_WHERE)
+    .values(
+        status=_bind("t_status", _STEPS, "status"),
+        claim_token=_bind("b_token", _STEPS, "claim_token"),
+        claimed_until=_bind("b_until", _STEPS, "claimed_until"),
+        started_at=func.coalesce(_STEPS.c.started_at, _bind("b_now", _STEPS, "started_at")),
+    )
+)
+_ADVANCE_RUN = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("b_run"))
+    .values(
+        status=_bind("t_status", _RUNS, "status"),
+        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+        current_step_index=bindparam("b_step", type_=Integer),
+        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
+    )
+)
+_INSERT_ASSET = insert(_ASSETS)
+
+
+def _transition_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"t_{name}": value for name, value in values.items()}
 
 
 @dataclass(frozen=True)
@@ -88,6 +170,7 @@ class Claim:
     conversation_id: str
     step_count: int
     tool_name: str
+    requires_approval: bool
     history: list[ModelMessage]
     prompt: str | None
 
@@ -272,6 +355,7 @@ class Engine:
             conversation_id=run.conversation_id,
             step_count=run.step_count,
             tool_name=step.tool_name,
+            requires_approval=step.requires_approval,
             history=history,
             prompt=prompt,
         )
@@ -364,6 +448,14 @@ class Engine:
             logger.info("step %s abandoned: its lease was taken", claim.job.key)
             return FollowUp()
         async with self.db.write() as session:
+            if (
+                outcome.result is not None
+                and not claim.requires_approval
+                and claim.job.step_index + 1 < claim.step_count
+            ):
+                chained = await self._record_and_chain(session, claim, outcome.result, outcome)
+                if chained is not None:
+                    return chained
             found = await repository.lock_run_with_steps(
                 session, claim.job.run_id, claim.job.step_index
             )
@@ -383,6 +475,128 @@ class Engine:
             if outcome.result is None:
                 return await self._after_failure(session, run, step, outcome)
             return await self._after_success(session, claim, run, step, next_step, outcome)
+
+    async def _record_and_chain(
+        self, session: AsyncSession, claim: Claim, result: ToolResult, outcome: Outcome
+    ) -> FollowUp | None:
+        """The hot path, in Core statements: a step completed and the next one can start at
+        once, so record it and claim the next in this transaction (the chain). None when the
+        rows are not as expected (stopped, taken over, …): then the ORM path decides."""
+        job = claim.job
+        rows = (
+            await session.execute(
+                _CHAIN_ROWS,
+                {"b_run": job.run_id, "b_step": job.step_index, "b_next": job.step_index + 1},
+            )
+        ).all()
+        if len(rows) != 2:
+            return None
+        this, after = rows
+        if (
+            this.run_status != RunStatus.RUNNING
+            or this.step_index != job.step_index
+            or this.status != StepStatus.RUNNING
+            or this.claim_token != claim.token
+            or this.requires_approval
+            or after.status != StepStatus.PENDING
+            or after.attempt != 1
+        ):
+            return None
+        now = utc_now()
+        # The history was loaded under this lease and nobody else appends while it is held, so
+        # its length is where the new messages go.
+        stored = await conversation.append(
+            session, claim.conversation_id, outcome.messages, position=len(claim.history)
+        )
+        output_data = result.data or None
+        if result.asset_type is not None:
+            asset_id = new_id()
+            await session.execute(
+                _INSERT_ASSET,
+                {
+                    "id": asset_id,
+                    "team_id": claim.team_id,
+                    "workflow_id": claim.workflow_id,
+                    "run_id": job.run_id,
+                    "step_index": job.step_index,
+                    "attempt": job.attempt,
+                    "type": result.asset_type,
+                    "status": AssetStatus.FINAL,
+                    "content": result.content,
+                    "data": result.data,
+                    "mime_type": result.mime_type,
+                    "blob": result.blob,
+                    "created_at": now,
+                },
+            )
+            output_data = {**(result.data or {}), "assetId": asset_id}
+        await session.execute(
+            _FINISH_STEP,
+            {
+                "b_run": job.run_id,
+                "b_step": job.step_index,
+                **_transition_params(
+                    step_transition(
+                        job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
+                    )
+                ),
+                "b_output": result.content or result.text,
+                "b_output_data": output_data,
+                "b_input_tokens": outcome.input_tokens,
+                "b_output_tokens": outcome.output_tokens,
+            },
+        )
+        next_job = StepJob(job.run_id, job.step_index + 1, 1)
+        token = new_id()
+        await session.execute(
+            _LEASE_STEP,
+            {
+                "b_run": job.run_id,
+                "b_step": next_job.step_index,
+                **_transition_params(
+                    step_transition(
+                        job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
+                    )
+                ),
+                "b_token": token,
+                "b_until": now + timedelta(seconds=self.settings.step_lease_seconds),
+                "b_now": now,
+            },
+        )
+        await session.execute(
+            _ADVANCE_RUN,
+            {
+                "b_run": job.run_id,
+                "b_step": next_job.step_index,
+                **_transition_params(
+                    run_transition(job.run_id, RunStatus.RUNNING, RunStatus.RUNNING)
+                ),
+                "b_input_tokens": outcome.input_tokens,
+                "b_output_tokens": outcome.output_tokens,
+                "b_requests": outcome.requests,
+            },
+        )
+        # Go on with the history as a reload would give it (the stored rows parsed back).
+        history = [*claim.history, *conversation.parse(stored)] if stored else claim.history
+        prompt = step_text(
+            step_index=after.step_index,
+            step_count=claim.step_count,
+            description=after.description,
+            tool_name=after.tool_name,
+            tool_input=after.tool_input,
+            approval_prompt=after.approval_prompt,
+        )
+        return FollowUp(
+            next_claim=replace(
+                claim,
+                job=next_job,
+                token=token,
+                tool_name=after.tool_name,
+                requires_approval=after.requires_approval,
+                history=history,
+                prompt=prompt,
+            )
+        )
 
     async def _after_success(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from signoff.models import RunStep
 
@@ -37,11 +38,31 @@ def run_opening(*, team_name: str, title: str, goal: str, core_memory: str | Non
 
 
 def step_message(step: RunStep, step_count: int) -> str:
+    return step_text(
+        step_index=step.step_index,
+        step_count=step_count,
+        description=step.description,
+        tool_name=step.tool_name,
+        tool_input=step.tool_input,
+        approval_prompt=step.approval_prompt,
+    )
+
+
+def step_text(
+    *,
+    step_index: int,
+    step_count: int,
+    description: str,
+    tool_name: str,
+    tool_input: dict[str, Any],
+    approval_prompt: str | None,
+) -> str:
+    """The message naming a step (from its row's columns, as the engine's chain reads them)."""
     lines = [
-        f"Step {step.step_index + 1} of {step_count}: {step.description}",
-        f"Tool: {step.tool_name}",
-        f"Tool input from the plan: {json.dumps(step.tool_input, ensure_ascii=False)}",
+        f"Step {step_index + 1} of {step_count}: {description}",
+        f"Tool: {tool_name}",
+        f"Tool input from the plan: {json.dumps(tool_input, ensure_ascii=False)}",
     ]
-    if step.approval_prompt:
-        lines.append(f"A person will check: {step.approval_prompt}")
+    if approval_prompt:
+        lines.append(f"A person will check: {approval_prompt}")
     return "\n".join(lines)

@@ -1,10 +1,13 @@
 """The allowed run and step transitions (ENGINE.md), and the one function that performs them.
 
-Every status change of a run goes through :func:`transition_run`, which checks this table and
+Every status change of a run goes through :func:`run_transition` (via :func:`transition_run`
+for an ORM object, or directly for the engine's Core statements), which checks this table and
 refuses anything else; ``completed`` and ``failed`` are final.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from signoff.errors import AppError
 from signoff.kit.clock import utc_now
@@ -40,21 +43,36 @@ class IllegalTransition(AppError):
     code = "illegal_transition"
 
 
-def transition_run(run: Run, to: RunStatus) -> None:
-    if to not in RUN_TRANSITIONS[run.status]:
-        raise IllegalTransition(f"run {run.id}: {run.status} → {to} is not allowed")
+def run_transition(run_id: int, current: RunStatus, to: RunStatus) -> dict[str, Any]:
+    """The column values of moving run ``run_id`` from ``current`` to ``to``, or
+    :class:`IllegalTransition`: the one check, applied to an object by :func:`transition_run`
+    and written as it is by the engine's Core statements."""
+    if to not in RUN_TRANSITIONS[current]:
+        raise IllegalTransition(f"run {run_id}: {current} → {to} is not allowed")
     now = utc_now()
-    run.status = to
-    run.updated_at = now
+    values: dict[str, Any] = {"status": to, "updated_at": now}
     if to in FINAL_RUN_STATUSES:
-        run.finished_at = now
+        values["finished_at"] = now
+    return values
+
+
+def step_transition(
+    run_id: int, step_index: int, current: StepStatus, to: StepStatus
+) -> dict[str, Any]:
+    """The column values of a step's move, or :class:`IllegalTransition` (as for runs)."""
+    if to not in STEP_TRANSITIONS[current]:
+        raise IllegalTransition(f"run {run_id} step {step_index}: {current} → {to} is not allowed")
+    values: dict[str, Any] = {"status": to}
+    if to in (S.COMPLETED, S.FAILED, S.SKIPPED):
+        values["finished_at"] = utc_now()
+    return values
+
+
+def transition_run(run: Run, to: RunStatus) -> None:
+    for name, value in run_transition(run.id, run.status, to).items():
+        setattr(run, name, value)
 
 
 def transition_step(step: RunStep, to: StepStatus) -> None:
-    if to not in STEP_TRANSITIONS[step.status]:
-        raise IllegalTransition(
-            f"run {step.run_id} step {step.step_index}: {step.status} → {to} is not allowed"
-        )
-    step.status = to
-    if to in (S.COMPLETED, S.FAILED, S.SKIPPED):
-        step.finished_at = utc_now()
+    for name, value in step_transition(step.run_id, step.step_index, step.status, to).items():
+        setattr(step, name, value)
