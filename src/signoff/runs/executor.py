@@ -548,6 +548,7 @@ class Engine:
         )
         next_job = StepJob(job.run_id, job.step_index + 1, 1)
         token = new_id()
+        started = utc_now()  # not before the step above finished
         await session.execute(
             _LEASE_STEP,
             {
@@ -559,8 +560,8 @@ class Engine:
                     )
                 ),
                 "b_token": token,
-                "b_until": now + timedelta(seconds=self.settings.step_lease_seconds),
-                "b_now": now,
+                "b_until": started + timedelta(seconds=self.settings.step_lease_seconds),
+                "b_now": started,
             },
         )
         await session.execute(
