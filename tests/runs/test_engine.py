@@ -364,12 +364,13 @@ async def test_approve_keeps_the_output_without_a_model_call(
 
 
 async def test_reject_reruns_the_step_with_the_feedback(
-    database: Database, settings: Settings
+    database: Database, settings: Settings, clock: FrozenClock
 ) -> None:
     script = ScriptedModel()
     engine, _queue = engine_for(database, settings, script)
     _, run_id, job = await active_workflow_run(database, settings, tools=("format_post",))
     await engine.execute(job)
+    clock.advance(timedelta(hours=3))  # the post waits for its review
     async with database.write() as session:
         decision = await service.decide(
             session,
@@ -389,6 +390,7 @@ async def test_reject_reruns_the_step_with_the_feedback(
     _, [step] = await load(database, run_id)
     assert step.attempt == 2
     assert step.status == StepStatus.AWAITING_APPROVAL
+    assert step.started_at == clock()  # attempt 2's start, not the first attempt's
     assert "webinar" in (step.output or "").lower()
     # The model saw the feedback as the conversation's last message.
     last_messages = script.calls[-1][1]

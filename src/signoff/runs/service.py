@@ -204,6 +204,9 @@ async def decide(
         )
         transition_step(step, StepStatus.PENDING)
         step.attempt += 1
+        # A step's times are its current attempt's: the hours it waited for review are not
+        # part of how long it took.
+        step.started_at = None
         step.feedback = (note or "").strip() or None
         step.retries = 0
         step.takeovers = 0
