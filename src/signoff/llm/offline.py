@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from pydantic_ai.messages import (
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     TextPart,
     ToolCallPart,
@@ -33,7 +32,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from signoff.llm.offline_steps import STEP_HANDLERS
+from signoff.llm.offline_steps import STEP_HANDLERS, user_texts
 from signoff.planner.prompts import read_goal
 from signoff.planner.schemas import PLAN_TOOL_NAME, Plan, PlannedStep
 from signoff.tools.registry import ToolName
@@ -93,21 +92,11 @@ def _prompt_text(messages: list[ModelMessage], info: AgentInfo) -> str:
     return "\n".join(pieces)
 
 
-def _user_prompts(messages: list[ModelMessage]) -> list[str]:
-    return [
-        part.content
-        for message in messages
-        if isinstance(message, ModelRequest)
-        for part in message.parts
-        if isinstance(part, UserPromptPart) and isinstance(part.content, str)
-    ]
-
-
 # --- Planning -----------------------------------------------------------------------------
 
 
 def _plan_handler(messages: list[ModelMessage], info: AgentInfo) -> dict[str, Any]:
-    prompts = _user_prompts(messages)
+    prompts = user_texts(messages)
     # The planner fences the goal; a prompt without the fence (a direct call) is the goal itself.
     goals = [goal for goal in map(read_goal, prompts) if goal is not None]
     goal = goals[0] if goals else (prompts[0] if prompts else "")

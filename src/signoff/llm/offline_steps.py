@@ -91,7 +91,8 @@ _STOPWORDS = frozenset(
 )
 
 
-def _user_texts(messages: list[ModelMessage]) -> list[str]:
+def user_texts(messages: list[ModelMessage]) -> list[str]:
+    """The text of every user prompt in the conversation, oldest first."""
     return [
         part.content
         for message in messages
@@ -102,7 +103,7 @@ def _user_texts(messages: list[ModelMessage]) -> list[str]:
 
 
 def _goal(messages: list[ModelMessage]) -> str:
-    for text in _user_texts(messages):
+    for text in user_texts(messages):
         match = _GOAL.search(text)
         if match:
             return match.group("goal").strip()
@@ -111,7 +112,7 @@ def _goal(messages: list[ModelMessage]) -> str:
 
 def _current_step(messages: list[ModelMessage]) -> tuple[str, dict[str, Any]]:
     """The description and plan input of the step being executed (the last step message)."""
-    for text in reversed(_user_texts(messages)):
+    for text in reversed(user_texts(messages)):
         step = _STEP.search(text)
         if step:
             match = _INPUT.search(text)
@@ -127,7 +128,7 @@ def _current_step(messages: list[ModelMessage]) -> tuple[str, dict[str, Any]]:
 
 def _feedback(messages: list[ModelMessage]) -> str | None:
     """The person's feedback, if the last thing they said was a rejection."""
-    texts = _user_texts(messages)
+    texts = user_texts(messages)
     if texts:
         match = _FEEDBACK.match(texts[-1].strip())
         if match:
