@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -73,9 +74,9 @@ class FakeSmtpServer:
         return "250 2.0.0 OK"
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[FakeSmtpServer]:
-    """A running SMTP server on 127.0.0.1 for one test; stopped afterwards."""
+@contextmanager
+def running_smtp_server() -> Iterator[FakeSmtpServer]:
+    """A running SMTP server on 127.0.0.1 until the block ends (for fixtures of any scope)."""
     server = FakeSmtpServer()
     # aiosmtpd needs a concrete port (it connects to it to check it started); another process
     # may take the free port between the probe and the bind, so try a few.
@@ -94,3 +95,10 @@ def smtp_server() -> Iterator[FakeSmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[FakeSmtpServer]:
+    """A running SMTP server on 127.0.0.1 for one test; stopped afterwards."""
+    with running_smtp_server() as server:
+        yield server

@@ -7,7 +7,6 @@
   procrastinate's) for one test or module, dropped afterwards, so worker processes never see
   another test's jobs. With no server reachable it skips loudly (fails under ``CI=true``), like
   the ``postgres_database_url`` fixture.
-- :func:`running_smtp_server`: the real SMTP test server for a whole module.
 - Helpers that read what the processes did: step jobs in procrastinate's table, the outbox.
 """
 
@@ -30,7 +29,6 @@ from typing import TypeVar
 import httpx
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -282,27 +280,6 @@ async def worker_ids(url: str) -> set[int]:
 
 
 # -- mail ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def running_smtp_server() -> Iterator[FakeSmtpServer]:
-    """tests.fakes.smtp's server, for fixtures wider than one test."""
-    server = FakeSmtpServer()
-    for _ in range(5):
-        port = free_port()
-        controller = Controller(server, hostname="127.0.0.1", port=port)
-        try:
-            controller.start()
-        except OSError:
-            continue
-        break
-    else:
-        pytest.fail("could not start the fake SMTP server")
-    server.url = f"smtp://127.0.0.1:{port}"
-    try:
-        yield server
-    finally:
-        controller.stop()
 
 
 async def outbox_of(database_url: str, address: str) -> list[OutboxMail]:

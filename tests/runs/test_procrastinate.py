@@ -40,7 +40,7 @@ from signoff.queue.procrastinate_queue import (
 )
 from signoff.runs import conversation
 from tests.conftest import make_settings
-from tests.fakes.smtp import FakeSmtpServer
+from tests.fakes.smtp import FakeSmtpServer, running_smtp_server
 from tests.runs.engine_support import active_workflow_run
 from tests.runs.processes import (
     Process,
@@ -51,7 +51,6 @@ from tests.runs.processes import (
     job_status,
     libpq,
     processes,
-    running_smtp_server,
     step_jobs,
     wait_for_workers,
     worker_ids,
