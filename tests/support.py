@@ -11,6 +11,10 @@ from typing import Any
 
 import httpx
 
+from signoff.auth import service as auth_service
+from signoff.db import Database
+from signoff.models import Role
+
 PASSWORD = "correct horse battery"
 BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -97,3 +101,9 @@ async def wait_for_subject(server: Any, fragment: str, *, timeout: float = 10.0)
             subjects = [str(message["Subject"]) for message in server.messages]
             raise AssertionError(f"no email about {fragment!r}; got {subjects}")
         await asyncio.sleep(0.02)
+
+
+async def join(database: Database, team_id: str, account: Account, role: Role) -> None:
+    """Make ``account`` a member of the team directly (the invitation flow is tested apart)."""
+    async with database.write() as session:
+        await auth_service.add_member(session, team_id=team_id, user_id=account.user_id, role=role)

@@ -8,12 +8,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from signoff.auth import service
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.kit.ids import hash_token
 from signoff.models import AuthSession, Role, User
-from tests.support import PASSWORD, signup
+from tests.support import PASSWORD, join, signup
 
 pytestmark = pytest.mark.postgres
 
@@ -177,10 +176,7 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
 async def test_team_selection_with_x_team_id(client: httpx.AsyncClient, database: Database) -> None:
     alice = await signup(client)
     bob = await signup(client)
-    async with database.write() as session:
-        await service.add_member(
-            session, team_id=bob.team_id, user_id=alice.user_id, role=Role.ADMIN
-        )
+    await join(database, bob.team_id, alice, Role.ADMIN)
     default = (await client.get("/api/me", headers=alice.headers)).json()
     assert default["currentTeamId"] == alice.team_id
     assert {(t["id"], t["role"]) for t in default["teams"]} == {

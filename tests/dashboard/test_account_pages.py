@@ -18,8 +18,8 @@ from signoff.db import Database
 from signoff.mail import service as mail_service
 from signoff.models import Invitation, Membership, MemoryEntry, Role
 from tests.fakes.smtp import FakeSmtpServer
-from tests.support import Account, signup
-from tests.teams.helpers import HTML, as_browser, join, roles
+from tests.support import Account, join, signup
+from tests.teams.helpers import HTML, as_browser, roles
 
 pytestmark = pytest.mark.postgres
 

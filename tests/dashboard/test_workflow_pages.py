@@ -8,12 +8,11 @@ import re
 import httpx
 import pytest
 
-from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import Role, Workflow
 from signoff.workflows.endpoints import RUNS_IN_DETAIL
 from tests.dashboard.support import GOAL, Browser, new_account
-from tests.support import Account, wait_for_run
+from tests.support import Account, join, wait_for_run
 
 pytestmark = pytest.mark.postgres
 
@@ -223,10 +222,7 @@ async def test_members_see_the_state_but_cannot_decide(
     async with browser() as owner_page, browser() as member_page:
         owner, csrf = await new_account(client, owner_page)
         member, member_csrf = await new_account(client, member_page)
-        async with database.write() as session:
-            await auth_service.add_member(
-                session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
-            )
+        await join(database, owner.team_id, member, Role.MEMBER)
         draft_id = await draft(owner_page, csrf)
         workflow_id, run_id = await paused_run(client, owner_page, owner, csrf)
 

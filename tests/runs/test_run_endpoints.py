@@ -8,10 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import Account, signup, wait_for_run
+from tests.support import Account, join, signup, wait_for_run
 
 pytestmark = pytest.mark.postgres
 
@@ -123,10 +122,7 @@ async def test_decision_endpoint_roles_and_flow(
 ) -> None:
     owner = await signup(client)
     member = await signup(client)
-    async with database.write() as session:
-        await auth_service.add_member(
-            session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
-        )
+    await join(database, owner.team_id, member, Role.MEMBER)
     as_member = {**member.headers, "X-Team-Id": owner.team_id}
     workflow_id, run_id = await active_workflow(client, owner)
     await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")

@@ -9,19 +9,12 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import Membership, Role
 from tests.fakes.smtp import FakeSmtpServer
 from tests.support import BROWSER, Account, links_in
 
 HTML = {"User-Agent": BROWSER, "Accept": "text/html,application/xhtml+xml"}
-
-
-async def join(database: Database, team_id: str, account: Account, role: Role) -> None:
-    """Make ``account`` a member of the team directly (the invitation flow is tested apart)."""
-    async with database.write() as session:
-        await auth_service.add_member(session, team_id=team_id, user_id=account.user_id, role=role)
 
 
 async def roles(database: Database, team_id: str) -> dict[str, Role]:

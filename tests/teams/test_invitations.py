@@ -15,8 +15,8 @@ from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import Invitation, Role
 from tests.fakes.smtp import FakeSmtpServer
-from tests.support import PASSWORD, Account, signup
-from tests.teams.helpers import HTML, as_browser, invite, join, link, mail_to, roles, text_of
+from tests.support import PASSWORD, Account, join, signup
+from tests.teams.helpers import HTML, as_browser, invite, link, mail_to, roles, text_of
 
 pytestmark = pytest.mark.postgres
 

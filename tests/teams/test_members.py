@@ -10,8 +10,8 @@ import pytest
 
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import Account, signup
-from tests.teams.helpers import join, roles
+from tests.support import Account, join, signup
+from tests.teams.helpers import roles
 
 pytestmark = pytest.mark.postgres
 

@@ -11,10 +11,9 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
 
-from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import OutboxMail, Role, Workflow
-from tests.support import Account, signup
+from tests.support import Account, join, signup
 
 pytestmark = pytest.mark.postgres
 
@@ -176,10 +175,7 @@ async def test_members_cannot_edit_activate_or_archive(
 ) -> None:
     owner = await signup(client)
     member = await signup(client)
-    async with database.write() as session:
-        await auth_service.add_member(
-            session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
-        )
+    await join(database, owner.team_id, member, Role.MEMBER)
     as_member = {**member.headers, "X-Team-Id": owner.team_id}
     workflow_id = (await create(client, owner))["workflowId"]
     step = {"steps": [{"description": "x", "toolName": "llm_response"}]}

@@ -14,8 +14,8 @@ from signoff.approvals import tokens
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
-from signoff.models import Workflow
-from tests.support import BROWSER, Account, signup
+from signoff.models import Role, Workflow
+from tests.support import BROWSER, Account, join, signup
 
 pytestmark = pytest.mark.postgres
 
@@ -102,15 +102,9 @@ async def test_confirm_mode_get_from_a_browser_does_not_decide(
 async def test_a_member_session_does_not_make_get_decide(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    from signoff.auth import service as auth_service
-    from signoff.models import Role
-
     owner = await signup(client)
     member = await signup(client)
-    async with database.write() as session:
-        await auth_service.add_member(
-            session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
-        )
+    await join(database, owner.team_id, member, Role.MEMBER)
     workflow_id = await draft(client, owner)
     client.cookies.set("signoff_session", member.token)
     response = await client.get(

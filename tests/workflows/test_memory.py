@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from signoff.auth import service as auth_service
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import signup
+from tests.support import join, signup
 
 pytestmark = pytest.mark.postgres
 
@@ -17,10 +16,7 @@ async def test_memory_crud_roles_and_tenancy(client: httpx.AsyncClient, database
     owner = await signup(client)
     member = await signup(client)
     stranger = await signup(client)
-    async with database.write() as session:
-        await auth_service.add_member(
-            session, team_id=owner.team_id, user_id=member.user_id, role=Role.MEMBER
-        )
+    await join(database, owner.team_id, member, Role.MEMBER)
     as_member = {**member.headers, "X-Team-Id": owner.team_id}
 
     put = await client.put(
