@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from signoff.config import ConfigError, load_settings
+from signoff.config import ConfigError, _development_secret, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +35,7 @@ def test_development_secret_is_generated_once_and_kept(
     assert "No SIGNOFF_TOKEN_SECRET set" in caplog.text
     path = tmp_path / "d" / "token_secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    _development_secret.cache_clear()  # as a new process would: read back from the file
     assert load_settings(data_dir=tmp_path / "d").secret_key() == first
 
 

@@ -8,6 +8,7 @@ things a real deployment needs (a strong secret, an explicit base URL, SMTP).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -172,9 +173,12 @@ class Settings(BaseSettings):
                     MIN_SECRET_BYTES,
                 )
             return secret
-        return _development_secret(self.data_dir)
+        return _development_secret(self.data_dir.resolve())
 
 
+# Read once per process: links are signed and CSRF tokens checked on every request, and the
+# file never changes once written.
+@functools.cache
 def _development_secret(data_dir: Path) -> str:
     path = data_dir / "token_secret"
     if path.exists():
