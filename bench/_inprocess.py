@@ -13,6 +13,7 @@ import collections
 import logging
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def _kind(statement: str) -> str:
 
 
 async def measure(workflows: int, rounds: int) -> dict[str, Any]:
-    from sqlalchemy import event
+    from sqlalchemy import Engine, event
 
     from signoff.app import create_app
     from signoff.config import Settings
@@ -72,13 +73,17 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
                 await queue.idle()
 
                 # Each statement is counted for the asyncio task that issued it: the engine's
-                # workers and sweep, the mail sender, or this client (the API requests).
+                # workers and sweep, the mail sender, or this client (the API requests); or for
+                # the engine when it comes from the thread of the engine's direct transactions.
                 counts: dict[str, collections.Counter[str]] = collections.defaultdict(
                     collections.Counter
                 )
-                sync_engine = app.state.db.engine.sync_engine
+                sync_engine = Engine  # every engine: the async one's and the direct one
 
                 def on_statement(*args: Any) -> None:
+                    if threading.current_thread().name.startswith("signoff-db"):
+                        counts["engine"][_kind(args[2])] += 1
+                        return
                     task = asyncio.current_task()
                     name = task.get_name() if task else ""
                     if name.startswith(("signoff-worker", "signoff-sweep")):

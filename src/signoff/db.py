@@ -14,17 +14,26 @@ per request) is what lets an endpoint read, call the LLM with no transaction ope
 SQLite: WAL, a busy timeout, foreign keys on, and writes start with ``BEGIN IMMEDIATE`` so
 concurrent writers queue on the lock instead of failing halfway through with "database is
 locked". Reads start with a plain deferred ``BEGIN``.
+
+The run engine's hot path has a third kind, :meth:`Database.write_direct`: a function of Core
+statements run as one write transaction on a plain synchronous connection, in a thread. Each
+statement through the async engine costs a greenlet switch and a hand-off to the driver (on
+SQLite, to aiosqlite's thread and back); a whole transaction in a thread costs one hand-off.
+For the engine's five-statement record that is about a quarter of the CPU (bench/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -35,6 +44,12 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "signoff_write"
+# Threads for write_direct on PostgreSQL (each holds one connection while it works). SQLite
+# gets one: it has a single writer anyway, and one thread queues its transactions in order
+# instead of leaving them to SQLite's busy handler, which sleeps.
+DIRECT_THREADS = 4
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -56,13 +71,27 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _create_direct_engine(async_engine: AsyncEngine) -> Engine:
+    """The synchronous twin of ``async_engine``, for :meth:`Database.write_direct`: the same
+    database through the same driver family (pysqlite for aiosqlite; psycopg is both)."""
+    url = async_engine.url
+    if url.drivername == "sqlite+aiosqlite":
+        engine = create_sync_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_sync_engine(url, pool_pre_ping=True, pool_size=DIRECT_THREADS)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred only).
         dbapi_connection.isolation_level = None
@@ -73,7 +102,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get(_WRITE_OPTION, True)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -91,6 +120,7 @@ class Database:
         self._reader = async_sessionmaker(
             engine.execution_options(**{_WRITE_OPTION: False}), expire_on_commit=False
         )
+        self._direct: tuple[Engine, ThreadPoolExecutor] | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:
@@ -108,8 +138,42 @@ class Database:
         async with self._reader() as session:
             yield session
 
+    async def write_direct(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` as one write transaction on a synchronous connection in a
+        thread: committed when it returns, rolled back if it raises. ``work`` runs Core
+        statements and pure Python only (no awaits, no ORM session, no event-loop objects).
+
+        A thread cannot be interrupted: cancelling the caller lets the transaction commit or
+        roll back all the same (the caller cannot know which, as when a process dies after
+        sending COMMIT), and the cancellation reaches the caller only once it has ended, so a
+        stopped worker leaves no transaction behind (a shutdown, a test's cleanup).
+        """
+        if self._direct is None:
+            threads = 1 if self.is_sqlite else DIRECT_THREADS
+            self._direct = (
+                _create_direct_engine(self.engine),
+                ThreadPoolExecutor(threads, thread_name_prefix="signoff-db"),
+            )
+        engine, executor = self._direct
+        done = asyncio.get_running_loop().run_in_executor(executor, _in_transaction, engine, work)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            await asyncio.wait([done])
+            raise
+
     async def dispose(self) -> None:
+        if self._direct is not None:
+            engine, executor = self._direct
+            self._direct = None
+            await asyncio.to_thread(executor.shutdown)
+            engine.dispose()
         await self.engine.dispose()
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.begin() as connection:
+        return work(connection)
 
 
 def get_db(request: Request) -> Database:

@@ -13,12 +13,14 @@ from pydantic_ai.exceptions import ModelHTTPError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from signoff.auth import service as auth_service
 from signoff.config import Settings
 from signoff.db import Database
-from signoff.kit.clock import FrozenClock
+from signoff.kit.clock import FrozenClock, utc_now
 from signoff.models import (
     Asset,
     OutboxMail,
+    Role,
     Run,
     RunStatus,
     RunStep,
@@ -426,6 +428,51 @@ async def test_the_conversation_is_the_state_and_reloads_exactly(
     assert len(script.calls[2][1]) > len(script.calls[1][1])
     again = ModelMessagesTypeAdapter.validate_json(ModelMessagesTypeAdapter.dump_json(stored))
     assert again == stored
+
+
+async def test_the_last_step_completes_the_run_and_emails_each_owner_it_should(
+    database: Database, settings: Settings
+) -> None:
+    # The last step's record is the direct transaction: the run completes in it, with its email
+    # to every owner who receives team mail; in production only verified addresses do.
+    script = ScriptedModel()
+    production = settings.model_copy(update={"env": "production"})
+    engine = Engine(db=database, settings=production, model=script.model(), queue=RecordingQueue())
+    workflow_id, run_id, job = await active_workflow_run(
+        database, settings, tools=("web_search", "generate_report")
+    )
+    async with database.write() as session:
+        run = await session.get(Run, run_id)
+        assert run is not None
+        verified = await auth_service.signup(
+            session, settings, email="verified@example.com", password="x" * 8, name="Vera"
+        )
+        unverified = await auth_service.signup(
+            session, settings, email="unverified@example.com", password="x" * 8, name="Una"
+        )
+        for user, _team in (verified, unverified):
+            await auth_service.add_member(
+                session, team_id=run.team_id, user_id=user.id, role=Role.OWNER
+            )
+        verified[0].email_verified_at = utc_now()
+    await engine.execute(job)
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.COMPLETED
+    assert run.finished_at is not None
+    assert run.model_requests == 2
+    assert run.input_tokens == sum(step.input_tokens for step in steps) > 0
+    assert [step.status for step in steps] == [StepStatus.COMPLETED, StepStatus.COMPLETED]
+    async with database.read() as session:
+        mails = list(
+            await session.scalars(
+                select(OutboxMail).where(OutboxMail.kind == "run_completed").order_by(OutboxMail.id)
+            )
+        )
+    # The workflow's first owner (from active_workflow_run) and Una never verified.
+    assert [mail.to_address for mail in mails] == ["verified@example.com"]
+    assert mails[0].subject == "Run 1 completed: AI news post"
+    assert f"/dashboard/workflows/{workflow_id}/runs/{run_id}" in mails[0].text_body
+    assert "all 2 steps" in mails[0].text_body
 
 
 async def _stored_tool_calls(database: Database, run_id: int) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,9 +59,17 @@ async def owner_recipients(
     not receive the team's plans and outputs. Development holds nothing back.
     """
     owners = await list_team_members(session, team_id, role=Role.OWNER)
-    if not settings.is_production:
-        return owners
-    return [(user, role) for user, role in owners if user.email_verified_at is not None]
+    return [
+        (user, role)
+        for user, role in owners
+        if receives_team_mail(settings, user.email_verified_at)
+    ]
+
+
+def receives_team_mail(settings: Settings, email_verified_at: datetime | None) -> bool:
+    """Whether an owner with this address gets workflow emails: in production only a verified
+    address (SPEC §3.1), in development any."""
+    return not settings.is_production or email_verified_at is not None
 
 
 async def unverified_owners(session: AsyncSession, settings: Settings, team_id: str) -> list[str]:
@@ -68,7 +77,11 @@ async def unverified_owners(session: AsyncSession, settings: Settings, team_id: 
     if not settings.is_production:
         return []
     owners = await list_team_members(session, team_id, role=Role.OWNER)
-    return [user.email for user, _role in owners if user.email_verified_at is None]
+    return [
+        user.email
+        for user, _role in owners
+        if not receives_team_mail(settings, user.email_verified_at)
+    ]
 
 
 async def get_login_throttle(session: AsyncSession, email: str) -> LoginThrottle | None:

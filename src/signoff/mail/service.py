@@ -83,6 +83,41 @@ def new_message_id(settings: Settings) -> str:
     return f"<{uuid.uuid4().hex}@{mail_host(settings)}>"
 
 
+def compose(
+    settings: Settings,
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    team_id: str | None,
+    inline_assets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Render an email: the column values of its outbox row (the rest take their defaults).
+
+    ``kind`` names the email for the dev mailbox and logs (``plan_approval``, ...);
+    ``subject`` is also given to the templates (the HTML ``<title>``); ``inline_assets`` are
+    images (asset ids) the HTML shows with ``cid:`` links (:func:`inline_cid`).
+    """
+    to = to.strip()
+    # Header injection guard: the address and subject become headers of the message.
+    if not to or "@" not in to or "\r" in to or "\n" in to:
+        raise ValueError(f"not an email address: {to!r}")
+    subject = re.sub(r"\s+", " ", subject).strip()[:MAX_SUBJECT_LENGTH]
+    text_body, html_body = render(template, {**context, "subject": subject})
+    return {
+        "team_id": team_id,
+        "kind": kind,
+        "to_address": to,
+        "subject": subject,
+        "text_body": text_body,
+        "html_body": html_body,
+        "message_id": new_message_id(settings),
+        "inline_assets": list(inline_assets),
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     settings: Settings,
@@ -95,29 +130,22 @@ async def enqueue(
     team_id: str | None,
     inline_assets: Sequence[str] = (),
 ) -> OutboxMail:
-    """Render an email and add it to the outbox in the caller's transaction; never commits.
-
-    ``kind`` names the email for the dev mailbox and logs (``plan_approval``, ...);
-    ``subject`` is also given to the templates (the HTML ``<title>``); ``inline_assets`` are
-    images (asset ids) the HTML shows with ``cid:`` links (:func:`inline_cid`). The row is
-    flushed, so its id is known, and is delivered once the caller's transaction commits. Call
-    ``MailSender.wake()`` after the commit to send it at once rather than at the next poll.
+    """Render an email (:func:`compose`) and add it to the outbox in the caller's transaction;
+    never commits. The row is flushed, so its id is known, and is delivered once the caller's
+    transaction commits. Call ``MailSender.wake()`` after the commit to send it at once rather
+    than at the next poll.
     """
-    to = to.strip()
-    # Header injection guard: the address and subject become headers of the message.
-    if not to or "@" not in to or "\r" in to or "\n" in to:
-        raise ValueError(f"not an email address: {to!r}")
-    subject = re.sub(r"\s+", " ", subject).strip()[:MAX_SUBJECT_LENGTH]
-    text_body, html_body = render(template, {**context, "subject": subject})
     mail = OutboxMail(
-        team_id=team_id,
-        kind=kind,
-        to_address=to,
-        subject=subject,
-        text_body=text_body,
-        html_body=html_body,
-        message_id=new_message_id(settings),
-        inline_assets=list(inline_assets),
+        **compose(
+            settings,
+            kind=kind,
+            to=to,
+            subject=subject,
+            template=template,
+            context=context,
+            team_id=team_id,
+            inline_assets=inline_assets,
+        )
     )
     session.add(mail)
     await session.flush()

@@ -22,7 +22,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import ScalarResult, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
@@ -30,9 +30,15 @@ from signoff.models import ConversationMessage
 from signoff.runs.schemas import MessageOut
 
 APPROVED_MESSAGE = "Approved. Please continue."
+_MESSAGES = cast(Table, ConversationMessage.__table__)
 # Built once (a statement caches its own cache key); the table: a Core executemany, not the
-# ORM's bulk insert.
-_INSERT_MESSAGES = insert(cast(Table, ConversationMessage.__table__))
+# ORM's bulk insert. The engine's direct transactions execute these two themselves.
+INSERT_MESSAGES = insert(_MESSAGES)
+LOAD_ROWS = (
+    select(_MESSAGES.c.data)
+    .where(_MESSAGES.c.conversation_id == bindparam("b_conversation"))
+    .order_by(_MESSAGES.c.position)
+)
 
 
 def rejected_message(note: str | None) -> str:
@@ -43,11 +49,7 @@ def rejected_message(note: str | None) -> str:
 async def load(session: AsyncSession, conversation_id: str) -> list[ModelMessage]:
     """Every message, in order. Positions run 0, 1, 2, … (see :func:`append`), so the length of
     the list is the position the next message takes."""
-    rows = await session.scalars(
-        select(ConversationMessage.data)
-        .where(ConversationMessage.conversation_id == conversation_id)
-        .order_by(ConversationMessage.position)
-    )
+    rows: ScalarResult[str] = await session.scalars(LOAD_ROWS, {"b_conversation": conversation_id})
     # One validation of the whole array: each row holds one element of the library's own
     # list format, and validating them one by one costs several times as much.
     return parse(list(rows))
@@ -87,22 +89,29 @@ async def append(
             )
         )
         position = 0 if last is None else last + 1
-    now = utc_now()
-    # Each row is one element of the library's own list format (see :func:`parse`).
-    rows = [ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1] for message in messages]
-    await session.execute(
-        _INSERT_MESSAGES,
-        [
-            {
-                "conversation_id": conversation_id,
-                "position": position + offset,
-                "data": data,
-                "created_at": now,
-            }
-            for offset, data in enumerate(rows)
-        ],
-    )
+    rows = dump(messages)
+    await session.execute(INSERT_MESSAGES, insert_params(conversation_id, position, rows))
     return rows
+
+
+def dump(messages: list[ModelMessage]) -> list[str]:
+    """The rows that store ``messages``: each one element of the library's own list format
+    (see :func:`parse`)."""
+    return [ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1] for message in messages]
+
+
+def insert_params(conversation_id: str, position: int, rows: list[str]) -> list[dict[str, Any]]:
+    """:data:`INSERT_MESSAGES`'s parameters for ``rows`` (from :func:`dump`) from ``position``."""
+    now = utc_now()
+    return [
+        {
+            "conversation_id": conversation_id,
+            "position": position + offset,
+            "data": data,
+            "created_at": now,
+        }
+        for offset, data in enumerate(rows)
+    ]
 
 
 async def append_user_text(session: AsyncSession, conversation_id: str, text: str) -> None:

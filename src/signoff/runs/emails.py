@@ -5,15 +5,18 @@ Like plan emails, they go to every owner of the workflow's team (as in the origi
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+from sqlalchemy import Connection, Table, and_, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import STEP_LINK_TTL, issue_step_token
 from signoff.auth import repository as auth_repository
+from signoff.auth.repository import receives_team_mail
 from signoff.config import Settings
 from signoff.mail import service as mail
-from signoff.models import Run, RunStep, Workflow
+from signoff.models import Membership, OutboxMail, Role, Run, RunStep, User, Workflow
 from signoff.runs import repository
 
 PREVIEW_LIMIT = 4000
@@ -32,8 +35,37 @@ async def _send_to_owners(
 ) -> list[str]:
     workflow = await session.get(Workflow, run.workflow_id)
     assert workflow is not None
-    base = settings.public_base_url
     owners = await auth_repository.owner_recipients(session, settings, run.team_id)
+    for row in _owner_mails(
+        settings,
+        run,
+        workflow,
+        [(owner.email, owner.name) for owner, _role in owners],
+        kind=kind,
+        subject=subject,
+        template=template,
+        context=context,
+        inline_assets=inline_assets,
+    ):
+        session.add(OutboxMail(**row))
+    return [owner.email for owner, _role in owners]
+
+
+def _owner_mails(
+    settings: Settings,
+    run: Any,
+    workflow: Any,
+    owners: list[tuple[str, str | None]],
+    *,
+    kind: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    inline_assets: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """The outbox rows of one email to each owner (address, name). ``run`` and ``workflow``
+    are what the templates read: ORM objects, or the engine's rows with the same names."""
+    base = settings.public_base_url
     full_context = {
         **context,
         "workflow": workflow,
@@ -41,19 +73,19 @@ async def _send_to_owners(
         "run_url": f"{base}/dashboard/workflows/{workflow.id}/runs/{run.id}",
         "dashboard_url": f"{base}/dashboard/workflows/{workflow.id}",
     }
-    for owner, _role in owners:
-        await mail.enqueue(
-            session,
+    return [
+        mail.compose(
             settings,
             kind=kind,
-            to=owner.email,
+            to=email,
             subject=f"{subject}: {workflow.title}",
             template=template,
-            context={**full_context, "recipient_name": owner.name},
+            context={**full_context, "recipient_name": name},
             team_id=run.team_id,
             inline_assets=inline_assets,
         )
-    return [owner.email for owner, _role in owners]
+        for email, name in owners
+    ]
 
 
 def decision_urls(settings: Settings, run: Run, step: RunStep) -> tuple[str, str]:
@@ -102,15 +134,58 @@ async def step_awaiting_approval(
 
 
 async def run_completed(session: AsyncSession, settings: Settings, run: Run) -> list[str]:
-    return await _send_to_owners(
-        session,
-        settings,
-        run,
-        kind="run_completed",
-        subject=f"Run {run.run_number} completed",
-        template="run_completed",
-        context={},
+    return await _send_to_owners(session, settings, run, **_completed(run))
+
+
+def _completed(run: Any) -> dict[str, Any]:
+    return {
+        "kind": "run_completed",
+        "subject": f"Run {run.run_number} completed",
+        "template": "run_completed",
+        "context": {},
+    }
+
+
+# The engine's direct transactions (no ORM session) read a run with its workflow and owners in
+# one statement; its columns carry the names the templates use.
+_W = cast(Table, Workflow.__table__)
+_R = cast(Table, Run.__table__)
+_M = cast(Table, Membership.__table__)
+_U = cast(Table, User.__table__)
+_RUN_AND_OWNERS = (
+    select(
+        _R.c.id,
+        _R.c.team_id,
+        _R.c.run_number,
+        _R.c.step_count,
+        _W.c.id.label("workflow_id"),
+        _W.c.title,
+        _U.c.email,
+        _U.c.name,
+        _U.c.email_verified_at,
     )
+    .join_from(_R, _W, _W.c.id == _R.c.workflow_id)
+    .outerjoin(_M, and_(_M.c.team_id == _R.c.team_id, _M.c.role == Role.OWNER))
+    .outerjoin(_U, _U.c.id == _M.c.user_id)
+    .where(_R.c.id == bindparam("b_run"))
+    .order_by(_M.c.created_at, _U.c.email)
+)
+INSERT_MAIL = insert(cast(Table, OutboxMail.__table__))
+
+
+def write_run_completed(connection: Connection, settings: Settings, run_id: int) -> None:
+    """:func:`run_completed`, in one of the engine's direct transactions."""
+    rows = connection.execute(_RUN_AND_OWNERS, {"b_run": run_id}).all()
+    first = rows[0]
+    workflow = SimpleNamespace(id=first.workflow_id, title=first.title)
+    owners = [
+        (row.email, row.name)
+        for row in rows
+        if row.email is not None and receives_team_mail(settings, row.email_verified_at)
+    ]
+    mails = _owner_mails(settings, first, workflow, owners, **_completed(first))
+    if mails:
+        connection.execute(INSERT_MAIL, mails)
 
 
 async def run_failed(

@@ -43,13 +43,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from functools import partial
+from typing import Any, Literal, cast
 
 from pydantic_ai import UnexpectedModelBehavior
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from sqlalchemy import BindParameter, Integer, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Integer,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.config import Settings
@@ -85,6 +98,9 @@ MAX_BACKOFF = timedelta(minutes=5)
 _RUNS = cast(Table, Run.__table__)
 _STEPS = cast(Table, RunStep.__table__)
 _ASSETS = cast(Table, Asset.__table__)
+_WORKFLOWS = cast(Table, Workflow.__table__)
+_TEAMS = cast(Table, Team.__table__)
+_MEMORY = cast(Table, MemoryEntry.__table__)
 
 
 def _bind(name: str, table: Table, column: str) -> BindParameter[Any]:
@@ -93,6 +109,42 @@ def _bind(name: str, table: Table, column: str) -> BindParameter[Any]:
 
 # Built once: a statement object caches its own cache key, so executing one costs no
 # construction, coercion or cache-key generation (which showed up in the bench's samples).
+_CLAIM_ROW = (
+    select(
+        _RUNS.c.status.label("run_status"),
+        _RUNS.c.current_step_index,
+        _RUNS.c.step_count,
+        _RUNS.c.team_id,
+        _RUNS.c.workflow_id,
+        _RUNS.c.conversation_id,
+        _STEPS.c.status,
+        _STEPS.c.attempt,
+        _STEPS.c.next_attempt_at,
+        _STEPS.c.description,
+        _STEPS.c.tool_name,
+        _STEPS.c.tool_input,
+        _STEPS.c.requires_approval,
+        _STEPS.c.approval_prompt,
+    )
+    .join_from(_RUNS, _STEPS, _STEPS.c.run_id == _RUNS.c.id)
+    .where(_RUNS.c.id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
+    .with_for_update(of=_RUNS)
+)
+# A run's opening context (its first step's message): the workflow, the team, its core memory.
+_OPENING = (
+    select(_WORKFLOWS.c.title, _WORKFLOWS.c.goal, _TEAMS.c.name, _MEMORY.c.value)
+    .join_from(_WORKFLOWS, _TEAMS, _TEAMS.c.id == _WORKFLOWS.c.team_id)
+    .outerjoin(_MEMORY, and_(_MEMORY.c.team_id == _TEAMS.c.id, _MEMORY.c.key == CORE_KEY))
+    .where(_WORKFLOWS.c.id == bindparam("b_workflow"))
+)
+_START_RUN = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("b_run"))
+    .values(
+        status=_bind("t_status", _RUNS, "status"),
+        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+    )
+)
 _CHAIN_ROWS = (
     select(
         _RUNS.c.status.label("run_status"),
@@ -152,6 +204,18 @@ _ADVANCE_RUN = (
         model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
     )
 )
+_COMPLETE_RUN = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("b_run"))
+    .values(
+        status=_bind("t_status", _RUNS, "status"),
+        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+        finished_at=_bind("t_finished_at", _RUNS, "finished_at"),
+        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
+    )
+)
 _INSERT_ASSET = insert(_ASSETS)
 
 
@@ -173,6 +237,20 @@ class Claim:
     requires_approval: bool
     history: list[ModelMessage]
     prompt: str | None
+
+
+RunningStep = Literal["running"]
+
+
+@dataclass(frozen=True)
+class _Leased:
+    """What a direct claim read and wrote: the run and step (:data:`_CLAIM_ROW`), the new
+    lease's token, the conversation's stored rows, and a first step's opening context."""
+
+    row: Row[Any]
+    token: str
+    history: list[str]
+    opening: Row[Any] | None
 
 
 @dataclass
@@ -278,35 +356,127 @@ class Engine:
     # -- phase 1: claim -----------------------------------------------------------------------
 
     async def _claim(self, job: StepJob) -> Claim | None:
+        """The lease on the job's step, or None when the job names nothing to do now. The
+        usual claim (a pending step) is one direct transaction; a step that is already running
+        (a lease held, or one that ran out: a takeover) goes to the general path."""
+        leased = await self.db.write_direct(partial(self._lease_pending, job))
+        if leased == "running":
+            return await self._claim_running(job)
+        if leased is None:
+            return None
+        row = leased.row
+        prompt: str | None = None  # attempt > 1: the conversation ends with the feedback
+        if job.attempt == 1:
+            prompt = step_text(
+                step_index=job.step_index,
+                step_count=row.step_count,
+                description=row.description,
+                tool_name=row.tool_name,
+                tool_input=row.tool_input,
+                approval_prompt=row.approval_prompt,
+            )
+            if leased.opening is not None:
+                opening = run_opening(
+                    team_name=leased.opening.name,
+                    title=leased.opening.title,
+                    goal=leased.opening.goal,
+                    core_memory=leased.opening.value,
+                )
+                prompt = f"{opening}\n\n{prompt}"
+        return Claim(
+            job=job,
+            token=leased.token,
+            team_id=row.team_id,
+            workflow_id=row.workflow_id,
+            conversation_id=row.conversation_id,
+            step_count=row.step_count,
+            tool_name=row.tool_name,
+            requires_approval=row.requires_approval,
+            history=conversation.parse(leased.history) if leased.history else [],
+            prompt=prompt,
+        )
+
+    def _lease_pending(self, job: StepJob, connection: Connection) -> _Leased | RunningStep | None:
+        """In a direct transaction: lease the job's step if it is the run's current step and
+        attempt, pending and due; "running" if it is running (see :meth:`_claim_running`)."""
+        row = connection.execute(
+            _CLAIM_ROW, {"b_run": job.run_id, "b_step": job.step_index}
+        ).first()
+        if (
+            row is None
+            or row.run_status not in (RunStatus.RUNNING, RunStatus.APPROVED)
+            or row.current_step_index != job.step_index
+            or row.attempt != job.attempt
+        ):
+            return None
+        if row.status == StepStatus.RUNNING:
+            return "running"
+        now = utc_now()
+        if row.status != StepStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+            return None  # done, or a retry whose backoff has not passed (the sweep queues it)
+        token = new_id()
+        connection.execute(
+            _LEASE_STEP,
+            {
+                "b_run": job.run_id,
+                "b_step": job.step_index,
+                **_transition_params(
+                    step_transition(job.run_id, job.step_index, row.status, StepStatus.RUNNING)
+                ),
+                "b_token": token,
+                "b_until": now + timedelta(seconds=self.settings.step_lease_seconds),
+                "b_now": now,
+            },
+        )
+        if row.run_status == RunStatus.APPROVED:
+            connection.execute(
+                _START_RUN,
+                {
+                    "b_run": job.run_id,
+                    **_transition_params(
+                        run_transition(job.run_id, row.run_status, RunStatus.RUNNING)
+                    ),
+                },
+            )
+        history: list[str] = list(
+            connection.execute(
+                conversation.LOAD_ROWS, {"b_conversation": row.conversation_id}
+            ).scalars()
+        )
+        opening = None
+        if job.step_index == 0 and job.attempt == 1:
+            opening = connection.execute(_OPENING, {"b_workflow": row.workflow_id}).one()
+        return _Leased(row=row, token=token, history=history, opening=opening)
+
+    async def _claim_running(self, job: StepJob) -> Claim | None:
+        """The job's step is running: nothing to do while its lease holds; once it has run
+        out, its worker crashed, and the step is taken over (a bounded number of times; the
+        attempt stays the same)."""
         wake_mail = False
         async with self.db.write() as session:
             found = await repository.lock_run_at_step(session, job.run_id, job.step_index)
             if found is None:
                 return None
             run, step = found
-            if run.status not in (RunStatus.RUNNING, RunStatus.APPROVED):
-                return None
-            if run.current_step_index != job.step_index or step.attempt != job.attempt:
-                return None
+            if (
+                run.status not in (RunStatus.RUNNING, RunStatus.APPROVED)
+                or run.current_step_index != job.step_index
+                or step.attempt != job.attempt
+                or step.status != StepStatus.RUNNING
+            ):
+                return None  # changed since the direct claim looked
             now = utc_now()
+            if step.claimed_until is not None and step.claimed_until > now:
+                return None  # another worker holds the lease
+            step.takeovers += 1
+            transition_step(step, StepStatus.PENDING)
             claim: Claim | None = None
-            if step.status == StepStatus.RUNNING:
-                if step.claimed_until is not None and step.claimed_until > now:
-                    return None  # another worker holds the lease
-                # The lease ran out: its worker crashed. Take the step over, a bounded number
-                # of times; the attempt stays the same.
-                step.takeovers += 1
-                transition_step(step, StepStatus.PENDING)
-                if step.takeovers > self.settings.step_max_takeovers:
-                    await self._fail_run(
-                        session, run, step, "the worker executing it crashed too many times"
-                    )
-                    wake_mail = True
-            elif step.status != StepStatus.PENDING:
-                return None
-            if step.status == StepStatus.PENDING:
-                if step.next_attempt_at and step.next_attempt_at > now:
-                    return None  # a retry's backoff has not passed; the sweep queues it when due
+            if step.takeovers > self.settings.step_max_takeovers:
+                await self._fail_run(
+                    session, run, step, "the worker executing it crashed too many times"
+                )
+                wake_mail = True
+            else:
                 history = await conversation.load(session, run.conversation_id)
                 claim = await self._take_lease(session, run, step, job, now, history)
         if wake_mail:
@@ -447,15 +617,11 @@ class Engine:
         if outcome.lease_lost:
             logger.info("step %s abandoned: its lease was taken", claim.job.key)
             return FollowUp()
+        if outcome.result is not None and not claim.requires_approval:
+            recorded = await self._record_direct(claim, outcome.result, outcome)
+            if recorded is not None:
+                return recorded
         async with self.db.write() as session:
-            if (
-                outcome.result is not None
-                and not claim.requires_approval
-                and claim.job.step_index + 1 < claim.step_count
-            ):
-                chained = await self._record_and_chain(session, claim, outcome.result, outcome)
-                if chained is not None:
-                    return chained
             found = await repository.lock_run_with_steps(
                 session, claim.job.run_id, claim.job.step_index
             )
@@ -476,109 +642,121 @@ class Engine:
                 return await self._after_failure(session, run, step, outcome)
             return await self._after_success(session, claim, run, step, next_step, outcome)
 
-    async def _record_and_chain(
-        self, session: AsyncSession, claim: Claim, result: ToolResult, outcome: Outcome
+    async def _record_direct(
+        self, claim: Claim, result: ToolResult, outcome: Outcome
     ) -> FollowUp | None:
-        """The hot path, in Core statements: a step completed and the next one can start at
-        once, so record it and claim the next in this transaction (the chain). None when the
-        rows are not as expected (stopped, taken over, …): then the ORM path decides."""
+        """The hot path, in one direct transaction: a step that needs no approval completed, so
+        record it and either claim the next step (the chain) or, after the last, complete the
+        run and write its email. None when the rows are not as expected (stopped, taken over,
+        …): then the general path decides."""
         job = claim.job
-        rows = (
-            await session.execute(
-                _CHAIN_ROWS,
-                {"b_run": job.run_id, "b_step": job.step_index, "b_next": job.step_index + 1},
-            )
-        ).all()
-        if len(rows) != 2:
-            return None
-        this, after = rows
-        if (
-            this.run_status != RunStatus.RUNNING
-            or this.step_index != job.step_index
-            or this.status != StepStatus.RUNNING
-            or this.claim_token != claim.token
-            or this.requires_approval
-            or after.status != StepStatus.PENDING
-            or after.attempt != 1
-        ):
-            return None
-        now = utc_now()
+        last = job.step_index + 1 == claim.step_count
+        # Everything that needs no database is prepared before the transaction, which on
+        # SQLite holds the write lock.
+        rows = conversation.dump(outcome.messages)
         # The history was loaded under this lease and nobody else appends while it is held, so
         # its length is where the new messages go.
-        stored = await conversation.append(
-            session, claim.conversation_id, outcome.messages, position=len(claim.history)
-        )
+        messages = conversation.insert_params(claim.conversation_id, len(claim.history), rows)
         output_data = result.data or None
+        asset: dict[str, Any] | None = None
         if result.asset_type is not None:
-            asset_id = new_id()
-            await session.execute(
-                _INSERT_ASSET,
-                {
-                    "id": asset_id,
-                    "team_id": claim.team_id,
-                    "workflow_id": claim.workflow_id,
-                    "run_id": job.run_id,
-                    "step_index": job.step_index,
-                    "attempt": job.attempt,
-                    "type": result.asset_type,
-                    "status": AssetStatus.FINAL,
-                    "content": result.content,
-                    "data": result.data,
-                    "mime_type": result.mime_type,
-                    "blob": result.blob,
-                    "created_at": now,
-                },
-            )
-            output_data = {**(result.data or {}), "assetId": asset_id}
-        await session.execute(
-            _FINISH_STEP,
-            {
-                "b_run": job.run_id,
-                "b_step": job.step_index,
-                **_transition_params(
-                    step_transition(
-                        job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
-                    )
-                ),
-                "b_output": result.content or result.text,
-                "b_output_data": output_data,
-                "b_input_tokens": outcome.input_tokens,
-                "b_output_tokens": outcome.output_tokens,
-            },
-        )
+            asset = {
+                "id": new_id(),
+                "team_id": claim.team_id,
+                "workflow_id": claim.workflow_id,
+                "run_id": job.run_id,
+                "step_index": job.step_index,
+                "attempt": job.attempt,
+                "type": result.asset_type,
+                "status": AssetStatus.FINAL,
+                "content": result.content,
+                "data": result.data,
+                "mime_type": result.mime_type,
+                "blob": result.blob,
+                "created_at": utc_now(),
+            }
+            output_data = {**(result.data or {}), "assetId": asset["id"]}
+        finish = {
+            "b_run": job.run_id,
+            "b_step": job.step_index,
+            **_transition_params(
+                step_transition(
+                    job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
+                )
+            ),
+            "b_output": result.content or result.text,
+            "b_output_data": output_data,
+            "b_input_tokens": outcome.input_tokens,
+            "b_output_tokens": outcome.output_tokens,
+        }
         next_job = StepJob(job.run_id, job.step_index + 1, 1)
-        token = new_id()
-        started = utc_now()  # not before the step above finished
-        await session.execute(
-            _LEASE_STEP,
-            {
-                "b_run": job.run_id,
-                "b_step": next_job.step_index,
-                **_transition_params(
-                    step_transition(
-                        job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
-                    )
-                ),
-                "b_token": token,
-                "b_until": started + timedelta(seconds=self.settings.step_lease_seconds),
-                "b_now": started,
-            },
-        )
-        await session.execute(
-            _ADVANCE_RUN,
-            {
-                "b_run": job.run_id,
-                "b_step": next_job.step_index,
-                **_transition_params(
-                    run_transition(job.run_id, RunStatus.RUNNING, RunStatus.RUNNING)
-                ),
-                "b_input_tokens": outcome.input_tokens,
-                "b_output_tokens": outcome.output_tokens,
-                "b_requests": outcome.requests,
-            },
-        )
+        lease = {
+            "b_run": job.run_id,
+            "b_step": next_job.step_index,
+            **_transition_params(
+                step_transition(
+                    job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
+                )
+            ),
+            "b_token": new_id(),
+        }
+        run_values = {
+            "b_run": job.run_id,
+            "b_step": next_job.step_index,
+            **_transition_params(
+                run_transition(
+                    job.run_id,
+                    RunStatus.RUNNING,
+                    RunStatus.COMPLETED if last else RunStatus.RUNNING,
+                )
+            ),
+            "b_input_tokens": outcome.input_tokens,
+            "b_output_tokens": outcome.output_tokens,
+            "b_requests": outcome.requests,
+        }
+
+        def write(connection: Connection) -> Row[Any] | Literal["completed"] | None:
+            found = connection.execute(
+                _CHAIN_ROWS,
+                {"b_run": job.run_id, "b_step": job.step_index, "b_next": next_job.step_index},
+            ).all()
+            if len(found) != (1 if last else 2):
+                return None
+            this = found[0]
+            after = None if last else found[1]
+            if (
+                this.run_status != RunStatus.RUNNING
+                or this.step_index != job.step_index
+                or this.status != StepStatus.RUNNING
+                or this.claim_token != claim.token
+                or this.requires_approval
+                or (
+                    after is not None and (after.status != StepStatus.PENDING or after.attempt != 1)
+                )
+            ):
+                return None
+            if messages:
+                connection.execute(conversation.INSERT_MESSAGES, messages)
+            if asset is not None:
+                connection.execute(_INSERT_ASSET, asset)
+            connection.execute(_FINISH_STEP, finish)
+            if after is None:
+                connection.execute(_COMPLETE_RUN, run_values)
+                emails.write_run_completed(connection, self.settings, job.run_id)
+                return "completed"
+            started = utc_now()  # not before the step above finished
+            until = started + timedelta(seconds=self.settings.step_lease_seconds)
+            connection.execute(_LEASE_STEP, {**lease, "b_until": until, "b_now": started})
+            connection.execute(_ADVANCE_RUN, run_values)
+            return after
+
+        after = await self.db.write_direct(write)
+        if after is None:
+            return None
+        if after == "completed":
+            return FollowUp(wake_mail=True)
         # Go on with the history as a reload would give it (the stored rows parsed back).
-        history = [*claim.history, *conversation.parse(stored)] if stored else claim.history
+        history = [*claim.history, *conversation.parse(rows)] if rows else claim.history
         prompt = step_text(
             step_index=after.step_index,
             step_count=claim.step_count,
@@ -591,7 +769,7 @@ class Engine:
             next_claim=replace(
                 claim,
                 job=next_job,
-                token=token,
+                token=lease["b_token"],
                 tool_name=after.tool_name,
                 requires_approval=after.requires_approval,
                 history=history,

@@ -1,0 +1,68 @@
+"""Database.write_direct: the engine's transactions on a synchronous connection in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+
+from signoff.db import Database
+from signoff.models import Team
+
+pytestmark = pytest.mark.postgres
+
+TEAMS = Team.__table__
+
+
+async def _team_names(database: Database) -> list[str]:
+    async with database.read() as session:
+        return list(await session.scalars(select(Team.name).order_by(Team.name)))
+
+
+async def test_a_direct_transaction_commits_when_its_function_returns(database: Database) -> None:
+    def write(connection: Connection) -> int:
+        connection.execute(
+            insert(TEAMS), [{"id": "t1", "name": "One"}, {"id": "t2", "name": "Two"}]
+        )
+        return int(connection.execute(select(func.count()).select_from(TEAMS)).scalar_one())
+
+    assert await database.write_direct(write) == 2
+    assert await _team_names(database) == ["One", "Two"]
+
+
+async def test_a_direct_transaction_rolls_back_when_its_function_raises(
+    database: Database,
+) -> None:
+    def write(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+        raise RuntimeError("changed its mind")
+
+    with pytest.raises(RuntimeError, match="changed its mind"):
+        await database.write_direct(write)
+    assert await _team_names(database) == []
+
+
+async def test_a_cancelled_caller_waits_until_the_transaction_has_ended(
+    database: Database,
+) -> None:
+    # A thread cannot be interrupted: the cancellation is delivered once the transaction has
+    # committed, so a stopped worker leaves no transaction behind.
+    inside = threading.Event()
+    release = threading.Event()
+
+    def write(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+        inside.set()
+        assert release.wait(timeout=5)
+
+    caller = asyncio.create_task(database.write_direct(write))
+    assert await asyncio.to_thread(inside.wait, 5)
+    caller.cancel()
+    await asyncio.sleep(0.05)
+    assert not caller.done()  # still waiting for the thread
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert await _team_names(database) == ["One"]
