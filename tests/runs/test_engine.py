@@ -139,6 +139,37 @@ async def test_a_taken_over_workers_late_result_is_refused(
     assert len(messages) == 3  # only the lease holder wrote
 
 
+async def test_a_late_result_is_refused_while_the_new_lease_holder_runs_the_step(
+    database: Database, settings: Settings, clock: FrozenClock
+) -> None:
+    # The step is still running, under another worker's lease: only the token tells them apart.
+    script = ScriptedModel()
+    engine, _queue = engine_for(database, settings, script)
+    _, run_id, job = await active_workflow_run(
+        database, settings, tools=("web_search", "generate_outline")
+    )
+    script.gate = first = asyncio.Event()
+    slow = asyncio.create_task(engine.execute(job))
+    await asyncio.wait_for(script.held.wait(), timeout=5)
+    clock.advance(timedelta(seconds=settings.step_lease_seconds + 1))
+    script.held.clear()
+    script.gate = second = asyncio.Event()
+    takeover = asyncio.create_task(engine.execute(job))
+    await asyncio.wait_for(script.held.wait(), timeout=5)
+    first.set()
+    await slow
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.RUNNING
+    assert steps[0].status == StepStatus.RUNNING  # not completed by the late result
+    assert steps[0].takeovers == 1
+    assert await _stored_tool_calls(database, run_id) == []
+    second.set()
+    await takeover
+    run, steps = await load(database, run_id)
+    assert run.status == RunStatus.COMPLETED
+    assert await _stored_tool_calls(database, run_id) == ["web_search", "generate_outline"]
+
+
 async def test_a_stopped_runs_late_result_is_dropped(
     database: Database, settings: Settings
 ) -> None:

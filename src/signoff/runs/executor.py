@@ -18,16 +18,22 @@ claims the next step, in the same transaction: the same lease as any claim (a to
 expiry; a crash lets it run out, the sweep re-queues the step and a takeover follows, counted
 like any other), and the worker goes straight on with the conversation it holds — the rows it
 just wrote, parsed back, so the next step sees exactly what a reload would give (invariant 10).
-So a step costs one write transaction and no queue round trip; that transaction is written
-in Core statements built once (a conditional read of the run and the two steps under the run's
-lock, the messages in one insert, an update per step row and one for the run), with the status
-changes still checked by :mod:`signoff.runs.states`; anything unexpected (a stop, a takeover)
-falls back to the ORM path, which drops the late result as before. The queue carries only the work
-that starts idle: a run's first step, a retry after its backoff, the step after a decision, and
-the sweep's re-queues; those jobs are enqueued after the commit (a crash in between: the sweep
-finds the ready step — invariant 4). The chain ends where a run stops needing a worker: an
-approval pause, a retry with backoff, a failure, the run's end, a stop (the late result is
-dropped as always), a lost lease — so a waiting run still holds nothing (invariant 8).
+So a step costs one write transaction and no queue round trip. After the last step, the same
+transaction completes the run and writes its email.
+
+**Direct transactions.** The usual claim and these records are the hot path, so they are
+functions of Core statements built once, run by :meth:`signoff.db.Database.write_direct` on a
+synchronous connection in a thread: one hand-off per transaction rather than per statement.
+A record's statements carry their own guards (the run running, the step still under this lease,
+the next one pending, the run's row locked first), with the status changes still checked by
+:mod:`signoff.runs.states`; a guard that misses rolls the transaction back, and anything
+unexpected (a stop, a takeover, an approval, a failure) goes through the general ORM path, which
+drops a late result as before. The queue carries only the work that starts idle: a run's first
+step, a retry after its backoff, the step after a decision, and the sweep's re-queues; those
+jobs are enqueued after the commit (a crash in between: the sweep finds the ready step —
+invariant 4). The chain ends where a run stops needing a worker: an approval pause, a retry
+with backoff, a failure, the run's end, a stop, a lost lease — so a waiting run still holds
+nothing (invariant 8).
 
 The durable unit is the step row and its lease, not the queue job: "one job per step" means one
 claim per step attempt; a queue job is only how idle work is picked up. A chain occupies one of
@@ -145,31 +151,44 @@ _START_RUN = (
         updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
     )
 )
-_CHAIN_ROWS = (
-    select(
-        _RUNS.c.status.label("run_status"),
-        _STEPS.c.step_index,
-        _STEPS.c.status,
-        _STEPS.c.claim_token,
-        _STEPS.c.attempt,
-        _STEPS.c.description,
-        _STEPS.c.tool_name,
-        _STEPS.c.tool_input,
-        _STEPS.c.requires_approval,
-        _STEPS.c.approval_prompt,
+# The direct record's statements carry their own guards: each matches its row only in the
+# state the record expects (the run running, the step still under this lease, the next one
+# pending), and a miss rolls the transaction back for the general path to decide. The run's row
+# comes first: every state change locks the run before its steps (see repository.lock_run).
+_RUN_RUNNING = (_RUNS.c.id == bindparam("b_run"), _RUNS.c.status == RunStatus.RUNNING)
+_ADVANCE_RUN = (
+    update(_RUNS)
+    .where(*_RUN_RUNNING)
+    .values(
+        status=_bind("t_status", _RUNS, "status"),
+        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+        current_step_index=bindparam("b_next", type_=Integer),
+        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
     )
-    .join_from(_RUNS, _STEPS, _STEPS.c.run_id == _RUNS.c.id)
-    .where(
-        _RUNS.c.id == bindparam("b_run"),
-        _STEPS.c.step_index.in_([bindparam("b_step"), bindparam("b_next")]),
+)
+_COMPLETE_RUN = (
+    update(_RUNS)
+    .where(*_RUN_RUNNING)
+    .values(
+        status=_bind("t_status", _RUNS, "status"),
+        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+        finished_at=_bind("t_finished_at", _RUNS, "finished_at"),
+        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
     )
-    .order_by(_STEPS.c.step_index)
-    .with_for_update(of=_RUNS)
 )
 _STEP_WHERE = (_STEPS.c.run_id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
 _FINISH_STEP = (
     update(_STEPS)
-    .where(*_STEP_WHERE)
+    .where(
+        *_STEP_WHERE,
+        _STEPS.c.status == StepStatus.RUNNING,
+        _STEPS.c.claim_token == bindparam("b_claim"),
+        _STEPS.c.requires_approval.is_(False),
+    )
     .values(
         status=_bind("t_status", _STEPS, "status"),
         finished_at=_bind("t_finished_at", _STEPS, "finished_at"),
@@ -184,7 +203,11 @@ _FINISH_STEP = (
 )
 _LEASE_STEP = (
     update(_STEPS)
-    .where(*_STEP_WHERE)
+    .where(
+        *_STEP_WHERE,
+        _STEPS.c.status == StepStatus.PENDING,
+        _STEPS.c.attempt == bindparam("b_attempt", type_=Integer),
+    )
     .values(
         status=_bind("t_status", _STEPS, "status"),
         claim_token=_bind("b_token", _STEPS, "claim_token"),
@@ -192,29 +215,13 @@ _LEASE_STEP = (
         started_at=func.coalesce(_STEPS.c.started_at, _bind("b_now", _STEPS, "started_at")),
     )
 )
-_ADVANCE_RUN = (
-    update(_RUNS)
-    .where(_RUNS.c.id == bindparam("b_run"))
-    .values(
-        status=_bind("t_status", _RUNS, "status"),
-        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
-        current_step_index=bindparam("b_step", type_=Integer),
-        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
-    )
-)
-_COMPLETE_RUN = (
-    update(_RUNS)
-    .where(_RUNS.c.id == bindparam("b_run"))
-    .values(
-        status=_bind("t_status", _RUNS, "status"),
-        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
-        finished_at=_bind("t_finished_at", _RUNS, "finished_at"),
-        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
-    )
+# The chain's lease on the next step, returning what its message needs.
+_LEASE_NEXT = _LEASE_STEP.returning(
+    _STEPS.c.description,
+    _STEPS.c.tool_name,
+    _STEPS.c.tool_input,
+    _STEPS.c.requires_approval,
+    _STEPS.c.approval_prompt,
 )
 _INSERT_ASSET = insert(_ASSETS)
 
@@ -275,6 +282,10 @@ class FollowUp:
     not_before: datetime | None = None
     wake_mail: bool = False
     next_claim: Claim | None = None
+
+
+class _NotAsExpected(Exception):
+    """Rolls a direct record back: a row was not in the state the record expects."""
 
 
 class StepFailure(Exception):
@@ -423,6 +434,7 @@ class Engine:
                 **_transition_params(
                     step_transition(job.run_id, job.step_index, row.status, StepStatus.RUNNING)
                 ),
+                "b_attempt": job.attempt,
                 "b_token": token,
                 "b_until": now + timedelta(seconds=self.settings.step_lease_seconds),
                 "b_now": now,
@@ -679,6 +691,7 @@ class Engine:
         finish = {
             "b_run": job.run_id,
             "b_step": job.step_index,
+            "b_claim": claim.token,
             **_transition_params(
                 step_transition(
                     job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
@@ -693,6 +706,7 @@ class Engine:
         lease = {
             "b_run": job.run_id,
             "b_step": next_job.step_index,
+            "b_attempt": next_job.attempt,
             **_transition_params(
                 step_transition(
                     job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
@@ -702,7 +716,7 @@ class Engine:
         }
         run_values = {
             "b_run": job.run_id,
-            "b_step": next_job.step_index,
+            "b_next": next_job.step_index,
             **_transition_params(
                 run_transition(
                     job.run_id,
@@ -715,50 +729,42 @@ class Engine:
             "b_requests": outcome.requests,
         }
 
-        def write(connection: Connection) -> Row[Any] | Literal["completed"] | None:
-            found = connection.execute(
-                _CHAIN_ROWS,
-                {"b_run": job.run_id, "b_step": job.step_index, "b_next": next_job.step_index},
-            ).all()
-            if len(found) != (1 if last else 2):
-                return None
-            this = found[0]
-            after = None if last else found[1]
-            if (
-                this.run_status != RunStatus.RUNNING
-                or this.step_index != job.step_index
-                or this.status != StepStatus.RUNNING
-                or this.claim_token != claim.token
-                or this.requires_approval
-                or (
-                    after is not None and (after.status != StepStatus.PENDING or after.attempt != 1)
-                )
-            ):
-                return None
+        def write(connection: Connection) -> Row[Any] | None:
+            def expect(matched: bool) -> None:
+                if not matched:
+                    raise _NotAsExpected
+
+            expect(
+                connection.execute(_COMPLETE_RUN if last else _ADVANCE_RUN, run_values).rowcount
+                == 1
+            )
+            expect(connection.execute(_FINISH_STEP, finish).rowcount == 1)
+            after = None
+            if not last:
+                started = utc_now()  # not before the step above finished
+                until = started + timedelta(seconds=self.settings.step_lease_seconds)
+                after = connection.execute(
+                    _LEASE_NEXT, {**lease, "b_until": until, "b_now": started}
+                ).first()
+                expect(after is not None)
             if messages:
                 connection.execute(conversation.INSERT_MESSAGES, messages)
             if asset is not None:
                 connection.execute(_INSERT_ASSET, asset)
-            connection.execute(_FINISH_STEP, finish)
-            if after is None:
-                connection.execute(_COMPLETE_RUN, run_values)
+            if last:
                 emails.write_run_completed(connection, self.settings, job.run_id)
-                return "completed"
-            started = utc_now()  # not before the step above finished
-            until = started + timedelta(seconds=self.settings.step_lease_seconds)
-            connection.execute(_LEASE_STEP, {**lease, "b_until": until, "b_now": started})
-            connection.execute(_ADVANCE_RUN, run_values)
             return after
 
-        after = await self.db.write_direct(write)
-        if after is None:
+        try:
+            after = await self.db.write_direct(write)
+        except _NotAsExpected:
             return None
-        if after == "completed":
-            return FollowUp(wake_mail=True)
+        if after is None:
+            return FollowUp(wake_mail=True)  # the run completed, and its email is written
         # Go on with the history as a reload would give it (the stored rows parsed back).
         history = [*claim.history, *conversation.parse(rows)] if rows else claim.history
         prompt = step_text(
-            step_index=after.step_index,
+            step_index=next_job.step_index,
             step_count=claim.step_count,
             description=after.description,
             tool_name=after.tool_name,
