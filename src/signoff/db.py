@@ -81,6 +81,9 @@ def _create_direct_engine(async_engine: AsyncEngine) -> Engine:
     database through the same driver family (pysqlite for aiosqlite; psycopg is both)."""
     url = async_engine.url
     if url.drivername == "sqlite+aiosqlite":
+        if url.database in (None, "", ":memory:"):
+            # Each connection would open its own empty database.
+            raise ValueError("direct transactions need a SQLite file, not an in-memory database")
         engine = create_sync_engine(
             url.set(drivername="sqlite+pysqlite"),
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

@@ -36,12 +36,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 from fastapi import FastAPI
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 
 from signoff.config import Settings
 from signoff.db import Database
@@ -62,6 +62,7 @@ DEFAULT_BATCH_SIZE = 20
 # takes well under a second) before cancelling it.
 STOP_GRACE_SECONDS = 10.0
 _MAX_ERROR_LENGTH = 2000
+_OUTBOX = cast(Table, OutboxMail.__table__)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 _TEXT_LINK = re.compile(r"https?://[^\s<>\"']+")
@@ -217,9 +218,10 @@ class MailSender:
         cancelling mid-send leaves a claim that expires, so that mail is sent later."""
         while not self._stopping:
             # Cleared before the pass, so a wake() during the pass triggers the next one at once.
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
-                await self.deliver_due()
+                await self.deliver_due(look_first=not woken)
             except Exception:
                 logger.exception("Mail sender pass failed; trying again at the next poll")
             _stop_if_cancelled()
@@ -244,15 +246,18 @@ class MailSender:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def deliver_due(self) -> int:
+    async def deliver_due(self, *, look_first: bool = True) -> int:
         """Deliver every mail that is due now; return how many were sent (or kept).
 
         Claims and delivers in batches until a batch comes back short, i.e. nothing is due
         any more. A mail that fails is scheduled for later, so it does not come back here.
+        ``look_first=False`` (after :meth:`wake`: mail was just committed) skips the read that
+        keeps an idle poll from taking SQLite's write lock.
         """
         delivered = 0
         while not self._stopping:
-            batch = await self._claim()
+            batch = await self._claim(look_first=look_first)
+            look_first = True
             for mail in batch:
                 _stop_if_cancelled()
                 if self._stopping:
@@ -262,40 +267,42 @@ class MailSender:
                 break
         return delivered
 
-    async def _claim(self) -> list[OutboxMail]:
+    async def _claim(self, *, look_first: bool) -> list[OutboxMail]:
         now = utc_now()
         due = and_(
-            OutboxMail.status == MailStatus.PENDING,
-            OutboxMail.next_attempt_at <= now,
+            _OUTBOX.c.status == MailStatus.PENDING,
+            _OUTBOX.c.next_attempt_at <= now,
             # A claim is valid while now < claimed_until (see _deliver), so it ends exactly then.
-            or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until <= now),
+            or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until <= now),
         )
-        # Most polls find nothing: look with a read first, so an idle sender never takes
-        # SQLite's write lock (every process polls every few seconds).
-        async with self._db.read() as session:
-            if await session.scalar(select(OutboxMail.id).where(due).limit(1)) is None:
-                return []
+        if look_first:
+            # Most polls find nothing: look with a read first, so an idle sender never takes
+            # SQLite's write lock (every process polls every few seconds).
+            async with self._db.read() as session:
+                if await session.scalar(select(_OUTBOX.c.id).where(due).limit(1)) is None:
+                    return []
         claimed_until = now + timedelta(seconds=self._settings.mail_claim_seconds)
         candidates = (
-            select(OutboxMail.id)
+            select(_OUTBOX.c.id)
             .where(due)
-            .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+            .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
             .limit(self._batch_size)
             # PostgreSQL: skip rows another sender is claiming right now. SQLite has no row
             # locks and SQLAlchemy leaves the clause out; BEGIN IMMEDIATE serialises instead.
             .with_for_update(skip_locked=True)
         )
         claim = (
-            update(OutboxMail)
+            update(_OUTBOX)
             # `due` again on the updated row: under READ COMMITTED, PostgreSQL re-evaluates it
             # on the newest version of a row that a concurrent claim changed meanwhile.
-            .where(OutboxMail.id.in_(candidates), due)
+            .where(_OUTBOX.c.id.in_(candidates), due)
             .values(claimed_until=claimed_until)
-            .returning(OutboxMail)
-            .execution_options(synchronize_session=False)
+            .returning(*_OUTBOX.c)
         )
-        async with self._db.write() as session:
-            mails = list((await session.scalars(claim)).all())
+        # A direct transaction (see Database.write_direct): the sender's two writes per batch
+        # are on every run's path, like the engine's. The rows become detached objects.
+        rows = await self._db.write_direct(lambda connection: connection.execute(claim).all())
+        mails = [OutboxMail(**row._mapping) for row in rows]
         return sorted(mails, key=lambda mail: (mail.next_attempt_at, mail.id))
 
     async def _deliver(self, mail: OutboxMail) -> int:
@@ -371,18 +378,17 @@ class MailSender:
         # Recorded even if this sender's claim has run out meanwhile: the server accepted the
         # message, which is the truth whoever holds the claim. Only a pending row changes, so a
         # row already recorded by a sender that resent it stays as it is.
-        async with self._db.write() as session:
-            await session.execute(
-                update(OutboxMail)
-                .where(OutboxMail.id == mail.id, OutboxMail.status == MailStatus.PENDING)
-                .values(
-                    status=status,
-                    sent_at=utc_now(),
-                    attempts=OutboxMail.attempts + 1,
-                    claimed_until=None,
-                )
-                .execution_options(synchronize_session=False)
+        delivered = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == mail.id, _OUTBOX.c.status == MailStatus.PENDING)
+            .values(
+                status=status,
+                sent_at=utc_now(),
+                attempts=_OUTBOX.c.attempts + 1,
+                claimed_until=None,
             )
+        )
+        await self._db.write_direct(lambda connection: connection.execute(delivered))
 
     async def _record_failure(self, mail: OutboxMail, error: str, *, permanent: bool) -> None:
         now = utc_now()
