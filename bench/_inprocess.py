@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +29,19 @@ def _kind(statement: str) -> str:
     verb = statement.split(None, 1)[0].upper()
     table = _TABLE.search(statement)
     return f"{verb} {table.group(1)}" if table else verb
+
+
+def _direct_caller(frame: Any) -> str:
+    """Who runs the direct transaction on this thread's stack: the function given to
+    ``Database.write_direct`` (the ``work`` of ``signoff.db._in_transaction``) says."""
+    while frame is not None:
+        if frame.f_code.co_name == "_in_transaction":
+            work = frame.f_locals.get("work")
+            code = getattr(getattr(work, "func", work), "__code__", None)
+            in_sender = code is not None and code.co_filename.endswith("mail/sender.py")
+            return "mail sender" if in_sender else "engine"
+        frame = frame.f_back
+    return "engine"
 
 
 async def measure(workflows: int, rounds: int) -> dict[str, Any]:
@@ -73,8 +87,9 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
                 await queue.idle()
 
                 # Each statement is counted for the asyncio task that issued it: the engine's
-                # workers and sweep, the mail sender, or this client (the API requests); or for
-                # the engine when it comes from the thread of the engine's direct transactions.
+                # workers and sweep, the mail sender, or this client (the API requests). A
+                # direct transaction runs in a thread of its own, where the function it runs
+                # (in the executor or the mail sender) is on the stack.
                 counts: dict[str, collections.Counter[str]] = collections.defaultdict(
                     collections.Counter
                 )
@@ -82,7 +97,7 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
 
                 def on_statement(*args: Any) -> None:
                     if threading.current_thread().name.startswith("signoff-db"):
-                        counts["engine"][_kind(args[2])] += 1
+                        counts[_direct_caller(sys._getframe())][_kind(args[2])] += 1
                         return
                     task = asyncio.current_task()
                     name = task.get_name() if task else ""
