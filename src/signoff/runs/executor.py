@@ -692,38 +692,22 @@ class Engine:
             "b_run": job.run_id,
             "b_step": job.step_index,
             "b_claim": claim.token,
-            **_transition_params(
-                step_transition(
-                    job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
-                )
-            ),
             "b_output": result.content or result.text,
             "b_output_data": output_data,
             "b_input_tokens": outcome.input_tokens,
             "b_output_tokens": outcome.output_tokens,
         }
         next_job = StepJob(job.run_id, job.step_index + 1, 1)
-        lease = {
+        token = new_id()
+        lease: dict[str, Any] = {
             "b_run": job.run_id,
             "b_step": next_job.step_index,
             "b_attempt": next_job.attempt,
-            **_transition_params(
-                step_transition(
-                    job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
-                )
-            ),
-            "b_token": new_id(),
+            "b_token": token,
         }
         run_values = {
             "b_run": job.run_id,
             "b_next": next_job.step_index,
-            **_transition_params(
-                run_transition(
-                    job.run_id,
-                    RunStatus.RUNNING,
-                    RunStatus.COMPLETED if last else RunStatus.RUNNING,
-                )
-            ),
             "b_input_tokens": outcome.input_tokens,
             "b_output_tokens": outcome.output_tokens,
             "b_requests": outcome.requests,
@@ -734,18 +718,35 @@ class Engine:
                 if not matched:
                     raise _NotAsExpected
 
+            # The transitions (and their timestamps) are taken here, in the transaction: a step
+            # finishes when its result is recorded, and the next one starts after that.
+            to = RunStatus.COMPLETED if last else RunStatus.RUNNING
+            run_values.update(_transition_params(run_transition(job.run_id, RunStatus.RUNNING, to)))
             expect(
                 connection.execute(_COMPLETE_RUN if last else _ADVANCE_RUN, run_values).rowcount
                 == 1
             )
+            finish.update(
+                _transition_params(
+                    step_transition(
+                        job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
+                    )
+                )
+            )
             expect(connection.execute(_FINISH_STEP, finish).rowcount == 1)
             after = None
             if not last:
-                started = utc_now()  # not before the step above finished
-                until = started + timedelta(seconds=self.settings.step_lease_seconds)
-                after = connection.execute(
-                    _LEASE_NEXT, {**lease, "b_until": until, "b_now": started}
-                ).first()
+                started = utc_now()
+                lease.update(
+                    _transition_params(
+                        step_transition(
+                            job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
+                        )
+                    ),
+                    b_until=started + timedelta(seconds=self.settings.step_lease_seconds),
+                    b_now=started,
+                )
+                after = connection.execute(_LEASE_NEXT, lease).first()
                 expect(after is not None)
             if messages:
                 connection.execute(conversation.INSERT_MESSAGES, messages)
@@ -775,7 +776,7 @@ class Engine:
             next_claim=replace(
                 claim,
                 job=next_job,
-                token=lease["b_token"],
+                token=token,
                 tool_name=after.tool_name,
                 requires_approval=after.requires_approval,
                 history=history,
