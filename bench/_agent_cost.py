@@ -63,7 +63,7 @@ async def measure(runs: int, warmup: int = 3) -> dict[str, Any]:
     from signoff.llm.offline import OfflineModel
     from signoff.migrations.runner import upgrade
     from signoff.models import RunStep
-    from signoff.runs.prompts import run_opening, step_message
+    from signoff.runs.prompts import run_opening, step_text
     from signoff.tools.agents import step_agent
     from signoff.tools.base import ToolContext
 
@@ -91,7 +91,14 @@ async def measure(runs: int, warmup: int = 3) -> dict[str, Any]:
             for number in range(warmup + runs):
                 history: list[Any] = []
                 for step in steps:
-                    prompt = step_message(step, len(steps))
+                    prompt = step_text(
+                        step_index=step.step_index,
+                        step_count=len(steps),
+                        description=step.description,
+                        tool_name=step.tool_name,
+                        tool_input=step.tool_input,
+                        approval_prompt=step.approval_prompt,
+                    )
                     if step.step_index == 0:
                         prompt = f"{opening}\n\n{prompt}"
                     deps = ToolContext(

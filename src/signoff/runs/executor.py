@@ -90,7 +90,7 @@ from signoff.models import (
 from signoff.models.memory import CORE_KEY
 from signoff.queue.jobs import JobQueue, StepJob
 from signoff.runs import conversation, emails, repository
-from signoff.runs.prompts import run_opening, step_message, step_text
+from signoff.runs.prompts import run_opening, step_text
 from signoff.runs.service import end_unfinished_steps
 from signoff.runs.states import run_transition, step_transition, transition_run, transition_step
 from signoff.tools.agents import step_agent
@@ -246,6 +246,51 @@ class Claim:
     prompt: str | None
 
 
+def _claim_for(
+    job: StepJob,
+    token: str,
+    *,
+    run: Any,
+    step: Any,
+    history: list[ModelMessage],
+    opening: Row[Any] | None,
+) -> Claim:
+    """The claim on ``job``'s step under lease ``token``. ``run`` and ``step`` are the ORM
+    objects or the direct claim's row (the same attribute names); ``opening`` is a run's first
+    step's context (:data:`_OPENING`). A first attempt is told the step (a run's first step
+    after the opening); a later one gets no message: the conversation ends with the feedback."""
+    prompt = None
+    if job.attempt == 1:
+        prompt = step_text(
+            step_index=job.step_index,
+            step_count=run.step_count,
+            description=step.description,
+            tool_name=step.tool_name,
+            tool_input=step.tool_input,
+            approval_prompt=step.approval_prompt,
+        )
+        if opening is not None:
+            context = run_opening(
+                team_name=opening.name,
+                title=opening.title,
+                goal=opening.goal,
+                core_memory=opening.value,
+            )
+            prompt = f"{context}\n\n{prompt}"
+    return Claim(
+        job=job,
+        token=token,
+        team_id=run.team_id,
+        workflow_id=run.workflow_id,
+        conversation_id=run.conversation_id,
+        step_count=run.step_count,
+        tool_name=step.tool_name,
+        requires_approval=step.requires_approval,
+        history=history,
+        prompt=prompt,
+    )
+
+
 RunningStep = Literal["running"]
 
 
@@ -375,36 +420,13 @@ class Engine:
             return await self._claim_running(job)
         if leased is None:
             return None
-        row = leased.row
-        prompt: str | None = None  # attempt > 1: the conversation ends with the feedback
-        if job.attempt == 1:
-            prompt = step_text(
-                step_index=job.step_index,
-                step_count=row.step_count,
-                description=row.description,
-                tool_name=row.tool_name,
-                tool_input=row.tool_input,
-                approval_prompt=row.approval_prompt,
-            )
-            if leased.opening is not None:
-                opening = run_opening(
-                    team_name=leased.opening.name,
-                    title=leased.opening.title,
-                    goal=leased.opening.goal,
-                    core_memory=leased.opening.value,
-                )
-                prompt = f"{opening}\n\n{prompt}"
-        return Claim(
-            job=job,
-            token=leased.token,
-            team_id=row.team_id,
-            workflow_id=row.workflow_id,
-            conversation_id=row.conversation_id,
-            step_count=row.step_count,
-            tool_name=row.tool_name,
-            requires_approval=row.requires_approval,
+        return _claim_for(
+            job,
+            leased.token,
+            run=leased.row,
+            step=leased.row,
             history=conversation.parse(leased.history) if leased.history else [],
-            prompt=prompt,
+            opening=leased.opening,
         )
 
     def _lease_pending(self, job: StepJob, connection: Connection) -> _Leased | RunningStep | None:
@@ -510,36 +532,12 @@ class Engine:
         step.claim_token = new_id()
         step.claimed_until = now + timedelta(seconds=self.settings.step_lease_seconds)
         step.started_at = step.started_at or now
-        prompt: str | None
-        if step.attempt > 1:
-            prompt = None  # the conversation ends with the person's feedback
-        else:
-            prompt = step_message(step, run.step_count)
-            if step.step_index == 0:
-                workflow = await session.get(Workflow, run.workflow_id)
-                team = await session.get(Team, run.team_id)
-                core = await session.get(MemoryEntry, (run.team_id, CORE_KEY))
-                assert workflow is not None
-                assert team is not None
-                opening = run_opening(
-                    team_name=team.name,
-                    title=workflow.title,
-                    goal=workflow.goal,
-                    core_memory=core.value if core else None,
-                )
-                prompt = f"{opening}\n\n{prompt}"
+        opening = None
+        if step.step_index == 0 and step.attempt == 1:
+            opening = (await session.execute(_OPENING, {"b_workflow": run.workflow_id})).one()
         # No flush: the commit writes the lease in the same round trip.
-        return Claim(
-            job=job,
-            token=step.claim_token,
-            team_id=run.team_id,
-            workflow_id=run.workflow_id,
-            conversation_id=run.conversation_id,
-            step_count=run.step_count,
-            tool_name=step.tool_name,
-            requires_approval=step.requires_approval,
-            history=history,
-            prompt=prompt,
+        return _claim_for(
+            job, step.claim_token, run=run, step=step, history=history, opening=opening
         )
 
     # -- phase 2: execute ---------------------------------------------------------------------

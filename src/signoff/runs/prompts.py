@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from signoff.models import RunStep
-
 STEP_INSTRUCTIONS = """\
 You execute one step of a workflow that a person approved, for the team named in the first
 message. Each message from the user names the step to do now: its description, its tool and
@@ -37,17 +35,6 @@ def run_opening(*, team_name: str, title: str, goal: str, core_memory: str | Non
     return "\n\n".join(parts)
 
 
-def step_message(step: RunStep, step_count: int) -> str:
-    return step_text(
-        step_index=step.step_index,
-        step_count=step_count,
-        description=step.description,
-        tool_name=step.tool_name,
-        tool_input=step.tool_input,
-        approval_prompt=step.approval_prompt,
-    )
-
-
 def step_text(
     *,
     step_index: int,
@@ -57,7 +44,7 @@ def step_text(
     tool_input: dict[str, Any],
     approval_prompt: str | None,
 ) -> str:
-    """The message naming a step (from its row's columns, as the engine's chain reads them)."""
+    """The message naming a step (from its row's columns)."""
     lines = [
         f"Step {step_index + 1} of {step_count}: {description}",
         f"Tool: {tool_name}",
