@@ -13,7 +13,10 @@ per request) is what lets an endpoint read, call the LLM with no transaction ope
 
 SQLite: WAL, a busy timeout, foreign keys on, and writes start with ``BEGIN IMMEDIATE`` so
 concurrent writers queue on the lock instead of failing halfway through with "database is
-locked". Reads start with a plain deferred ``BEGIN``.
+locked". Reads start with a plain deferred ``BEGIN``. Within a process, writers first take turns
+on an asyncio lock, in order: SQLite's busy handler makes a waiting writer sleep (1, 2, 5, … up
+to 100 ms at a time) and try again, so under load a writer could wait far longer than the lock
+is held; the busy timeout is left for other processes.
 
 The run engine's hot path has a third kind, :meth:`Database.write_direct`: a function of Core
 statements run as one write transaction on a plain synchronous connection, in a thread. Each
@@ -45,8 +48,7 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "signoff_write"
 # Threads for write_direct on PostgreSQL (each holds one connection while it works). SQLite
-# gets one: it has a single writer anyway, and one thread queues its transactions in order
-# instead of leaving them to SQLite's busy handler, which sleeps.
+# gets one: it has a single writer anyway.
 DIRECT_THREADS = 4
 
 T = TypeVar("T")
@@ -124,6 +126,8 @@ class Database:
             engine.execution_options(**{_WRITE_OPTION: False}), expire_on_commit=False
         )
         self._direct: tuple[Engine, ThreadPoolExecutor] | None = None
+        # SQLite: this process's writers take turns here (see the module's docstring).
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:
@@ -132,8 +136,22 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A read-write transaction, committed when the block ends without an exception."""
-        async with self._writer() as session, session.begin():
+        async with self._turn(), self._writer() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's turn to write; waiting gives up after the busy timeout,
+        as SQLite itself would."""
+        if self._write_turn is None:
+            yield
+            return
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            await self._write_turn.acquire()
+        try:
+            yield
+        finally:
+            self._write_turn.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -158,12 +176,15 @@ class Database:
                 ThreadPoolExecutor(threads, thread_name_prefix="signoff-db"),
             )
         engine, executor = self._direct
-        done = asyncio.get_running_loop().run_in_executor(executor, _in_transaction, engine, work)
-        try:
-            return await asyncio.shield(done)
-        except asyncio.CancelledError:
-            await asyncio.wait([done])
-            raise
+        async with self._turn():
+            done = asyncio.get_running_loop().run_in_executor(
+                executor, _in_transaction, engine, work
+            )
+            try:
+                return await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await asyncio.wait([done])
+                raise
 
     async def dispose(self) -> None:
         if self._direct is not None:
