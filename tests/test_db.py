@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from signoff.db import Database
-from signoff.models import Team
+from signoff.models import Base, Team
 
 pytestmark = pytest.mark.postgres
 
@@ -66,3 +67,40 @@ async def test_a_cancelled_caller_waits_until_the_transaction_has_ended(
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert await _team_names(database) == ["One"]
+
+
+async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path) -> None:
+    # Without the turns, the direct transaction's thread would be backing off in SQLite's busy
+    # handler (sleeping up to 100 ms at a time) when the first writer commits, and the writer
+    # that asked last would get the lock first.
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/turns.db")
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    committed: list[str] = []
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with database.write() as session:
+            session.add(Team(id="t1", name="First"))
+            await session.flush()  # holds SQLite's write lock from here
+            await release.wait()
+        committed.append("first")
+
+    def second(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t2", "name": "Second"})
+
+    try:
+        holding = asyncio.create_task(first())
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(database.write_direct(second))
+        waiting.add_done_callback(lambda _: committed.append("second"))
+        await asyncio.sleep(0.3)
+        release.set()
+        async with database.write() as session:
+            session.add(Team(id="t3", name="Third"))
+        committed.append("third")
+        await asyncio.gather(holding, waiting)
+        assert committed == ["first", "second", "third"]
+        assert await _team_names(database) == ["First", "Second", "Third"]
+    finally:
+        await database.dispose()
