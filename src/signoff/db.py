@@ -92,7 +92,7 @@ def _create_direct_engine(async_engine: AsyncEngine) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_sync_engine(url, pool_pre_ping=True, pool_size=DIRECT_THREADS)
+    return create_sync_engine(url, pool_pre_ping=True, pool_size=DIRECT_THREADS, max_overflow=0)
 
 
 def _configure_sqlite(engine: Engine) -> None:
