@@ -47,7 +47,9 @@ function setUpSchedulePreview() {
   schedule.addEventListener("input", soon);
   timezone.addEventListener("input", soon);
   timezone.addEventListener("change", soon);
-  if (timezone.value !== "UTC" || !preview.textContent.trim()) update();
+  // At once when there is something to say: a guessed timezone, or a schedule typed before this
+  // script ran (it is deferred) or restored by the browser, whose input events came too early.
+  if (timezone.value !== "UTC" || schedule.value.trim() || !preview.textContent.trim()) update();
 }
 
 // Live regions: elements with an id and data-live are replaced by their fresh copy.
