@@ -62,6 +62,7 @@ from sqlalchemy import (
     Integer,
     Row,
     Table,
+    Update,
     and_,
     bindparam,
     func,
@@ -156,30 +157,27 @@ _START_RUN = (
 # pending), and a miss rolls the transaction back for the general path to decide. The run's row
 # comes first: every state change locks the run before its steps (see repository.lock_run).
 _RUN_RUNNING = (_RUNS.c.id == bindparam("b_run"), _RUNS.c.status == RunStatus.RUNNING)
-_ADVANCE_RUN = (
-    update(_RUNS)
-    .where(*_RUN_RUNNING)
-    .values(
-        status=_bind("t_status", _RUNS, "status"),
-        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
-        current_step_index=bindparam("b_next", type_=Integer),
-        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
+
+
+def _run_update(**values: Any) -> Update:
+    """A direct record's update of its run (guarded: running): the transition's columns, the
+    step's usage added to the run's, and ``values``."""
+    return (
+        update(_RUNS)
+        .where(*_RUN_RUNNING)
+        .values(
+            status=_bind("t_status", _RUNS, "status"),
+            updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+            input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+            output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+            model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
+            **values,
+        )
     )
-)
-_COMPLETE_RUN = (
-    update(_RUNS)
-    .where(*_RUN_RUNNING)
-    .values(
-        status=_bind("t_status", _RUNS, "status"),
-        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
-        finished_at=_bind("t_finished_at", _RUNS, "finished_at"),
-        input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-        output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-        model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
-    )
-)
+
+
+_ADVANCE_RUN = _run_update(current_step_index=bindparam("b_next", type_=Integer))
+_COMPLETE_RUN = _run_update(finished_at=_bind("t_finished_at", _RUNS, "finished_at"))
 _STEP_WHERE = (_STEPS.c.run_id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
 _FINISH_STEP = (
     update(_STEPS)
