@@ -5,14 +5,14 @@ Like plan emails, they go to every owner of the workflow's team (as in the origi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, select
+from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import STEP_LINK_TTL, issue_step_token
-from signoff.auth import repository as auth_repository
 from signoff.auth.repository import receives_team_mail
 from signoff.config import Settings
 from signoff.mail import service as mail
@@ -33,14 +33,13 @@ async def _send_to_owners(
     context: dict[str, Any],
     inline_assets: tuple[str, ...] = (),
 ) -> list[str]:
-    workflow = await session.get(Workflow, run.workflow_id)
-    assert workflow is not None
-    owners = await auth_repository.owner_recipients(session, settings, run.team_id)
+    rows = (await session.execute(_RUN_AND_OWNERS, {"b_run": run.id})).all()
+    workflow, owners = _workflow_and_owners(settings, rows)
     for row in _owner_mails(
         settings,
         run,
         workflow,
-        [(owner.email, owner.name) for owner, _role in owners],
+        owners,
         kind=kind,
         subject=subject,
         template=template,
@@ -48,7 +47,21 @@ async def _send_to_owners(
         inline_assets=inline_assets,
     ):
         session.add(OutboxMail(**row))
-    return [owner.email for owner, _role in owners]
+    return [email for email, _name in owners]
+
+
+def _workflow_and_owners(
+    settings: Settings, rows: Sequence[Row[Any]]
+) -> tuple[SimpleNamespace, list[tuple[str, str | None]]]:
+    """From :data:`_RUN_AND_OWNERS`' rows: the workflow as the templates read it, and the
+    owners (address, name) who receive its email."""
+    workflow = SimpleNamespace(id=rows[0].workflow_id, title=rows[0].title)
+    owners = [
+        (row.email, row.name)
+        for row in rows
+        if row.email is not None and receives_team_mail(settings, row.email_verified_at)
+    ]
+    return workflow, owners
 
 
 def _owner_mails(
@@ -146,8 +159,8 @@ def _completed(run: Any) -> dict[str, Any]:
     }
 
 
-# The engine's direct transactions (no ORM session) read a run with its workflow and owners in
-# one statement; its columns carry the names the templates use.
+# A run with its workflow and owners, in one statement that an ORM session and the engine's
+# direct transactions (no session) both execute; its columns carry the names the templates use.
 _W = cast(Table, Workflow.__table__)
 _R = cast(Table, Run.__table__)
 _M = cast(Table, Membership.__table__)
@@ -176,14 +189,8 @@ INSERT_MAIL = insert(cast(Table, OutboxMail.__table__))
 def write_run_completed(connection: Connection, settings: Settings, run_id: int) -> None:
     """:func:`run_completed`, in one of the engine's direct transactions."""
     rows = connection.execute(_RUN_AND_OWNERS, {"b_run": run_id}).all()
-    first = rows[0]
-    workflow = SimpleNamespace(id=first.workflow_id, title=first.title)
-    owners = [
-        (row.email, row.name)
-        for row in rows
-        if row.email is not None and receives_team_mail(settings, row.email_verified_at)
-    ]
-    mails = _owner_mails(settings, first, workflow, owners, **_completed(first))
+    workflow, owners = _workflow_and_owners(settings, rows)
+    mails = _owner_mails(settings, rows[0], workflow, owners, **_completed(rows[0]))
     if mails:
         connection.execute(INSERT_MAIL, mails)
 
