@@ -104,3 +104,28 @@ async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path)
         assert await _team_names(database) == ["First", "Second", "Third"]
     finally:
         await database.dispose()
+
+
+async def test_a_dead_direct_connection_is_replaced_and_the_transaction_runs_once(
+    database: Database,
+) -> None:
+    # The threads keep their connections between transactions (no pool checkout, no ping), so
+    # the first transaction after a database restart finds its connection dead. It was not
+    # committed, so it runs again on a new connection instead of failing a step attempt.
+    if database.is_sqlite:
+        pytest.skip("a SQLite file has no server connection to lose")
+    backend = await database.write_direct(
+        lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
+    )
+    async with database.engine.connect() as admin:
+        await admin.execute(select(func.pg_terminate_backend(backend)))
+    runs: list[int] = []
+
+    def write(connection: Connection) -> int:
+        runs.append(1)
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+        return int(connection.execute(select(func.pg_backend_pid())).scalar_one())
+
+    assert await database.write_direct(write) != backend
+    assert len(runs) == 2  # the first try met the dead connection
+    assert await _team_names(database) == ["One"]
