@@ -95,6 +95,8 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
                 )
                 sync_engine = Engine  # every engine: the async one's and the direct one
 
+                orm: collections.Counter[str] = collections.Counter()
+
                 def on_statement(*args: Any) -> None:
                     if threading.current_thread().name.startswith("signoff-db"):
                         counts[_direct_caller(sys._getframe())][_kind(args[2])] += 1
@@ -108,6 +110,7 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
                     else:
                         who = "API"
                     counts[who][_kind(args[2])] += 1
+                    orm[who] += 1
 
                 event.listen(sync_engine, "before_cursor_execute", on_statement)
                 began = time.process_time()
@@ -148,6 +151,8 @@ async def measure(workflows: int, rounds: int) -> dict[str, Any]:
         "by_kind": {k: v / steps for k, v in engine.most_common()},
         "api_statements_per_run": sum(counts["API"].values()) / runs,
         "mail_statements_per_run": sum(counts["mail sender"].values()) / runs,
+        "orm_statements_per_step": orm["engine"] / steps,
+        "mail_orm_statements_per_run": orm["mail sender"] / runs,
         "orm_statement_cpu": per_statement,
         "empty_write_cpu": per_transaction,
     }

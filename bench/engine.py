@@ -155,6 +155,9 @@ class Throughput:
     profile: dict[str, int]
     profile_top: dict[str, dict[str, int]]
     profile_cpu_per_step: float
+    # The sampled window's CPU seconds in the executing processes: all threads, the event-loop
+    # threads, and ``Database.write_direct``'s threads (the rest is the async drivers' threads).
+    sampled_cpu: dict[str, float]
     # A: the LLM library's CPU per step, measured in this process right before and right after
     # the measured window (the machine's speed drifts; the two bracket the window).
     agent: list[dict[str, Any]]
@@ -173,6 +176,24 @@ class Throughput:
 
     def share(self, bucket: str) -> float:
         return self.profile.get(bucket, 0) / self.busy_samples if self.busy_samples else 0.0
+
+    def thread_ms(self, kind: str) -> float:
+        """CPU per step of the non-main threads of one kind ("direct" or "drivers"): their
+        share of the sampled window's CPU times the CPU per step of the unsampled window."""
+        cpu = self.sampled_cpu
+        other = cpu["cpu"] - cpu["main"]
+        seconds = cpu["direct"] if kind == "direct" else other - cpu["direct"]
+        return seconds / cpu["cpu"] * self.per_step * 1000 if cpu["cpu"] else 0.0
+
+    def without_api(self) -> float:
+        """Engine's own (total − A) less the HTTP API the bench drives: for inline, the API's
+        sampled bucket (its Python and, through the greenlet, its ORM statements) and the
+        drivers' threads (the API's SQLite statements; the engine and the mail sender use
+        direct transactions, see the SQL table); procrastinate's API runs elsewhere."""
+        own = self.per_step - self.llm
+        if self.api_cpu is None:
+            own -= (self.bucket_ms("HTTP API") + self.thread_ms("drivers")) / 1000
+        return own
 
     def bucket_ms(self, bucket: str) -> float:
         """A bucket's CPU per step: its share of the event-loop thread's samples times the
@@ -230,6 +251,10 @@ async def throughput(
         sampled_meter.stop()
         profiles = await service.stop_sampling(counts)
         buckets: dict[str, int] = {}
+        sampled_cpu = {
+            key: sum(p[f"{key}_cpu" if key != "cpu" else "cpu"] for p in profiles)
+            for key in ("cpu", "main", "direct")
+        }
         top: dict[str, dict[str, int]] = {}
         for profile in profiles:
             for bucket, n in profile["buckets"].items():
@@ -250,6 +275,7 @@ async def throughput(
             profile=buckets,
             profile_top=top,
             profile_cpu_per_step=sampled_meter.total() / max(1, sampled.runs * 5),
+            sampled_cpu=sampled_cpu,
             agent=agent,
         )
     finally:
@@ -448,7 +474,9 @@ def report_throughput(results: list[Throughput], sql: dict[str, Any]) -> str:
         [f"{ms(r.per_step)} ({'serve' if r.api_cpu is None else '2 workers'})" for r in results],
     )
     row("  event-loop threads", [ms(r.cpu_main / r.steps) for r in results])
-    row("  other threads (SQLite's)", [ms((r.cpu_total - r.cpu_main) / r.steps) for r in results])
+    row("  other threads", [ms((r.cpu_total - r.cpu_main) / r.steps) for r in results])
+    row("    direct transactions (signoff-db)", [f"{r.thread_ms('direct'):.2f}" for r in results])
+    row("    async drivers (aiosqlite's)", [f"{r.thread_ms('drivers'):.2f}" for r in results])
     row("LLM library ms/step: A = agent run in-process", [ms(r.llm) for r in results])
     row(
         "  A before / after the measured window",
@@ -471,6 +499,11 @@ def report_throughput(results: list[Throughput], sql: dict[str, Any]) -> str:
         "  of which the HTTP API it serves (sampled)",
         [f"{r.bucket_ms('HTTP API'):.2f}" if r.api_cpu is None else "elsewhere" for r in results],
     )
+    row(
+        "engine's own without the HTTP API (× target)",
+        [vs_target(r.without_api()) for r in results],
+    )
+    row("  ÷ A", [f"{r.without_api() / r.llm:.2f}" for r in results])
     row(
         "serve CPU ms/step (HTTP API only)",
         [ms(r.api_cpu / r.steps) if r.api_cpu is not None else "above" for r in results],
@@ -509,8 +542,10 @@ def report_throughput(results: list[Throughput], sql: dict[str, Any]) -> str:
     db_rows = [["(a) SQL per step (in-process, inline/SQLite)", "value"]]
     db_rows.append(["statements per step (engine)", f"{sql['statements_per_step']:.1f}"])
     db_rows.append(["  of which BEGIN (transactions)", f"{sql['transactions_per_step']:.2f}"])
+    db_rows.append(["  of which ORM (not direct)", f"{sql['orm_statements_per_step']:.2f}"])
     db_rows.append(["statements per run start (API)", f"{sql['api_statements_per_run']:.1f}"])
     db_rows.append(["statements per run (mail sender)", f"{sql['mail_statements_per_run']:.1f}"])
+    db_rows.append(["  of which ORM (not direct)", f"{sql['mail_orm_statements_per_run']:.2f}"])
     db_rows.append(["CPU ms per ORM statement (the run lock)", ms(sql["orm_statement_cpu"])])
     db_rows.append(["CPU ms per empty write transaction", ms(sql["empty_write_cpu"])])
     db_rows.append(["CPU ms/step in-process (API + engine + mail)", ms(sql["cpu_per_step"])])
