@@ -33,9 +33,9 @@ def _kind(statement: str) -> str:
 
 def _direct_caller(frame: Any) -> str:
     """Who runs the direct transaction on this thread's stack: the function given to
-    ``Database.write_direct`` (the ``work`` of ``signoff.db._in_transaction``) says."""
+    ``Database.write_direct`` (the ``work`` of ``signoff.db._Direct.in_transaction``) says."""
     while frame is not None:
-        if frame.f_code.co_name == "_in_transaction":
+        if frame.f_code.co_name == "in_transaction":
             work = frame.f_locals.get("work")
             code = getattr(getattr(work, "func", work), "__code__", None)
             in_sender = code is not None and code.co_filename.endswith("mail/sender.py")
