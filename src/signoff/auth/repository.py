@@ -16,8 +16,21 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email.lower()))
 
 
-async def get_session_by_token_hash(session: AsyncSession, token_hash: str) -> AuthSession | None:
-    return await session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash))
+async def session_with_teams(
+    session: AsyncSession, token_hash: str
+) -> Sequence[tuple[AuthSession, User, Team | None, Role | None]]:
+    """A token's session and user with each of the user's teams and roles, oldest membership
+    first; one row with no team if they have none, no rows for an unknown token. One query:
+    every authenticated request runs it."""
+    rows = await session.execute(
+        select(AuthSession, User, Team, Membership.role)
+        .join(User, User.id == AuthSession.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Team, Team.id == Membership.team_id)
+        .where(AuthSession.token_hash == token_hash)
+        .order_by(Membership.created_at, Team.id)
+    )
+    return [(auth_session, user, team, role) for auth_session, user, team, role in rows.all()]
 
 
 async def list_memberships(session: AsyncSession, user_id: str) -> Sequence[tuple[Team, Role]]:

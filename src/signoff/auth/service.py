@@ -179,26 +179,30 @@ async def revoke_session(session: AsyncSession, session_id: str) -> None:
 
 async def session_user(session: AsyncSession, token: str) -> tuple[AuthSession, User]:
     """The live session of a token and its user, whatever teams they are in (or none)."""
-    auth_session = await repository.get_session_by_token_hash(session, hash_token(token))
-    if (
-        auth_session is None
-        or auth_session.revoked_at is not None
-        or auth_session.expires_at <= utc_now()
-    ):
-        raise Unauthorized("Your session is invalid or has expired; sign in again.")
-    user = await session.get(User, auth_session.user_id)
-    if user is None:
-        raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    auth_session, user, _teams = await _live_session(session, token)
     return auth_session, user
+
+
+async def _live_session(
+    session: AsyncSession, token: str
+) -> tuple[AuthSession, User, tuple[TeamRole, ...]]:
+    rows = await repository.session_with_teams(session, hash_token(token))
+    if not rows:
+        raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    auth_session, user = rows[0][0], rows[0][1]
+    if auth_session.revoked_at is not None or auth_session.expires_at <= utc_now():
+        raise Unauthorized("Your session is invalid or has expired; sign in again.")
+    teams = tuple(
+        TeamRole(team_id=team.id, team_name=team.name, role=role)
+        for _session, _user, team, role in rows
+        if team is not None and role is not None
+    )
+    return auth_session, user, teams
 
 
 async def resolve(session: AsyncSession, token: str, team_id: str | None) -> AuthContext:
     """Turn a session token (and an optional ``X-Team-Id``) into an :class:`AuthContext`."""
-    auth_session, user = await session_user(session, token)
-    teams = tuple(
-        TeamRole(team_id=team.id, team_name=team.name, role=role)
-        for team, role in await repository.list_memberships(session, user.id)
-    )
+    auth_session, user, teams = await _live_session(session, token)
     if team_id is not None:
         if all(team.team_id != team_id for team in teams):
             raise NotFound("No team with this id.", code="team_not_found")
