@@ -310,7 +310,12 @@ class Api:
         self.client = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(120),
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
+            # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: with
+            # httpx's default (also 5 s) a request could go out on a connection the server was
+            # closing, and fail with "Server disconnected" / ReadError.
+            limits=httpx.Limits(
+                max_connections=128, max_keepalive_connections=128, keepalive_expiry=1.0
+            ),
         )
         self.headers: dict[str, str] = {}
 
