@@ -183,7 +183,8 @@ class Throughput:
         cpu = self.sampled_cpu
         other = cpu["cpu"] - cpu["main"]
         seconds = cpu["direct"] if kind == "direct" else other - cpu["direct"]
-        return seconds / cpu["cpu"] * self.per_step * 1000 if cpu["cpu"] else 0.0
+        # max: the two clocks are read a moment apart, so "none" can come out as -0.00.
+        return max(0.0, seconds / cpu["cpu"] * self.per_step * 1000) if cpu["cpu"] else 0.0
 
     def without_api(self) -> float:
         """Engine's own (total − A) less the HTTP API the bench drives: for inline, the API's
