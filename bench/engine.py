@@ -177,6 +177,11 @@ class Throughput:
     def share(self, bucket: str) -> float:
         return self.profile.get(bucket, 0) / self.busy_samples if self.busy_samples else 0.0
 
+    def gc_ms(self, generation: str) -> float:
+        """The garbage collector's CPU per step in one generation, scaled like thread_ms."""
+        cpu = self.sampled_cpu
+        return cpu[f"gc{generation}"] / cpu["cpu"] * self.per_step * 1000 if cpu["cpu"] else 0.0
+
     def thread_ms(self, kind: str) -> float:
         """CPU per step of the non-main threads of one kind ("direct" or "drivers"): their
         share of the sampled window's CPU times the CPU per step of the unsampled window."""
@@ -256,6 +261,8 @@ async def throughput(
             key: sum(p[f"{key}_cpu" if key != "cpu" else "cpu"] for p in profiles)
             for key in ("cpu", "main", "direct")
         }
+        for gen in ("0", "1", "2"):
+            sampled_cpu[f"gc{gen}"] = sum(p["gc_cpu"].get(gen, 0.0) for p in profiles)
         top: dict[str, dict[str, int]] = {}
         for profile in profiles:
             for bucket, n in profile["buckets"].items():
@@ -531,6 +538,12 @@ def report_throughput(results: list[Throughput], sql: dict[str, Any]) -> str:
         sqlite_threads = (r.cpu_total - r.cpu_main) / r.steps * 1000
         db.append(f"{r.bucket_ms('database (SQLAlchemy)') + sqlite_threads:.2f}")
     prof.append(["database incl. SQLite's threads, ms/step", *db])
+    prof.append(
+        [
+            "garbage collector, ms/step (generations 0 / 1 / 2)",
+            *[" / ".join(f"{r.gc_ms(gen):.2f}" for gen in "012") for r in results],
+        ]
+    )
     prof.append(["busy samples", *[str(r.busy_samples) for r in results]])
     prof.append(
         [

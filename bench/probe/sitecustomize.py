@@ -137,6 +137,7 @@ def _install(directory: str) -> None:
             sampling["cpu"] = time.process_time()
             sampling["main"] = time.thread_time()  # handlers run on the main thread
             sampling["direct"] = direct_threads_cpu()
+            collected.clear()
             interval = float(os.environ.get("SIGNOFF_BENCH_SAMPLE_SECONDS", "0.002"))
             signal.signal(signal.SIGPROF, on_sample)
             signal.setitimer(signal.ITIMER_PROF, interval, interval)
@@ -152,6 +153,7 @@ def _install(directory: str) -> None:
                 "cpu": time.process_time() - sampling["cpu"],
                 "main_cpu": time.thread_time() - sampling["main"],
                 "direct_cpu": direct_threads_cpu() - sampling["direct"],
+                "gc_cpu": {str(gen): cpu for gen, cpu in sorted(collected.items())},
             }
         )
         sampling.clear()
@@ -166,6 +168,21 @@ def _install(directory: str) -> None:
             if thread.name.startswith("signoff-db") and thread.ident is not None
         )
 
+    # The cyclic garbage collector's CPU, by generation, while sampling: a collection runs on
+    # whichever thread allocated, between its "start" and "stop" callbacks.
+    collected: collections.Counter[int] = collections.Counter()
+    gc_started: dict[int, float] = {}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if not sampling:
+            return
+        thread = threading.get_ident()
+        if phase == "start":
+            gc_started[thread] = time.thread_time()
+        elif thread in gc_started:
+            collected[info["generation"]] += time.thread_time() - gc_started.pop(thread)
+
+    gc.callbacks.append(on_gc)
     signal.signal(signal.SIGUSR1, snapshot)
     signal.signal(signal.SIGUSR2, toggle_sampler)
 
