@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from signoff.auth.dependencies import SESSION_COOKIE
 from signoff.db import Database
-from signoff.models import Membership, Role, Team, User
+from signoff.models import AuthSession, Membership, Role, Team, User
 from tests.dashboard.support import Browser, csrf_of
 from tests.support import PASSWORD, signup
 
@@ -105,3 +105,50 @@ async def test_pages_send_the_browser_to_sign_in(browser: Browser) -> None:
             response = await page.get(path)
             assert response.status_code == 303
             assert response.headers["location"] == f"/dashboard/login?next={path}"
+
+
+async def test_sign_in_and_sign_up_forms_from_another_site_are_refused(
+    browser: Browser, client: httpx.AsyncClient, database: Database
+) -> None:
+    # Login CSRF: a hostile page posts the attacker's credentials, and the visitor would work
+    # in the attacker's account. There is no session yet to derive a token from, so the
+    # browser's word on where the form came from decides.
+    account = await signup(client)
+    credentials = {"email": account.email, "password": PASSWORD}
+    async with database.read() as session:
+        sessions_before = await session.scalar(select(func.count()).select_from(AuthSession))
+    async with browser() as page:
+        for headers in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain is another origin
+            {"Origin": "https://evil.example"},  # an older browser: Origin only
+            {"Origin": "null"},
+        ):
+            login = await page.post("/dashboard/login", data=credentials, headers=headers)
+            assert login.status_code == 403, headers
+            assert "did not come from Signoff" in login.text
+            created = await page.post(
+                "/dashboard/signup",
+                data={"email": "new@example.com", "password": PASSWORD},
+                headers=headers,
+            )
+            assert created.status_code == 403, headers
+            assert "set-cookie" not in login.headers
+            assert "set-cookie" not in created.headers
+        assert not page.cookies.get(SESSION_COOKIE)
+    async with database.read() as session:
+        assert await session.scalar(select(func.count()).select_from(AuthSession)) == (
+            sessions_before
+        )
+        assert await session.scalar(select(func.count()).select_from(User)) == 1
+
+    # Our own page (what a browser says of it), and a client that is no browser at all.
+    for headers in (
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
+        {"Origin": "http://testserver"},
+        {},
+    ):
+        async with browser() as page:
+            login = await page.post("/dashboard/login", data=credentials, headers=headers)
+            assert login.status_code == 303, headers
+            assert page.cookies.get(SESSION_COOKIE)

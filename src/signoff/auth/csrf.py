@@ -5,6 +5,10 @@ page makes it send. The cookie is ``SameSite=Lax``, which already keeps it off c
 in current browsers; this is the second, browser-independent line: every state-changing request
 authenticated by the cookie must also carry a token that only our own pages know.
 
+Signing in and signing up have no session yet, so their forms are checked by where the
+request came from instead (:func:`verify_same_origin`): a hostile page could otherwise sign a
+visitor in to the attacker's account ("login CSRF") and watch what they do there.
+
 The token is derived from the session token (an HMAC under the link-signing secret), so nothing
 is stored, every process computes the same value, and signing out (which ends the session)
 invalidates it. Pages put it in a hidden ``csrf_token`` field; scripts send it as the
@@ -32,6 +36,29 @@ def csrf_token(settings: Settings, session_token: str) -> str:
     """The CSRF token that goes with this session."""
     key = settings.secret_key().encode()
     return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_same_origin(request: Request) -> None:
+    """Refuse an unsafe request that a browser says came from another site (403).
+
+    Browsers say it in ``Sec-Fetch-Site`` (all current ones): only ``same-origin`` and ``none``
+    (typed or bookmarked) pass. Older ones send only ``Origin``, which must then name the host
+    the request was sent to. A request with neither is not from a browser page, and no cookie
+    of a visitor's is at stake, so it passes.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        allowed = site in ("same-origin", "none")
+    else:
+        origin = request.headers.get("origin")
+        allowed = origin is None or origin.partition("://")[2] == request.headers.get("host")
+    if not allowed:
+        raise Forbidden(
+            "This form did not come from Signoff. Open the sign-in page and try again.",
+            code="cross_site_form",
+        )
 
 
 async def verify_csrf(request: Request, settings: Settings, session_token: str) -> None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from signoff.auth import endpoints as auth_endpoints
 from signoff.auth import service as auth_service
+from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import CallerSession
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
@@ -101,7 +102,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[Depends(verify_same_origin)])
 async def login_submit(
     request: Request,
     db: DB,
@@ -150,7 +151,7 @@ async def signup_page(request: Request) -> Response:
     return _signup_form(request, {"name": "", "email": ""}, {})
 
 
-@router.post("/signup")
+@router.post("/signup", dependencies=[Depends(verify_same_origin)])
 async def signup_submit(
     request: Request,
     db: DB,
