@@ -309,6 +309,44 @@ async def test_plan_edits_are_checked_by_the_plan_rules(
     assert await state(database, workflow_id) == ("draft", 2, None)
 
 
+async def test_plan_steps_are_reordered_by_their_position_numbers(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, csrf = await new_account(client, page)
+        workflow_id = await draft(page, csrf)
+        path = f"/dashboard/workflows/{workflow_id}/plan"
+        editor = await page.get(path)
+        assert 'name="position-0" value="1"' in editor.text
+        assert 'name="position-1" value="2"' in editor.text
+        assert 'name="position-2" value=""' in editor.text  # the blank "add a step"
+
+        def step(i: int, description: str, place: str, position: str) -> dict[str, str]:
+            return {
+                f"description-{i}": description,
+                f"tool-{i}": "llm_response",
+                f"place-{i}": place,
+                f"position-{i}": position,
+            }
+
+        saved = await page.post(
+            path,
+            data={
+                "csrf_token": csrf,
+                "count": "4",
+                **step(0, "First", "1", "3"),  # moved down: the others close up
+                **step(1, "Second", "2", "2"),
+                **step(2, "Third", "3", "3"),
+                **step(3, "New", "", "1"),  # a new step inserted at the top
+            },
+        )
+        assert saved.status_code == 303, saved.text
+    detail = (await client.get(f"/api/workflows/{workflow_id}", headers=account.headers)).json()
+    steps = detail["workflowSteps"]
+    assert [step["description"] for step in steps] == ["New", "Second", "First", "Third"]
+    assert await state(database, workflow_id) == ("draft", 2, None)
+
+
 async def test_the_schedule_is_changed_from_the_workflow_page(
     client: httpx.AsyncClient, browser: Browser, database: Database
 ) -> None:

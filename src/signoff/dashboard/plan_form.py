@@ -1,6 +1,8 @@
 """The plan editor's form: one fieldset per step, plus an empty one to add a step.
 
-Fields are named ``<field>-<position>``. The form is turned into the API's own request
+Fields are named ``<field>-<index>``. Each step has a "Position" number, its place in the saved
+plan: a step given another number moves there, and a new step given one is inserted there
+(no script needed; see :func:`in_order`). The form is turned into the API's own request
 (:class:`EditStepsRequest`, mode ``replace``), so a plan edited here obeys exactly the rules
 of ``POST /api/workflows/{id}/steps``.
 """
@@ -30,7 +32,27 @@ class StepRow:
     requires_approval: bool = False
     approval_prompt: str = ""
     remove: bool = False
+    # Where the step was (1-based; 0 for a new one) and the position the form asks for.
+    place: int = 0
+    position: str = ""
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def moved_to(self) -> int | None:
+        """The position asked for, if it is not where the step already is."""
+        wanted = int(self.position) if self.position.isdigit() else 0
+        return wanted if wanted > 0 and wanted != self.place else None
+
+
+def in_order(rows: list[StepRow]) -> list[StepRow]:
+    """The kept steps in their new order: the steps that stay keep their order, then each
+    moved or positioned new step, lowest position first, is inserted at its position."""
+    kept = [row for row in rows if not row.remove and (row.description or row.tool_name)]
+    ordered = [row for row in kept if row.moved_to is None]
+    moved = [(to, row) for row in kept if (to := row.moved_to) is not None]
+    for position, row in sorted(moved, key=lambda pair: pair[0]):
+        ordered.insert(position - 1, row)
+    return ordered
 
 
 def rows_of(steps: Sequence[WorkflowStep]) -> list[StepRow]:
@@ -41,8 +63,10 @@ def rows_of(steps: Sequence[WorkflowStep]) -> list[StepRow]:
             tool_input=json.dumps(step.tool_input, indent=2, ensure_ascii=False),
             requires_approval=step.requires_approval,
             approval_prompt=step.approval_prompt or "",
+            place=number,
+            position=str(number),
         )
-        for step in steps
+        for number, step in enumerate(steps, start=1)
     ]
 
 
@@ -63,6 +87,8 @@ def read_rows(form: FormData) -> list[StepRow]:
             requires_approval=f"approval-{i}" in form,
             approval_prompt=text(f"prompt-{i}"),
             remove=f"remove-{i}" in form,
+            place=int(place) if (place := text(f"place-{i}")).isdigit() else 0,
+            position=text(f"position-{i}"),
         )
         for i in range(total)
     ]
@@ -79,9 +105,7 @@ def to_request(rows: list[StepRow]) -> tuple[EditStepsRequest | None, list[str]]
     """The edit request; or None, with each row's problems written on it and the plan's
     problems returned."""
     steps: list[StepIn] = []
-    for row in rows:
-        if row.remove or not (row.description or row.tool_name):
-            continue  # removed, or the blank "add a step" fieldset left empty
+    for row in in_order(rows):  # without the removed steps and the blank one left empty
         try:
             tool_input = json.loads(row.tool_input)
         except json.JSONDecodeError as exc:
