@@ -52,3 +52,11 @@ def test_outline_does_not_quote_a_failed_search() -> None:
     points = key_points(outline)
     assert not any("failed" in point or "SIGNOFF_" in point for point in points)
     assert points[0].startswith("What is new in")
+
+
+def test_outline_does_not_quote_a_search_that_found_nothing() -> None:
+    nothing = 'Web search for "open-weight coding models this week" found no results.'
+    outline = generate_outline(conversation(nothing), None)  # type: ignore[arg-type]
+    points = key_points(outline)
+    assert not any("found no results" in point for point in points)
+    assert points[0].startswith("What is new in")

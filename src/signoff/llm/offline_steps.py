@@ -22,6 +22,8 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo
 
+from signoff.tools import extract, search
+
 Handler = Callable[[list[ModelMessage], AgentInfo], dict[str, Any]]
 
 _STEP = re.compile(r"^Step \d+ of \d+: (?P<description>.*)$", re.MULTILINE)
@@ -156,16 +158,15 @@ def _last_call(messages: list[ModelMessage], name: str) -> dict[str, Any] | None
     return None
 
 
-# How web_search and web_extract begin a result that holds no research (tools/search.py,
-# tools/extract.py).
-_FAILED_RESEARCH = ("Web search failed", "web_extract could not read")
+# How web_search and web_extract begin a result that holds no research.
+_NO_RESEARCH = (search.FAILED, search.NOTHING_FOUND, extract.FAILED)
 
 
 def _research_lines(messages: list[ModelMessage], limit: int = 4) -> list[str]:
     """Readable sentences from the research: search results and extracted pages."""
     lines: list[str] = []
     for text in _tool_returns(messages, "web_search", "web_extract"):
-        if text.startswith(_FAILED_RESEARCH):
+        if text.startswith(_NO_RESEARCH):
             continue  # no research: the step says so in its own words, not the tool's error
         for raw in _FENCE.sub("", text).splitlines():
             line = raw.strip().lstrip("-*•0123456789.) ").strip()

@@ -62,6 +62,10 @@ def fence_untrusted(tag: str, text: str) -> str:
     return f"<{tag}>\n{neutral}\n</{tag}>"
 
 
+# How a result that holds no page text begins (the offline model does not quote it).
+FAILED = "web_extract could not read"
+
+
 @dataclass(frozen=True)
 class ExtractOutcome:
     """A page's main text (``text``), or why there is none (``error``)."""
@@ -77,7 +81,7 @@ class ExtractOutcome:
     def for_agent(self) -> str:
         """The tool result the model reads: the text fenced as untrusted data, or the error."""
         if self.error is not None:
-            return f"web_extract could not read {self.url}: {self.error}"
+            return f"{FAILED} {self.url}: {self.error}"
         note = (
             f" The page was long and was cut: this is its first part ({len(self.text):,} "
             "characters)."

@@ -58,6 +58,12 @@ class SearchResult:
     snippet: str
 
 
+# How a result that holds no research begins: a failure, or a search that found nothing (the
+# offline model does not quote these as research).
+FAILED = "Web search failed"
+NOTHING_FOUND = "Web search for"
+
+
 @dataclass(frozen=True)
 class SearchOutcome:
     """What ``web_search`` found, or why it found nothing (``error``)."""
@@ -70,9 +76,9 @@ class SearchOutcome:
     def for_agent(self) -> str:
         """The tool result the model reads: the results fenced as untrusted data, or the error."""
         if self.error is not None:
-            return f"Web search failed: {self.error}"
+            return f"{FAILED}: {self.error}"
         if not self.results:
-            return f'Web search for "{self.query}" found no results.'
+            return f'{NOTHING_FOUND} "{self.query}" found no results.'
         blocks = [
             f"[{number}] {result.title}\nURL: {result.url}\n{result.snippet}".rstrip()
             for number, result in enumerate(self.results, start=1)
