@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from signoff.db import Database
 from signoff.models import Base, Team
@@ -129,3 +130,20 @@ async def test_a_dead_direct_connection_is_replaced_and_the_transaction_runs_onc
     assert await database.write_direct(write) != backend
     assert len(runs) == 2  # the first try met the dead connection
     assert await _team_names(database) == ["One"]
+
+
+async def test_a_database_error_fails_only_its_own_transaction(database: Database) -> None:
+    # The thread's connection is replaced after a database error; the next transaction on it
+    # starts clean.
+    def duplicate(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "Again"})
+
+    with pytest.raises(IntegrityError):
+        await database.write_direct(duplicate)
+
+    def write(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t2", "name": "Two"})
+
+    await database.write_direct(write)
+    assert await _team_names(database) == ["Two"]

@@ -215,28 +215,28 @@ class _Direct:
         retried = False
         while True:
             connection = self._connection()
-            transaction = connection.begin()
+            committing = False
             try:
-                result = work(connection)
-            except BaseException as error:
-                if transaction.is_active:
+                transaction = connection.begin()
+                try:
+                    result = work(connection)
+                except BaseException:
                     transaction.rollback()
-                if connection.invalidated:
-                    self._drop(connection)
-                    # A dead connection fails the first statement it sends, and a transaction
-                    # that did not reach COMMIT was not committed: safe to run again.
-                    if not retried and isinstance(error, DBAPIError):
-                        retried = True
-                        continue
-                raise
-            try:
+                    raise
+                committing = True
                 transaction.commit()
-            except BaseException:
-                # Not run again: the COMMIT may have reached the server.
-                if connection.invalidated:
-                    self._drop(connection)
+                return result
+            except DBAPIError as error:
+                # After a database error the connection's state is not worth trusting (a
+                # failed BEGIN, a dead socket): the thread's next transaction gets a new one.
+                self._drop(connection)
+                # A dead connection fails the first statement it sends, and a transaction that
+                # did not reach COMMIT was not committed: safe to run again. Not after COMMIT
+                # was sent: it may have reached the server.
+                if error.connection_invalidated and not committing and not retried:
+                    retried = True
+                    continue
                 raise
-            return result
 
     def _connection(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)
@@ -250,6 +250,8 @@ class _Direct:
         self._local.connection = None
         with self._lock:
             self._opened.remove(connection)
+        if not connection.invalidated:
+            connection.invalidate()  # the driver's connection is closed, not pooled again
         connection.close()
 
     def close(self) -> None:
