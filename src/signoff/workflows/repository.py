@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from signoff.models import MemoryEntry, Run, RunStep, Team, Workflow, WorkflowStep
 from signoff.models.memory import CORE_KEY
@@ -17,10 +17,8 @@ async def get_in_teams(
     session: AsyncSession, workflow_id: str, team_ids: Sequence[str]
 ) -> Workflow | None:
     """The workflow with its steps if it belongs to one of ``team_ids``."""
-    return await session.scalar(
-        select(Workflow)
-        .where(Workflow.id == workflow_id, Workflow.team_id.in_(team_ids))
-        .options(selectinload(Workflow.steps))
+    return await _one_with_steps(
+        session, select(Workflow).where(Workflow.id == workflow_id, Workflow.team_id.in_(team_ids))
     )
 
 
@@ -31,10 +29,16 @@ async def get_with_steps(
 
     ``fresh`` reloads an object the session already holds (after a bulk UPDATE).
     """
-    query = select(Workflow).where(Workflow.id == workflow_id).options(selectinload(Workflow.steps))
+    query = select(Workflow).where(Workflow.id == workflow_id)
     if fresh:
         query = query.execution_options(populate_existing=True)
-    return await session.scalar(query)
+    return await _one_with_steps(session, query)
+
+
+async def _one_with_steps(session: AsyncSession, query: Select[Workflow]) -> Workflow | None:
+    """One workflow and its steps in one statement (a join: every workflow endpoint loads them)."""
+    result = await session.execute(query.options(joinedload(Workflow.steps)))
+    return result.unique().scalar_one_or_none()
 
 
 async def list_for_team(session: AsyncSession, team_id: str) -> Sequence[tuple[Workflow, int]]:
