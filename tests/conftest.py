@@ -2,8 +2,9 @@
 
 - ``database``: a fresh database per test. Every test runs on SQLite; a test marked
   ``@pytest.mark.postgres`` runs on PostgreSQL as well (one migrated database per test session
-  and xdist worker, emptied between tests). With no PostgreSQL server reachable, that half is
-  skipped with a loud notice, except under ``CI=true``, where it fails.
+  and xdist worker, emptied between tests); ``@pytest.mark.postgres(only=True)``, about
+  something SQLite does not have, runs on PostgreSQL alone. With no PostgreSQL server
+  reachable, that half is skipped with a loud notice, except under ``CI=true``, where it fails.
 - ``settings``, ``app``, ``client``: the application as users get it, over ASGI.
 - ``clock``: a frozen clock the test moves by hand.
 """
@@ -48,8 +49,9 @@ _postgres_notice: list[str] = []
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         backends = ["sqlite"]
-        if metafunc.definition.get_closest_marker("postgres"):
-            backends.append("postgresql")
+        marker = metafunc.definition.get_closest_marker("postgres")
+        if marker:
+            backends = ["postgresql"] if marker.kwargs.get("only") else [*backends, "postgresql"]
         metafunc.parametrize("backend", backends, scope="function")
 
 

@@ -107,14 +107,13 @@ async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path)
         await database.dispose()
 
 
+@pytest.mark.postgres(only=True)  # a SQLite file has no server connection to lose
 async def test_a_dead_direct_connection_is_replaced_and_the_transaction_runs_once(
     database: Database,
 ) -> None:
     # The threads keep their connections between transactions (no pool checkout, no ping), so
     # the first transaction after a database restart finds its connection dead. It was not
     # committed, so it runs again on a new connection instead of failing a step attempt.
-    if database.is_sqlite:
-        pytest.skip("a SQLite file has no server connection to lose")
     backend = await database.write_direct(
         lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
     )
