@@ -47,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, cast
@@ -254,7 +254,8 @@ def _claim_for(
     opening: Row[Any] | None,
 ) -> Claim:
     """The claim on ``job``'s step under lease ``token``. ``run`` and ``step`` are the ORM
-    objects or the direct claim's row (the same attribute names); ``opening`` is a run's first
+    objects, the direct claim's row, or (chaining) the previous claim and the next step's leased
+    row: the same attribute names. ``opening`` is a run's first
     step's context (:data:`_OPENING`). A first attempt is told the step (a run's first step
     after the opening); a later one gets no message: the conversation ends with the feedback."""
     prompt = None
@@ -758,25 +759,12 @@ class Engine:
             return None
         if after is None:
             return FollowUp(wake_mail=True)  # the run completed, and its email is written
-        # Go on with the history as a reload would give it (the stored rows parsed back).
+        # Go on with the history as a reload would give it (the stored rows parsed back). The
+        # claim has the run's attribute names, and the leased row the step's.
         history = [*claim.history, *conversation.parse(rows)] if rows else claim.history
-        prompt = step_text(
-            step_index=next_job.step_index,
-            step_count=claim.step_count,
-            description=after.description,
-            tool_name=after.tool_name,
-            tool_input=after.tool_input,
-            approval_prompt=after.approval_prompt,
-        )
         return FollowUp(
-            next_claim=replace(
-                claim,
-                job=next_job,
-                token=token,
-                tool_name=after.tool_name,
-                requires_approval=after.requires_approval,
-                history=history,
-                prompt=prompt,
+            next_claim=_claim_for(
+                next_job, token, run=claim, step=after, history=history, opening=None
             )
         )
 
