@@ -255,9 +255,9 @@ def _claim_for(
 ) -> Claim:
     """The claim on ``job``'s step under lease ``token``. ``run`` and ``step`` are the ORM
     objects, the direct claim's row, or (chaining) the previous claim and the next step's leased
-    row: the same attribute names. ``opening`` is a run's first
-    step's context (:data:`_OPENING`). A first attempt is told the step (a run's first step
-    after the opening); a later one gets no message: the conversation ends with the feedback."""
+    row: the same attribute names. ``opening`` is a run's first step's context
+    (:data:`_OPENING`). A first attempt is told the step (a run's first step after the
+    opening); a later one gets no message: the conversation ends with the feedback."""
     prompt = None
     if job.attempt == 1:
         prompt = step_text(
