@@ -177,19 +177,23 @@ class Throughput:
     def share(self, bucket: str) -> float:
         return self.profile.get(bucket, 0) / self.busy_samples if self.busy_samples else 0.0
 
+    def _sampled_ms(self, seconds: float) -> float:
+        """CPU per step of a part of the sampled window: its share of that window's CPU times
+        the CPU per step of the unsampled window. At least 0: the clocks are read a moment
+        apart, so "none" can come out as -0.00."""
+        cpu = self.sampled_cpu["cpu"]
+        return max(0.0, seconds / cpu * self.per_step * 1000) if cpu else 0.0
+
     def gc_ms(self, generation: str) -> float:
-        """The garbage collector's CPU per step in one generation, scaled like thread_ms."""
-        cpu = self.sampled_cpu
-        return cpu[f"gc{generation}"] / cpu["cpu"] * self.per_step * 1000 if cpu["cpu"] else 0.0
+        """The garbage collector's CPU per step in one generation."""
+        return self._sampled_ms(self.sampled_cpu[f"gc{generation}"])
 
     def thread_ms(self, kind: str) -> float:
-        """CPU per step of the non-main threads of one kind ("direct" or "drivers"): their
-        share of the sampled window's CPU times the CPU per step of the unsampled window."""
+        """CPU per step of the non-main threads of one kind: "direct" (``write_direct``'s) or
+        "drivers" (the rest: aiosqlite's)."""
         cpu = self.sampled_cpu
         other = cpu["cpu"] - cpu["main"]
-        seconds = cpu["direct"] if kind == "direct" else other - cpu["direct"]
-        # max: the two clocks are read a moment apart, so "none" can come out as -0.00.
-        return max(0.0, seconds / cpu["cpu"] * self.per_step * 1000) if cpu["cpu"] else 0.0
+        return self._sampled_ms(cpu["direct"] if kind == "direct" else other - cpu["direct"])
 
     @property
     def sampled_llm(self) -> float:
