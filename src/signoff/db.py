@@ -26,7 +26,9 @@ For the engine's five-statement record that is about a quarter of the CPU (bench
 Each of those threads keeps its connection between transactions: a pool checkout, its ping and
 the check-in cost about a third of a short transaction's CPU on PostgreSQL. A connection found
 dead (the server restarted) is replaced and the transaction run again, which is safe because
-nothing of it was committed.
+nothing of it was committed. A direct write that is one statement can skip the transaction on
+PostgreSQL (``one_statement``): psycopg sends BEGIN and COMMIT as round trips of their own, and
+a statement is atomic by itself.
 """
 
 from __future__ import annotations
@@ -165,7 +167,9 @@ class Database:
         async with self._reader() as session:
             yield session
 
-    async def write_direct(self, work: Callable[[Connection], T]) -> T:
+    async def write_direct(
+        self, work: Callable[[Connection], T], *, one_statement: bool = False
+    ) -> T:
         """Run ``work(connection)`` as one write transaction on a synchronous connection in a
         thread: committed when it returns, rolled back if it raises. ``work`` runs Core
         statements and pure Python only (no awaits, no ORM session, no event-loop objects).
@@ -173,6 +177,13 @@ class Database:
         ``work`` may run twice: when its thread's connection turns out to be dead (see the
         module's docstring), it runs again on a new one, so it must not change anything but
         the database.
+
+        ``one_statement``: ``work`` executes a single statement, which is its own transaction.
+        PostgreSQL then runs it in autocommit, without the BEGIN and COMMIT round trips
+        (psycopg sends BEGIN on its own). There is no rollback: the statement itself must
+        apply all of its changes or none. And since a dead connection can fail a statement
+        that did commit, running it a second time must change nothing (a guarded update,
+        as every direct statement is).
 
         A thread cannot be interrupted: cancelling the caller lets the transaction commit or
         roll back all the same (the caller cannot know which, as when a process dies after
@@ -184,9 +195,12 @@ class Database:
             self._direct = _Direct(_create_direct_engine(self.engine), threads)
         direct = self._direct
         async with self._turn():
-            done = asyncio.get_running_loop().run_in_executor(
-                direct.executor, direct.in_transaction, work
+            run = (
+                direct.in_autocommit
+                if one_statement and not self.is_sqlite
+                else direct.in_transaction
             )
+            done = asyncio.get_running_loop().run_in_executor(direct.executor, run, work)
             try:
                 return await asyncio.shield(done)
             except asyncio.CancelledError:
@@ -237,6 +251,34 @@ class _Direct:
                     retried = True
                     continue
                 raise
+
+    def in_autocommit(self, work: Callable[[Connection], T]) -> T:
+        """On one of the threads (PostgreSQL): ``work(connection)``, one statement, in
+        autocommit; run again once on a new connection if the thread's was dead."""
+        retried = False
+        while True:
+            connection = self._connection()
+            driver_connection = connection.connection.driver_connection
+            assert driver_connection is not None
+            # psycopg's own switch, client-side: no round trip. SQLAlchemy's transaction around
+            # the statement is a formality then: no BEGIN is sent, and psycopg skips COMMIT
+            # when no transaction is open.
+            driver_connection.autocommit = True
+            try:
+                result = work(connection)
+                connection.commit()
+            except DBAPIError as error:
+                self._drop(connection)
+                if error.connection_invalidated and not retried:
+                    retried = True
+                    continue
+                raise
+            except BaseException:
+                connection.rollback()
+                driver_connection.autocommit = False
+                raise
+            driver_connection.autocommit = False
+            return result
 
     def _connection(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)

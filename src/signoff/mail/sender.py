@@ -300,8 +300,13 @@ class MailSender:
             .returning(*_OUTBOX.c)
         )
         # A direct transaction (see Database.write_direct): the sender's two writes per batch
-        # are on every run's path, like the engine's. The rows become detached objects.
-        rows = await self._db.write_direct(lambda connection: connection.execute(claim).all())
+        # are on every run's path, like the engine's. Each is one statement: run again after a
+        # dead connection, this one claims what is still due (the first claim, had it
+        # committed, runs out and its mails are claimed again). The rows become detached
+        # objects.
+        rows = await self._db.write_direct(
+            lambda connection: connection.execute(claim).all(), one_statement=True
+        )
         mails = [OutboxMail(**row._mapping) for row in rows]
         return sorted(mails, key=lambda mail: (mail.next_attempt_at, mail.id))
 
@@ -388,7 +393,9 @@ class MailSender:
                 claimed_until=None,
             )
         )
-        await self._db.write_direct(lambda connection: connection.execute(delivered))
+        await self._db.write_direct(
+            lambda connection: connection.execute(delivered), one_statement=True
+        )
 
     async def _record_failure(self, mail: OutboxMail, error: str, *, permanent: bool) -> None:
         now = utc_now()

@@ -28,7 +28,9 @@ A record's statements carry their own guards (the run running, the step still un
 the next one pending, the run's row locked first), with the status changes still checked by
 :mod:`signoff.runs.states`; a guard that misses rolls the transaction back, and anything
 unexpected (a stop, a takeover, an approval, a failure) goes through the general ORM path, which
-drops a late result as before. The queue carries only the work that starts idle: a run's first
+drops a late result as before. On PostgreSQL the chain's record is a single statement
+(:func:`_chain_record`), whose writes depend on each other so that it applies all or nothing
+without a transaction. The queue carries only the work that starts idle: a run's first
 step, a retry after its backoff, the step after a decision, and the sweep's re-queues; those
 jobs are enqueued after the commit (a crash in between: the sweep finds the ready step —
 invariant 4). The chain ends where a run stops needing a worker: an approval pause, a retry
@@ -57,19 +59,24 @@ from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from sqlalchemy import (
+    JSON,
     BindParameter,
+    Cast,
     Connection,
     Integer,
     Row,
+    Select,
     Table,
-    Update,
+    Text,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.config import Settings
@@ -80,6 +87,7 @@ from signoff.llm.models import model_settings
 from signoff.models import (
     Asset,
     AssetStatus,
+    ConversationMessage,
     MemoryEntry,
     Run,
     RunStatus,
@@ -108,6 +116,7 @@ _ASSETS = cast(Table, Asset.__table__)
 _WORKFLOWS = cast(Table, Workflow.__table__)
 _TEAMS = cast(Table, Team.__table__)
 _MEMORY = cast(Table, MemoryEntry.__table__)
+_MESSAGES = cast(Table, ConversationMessage.__table__)
 
 
 def _bind(name: str, table: Table, column: str) -> BindParameter[Any]:
@@ -144,12 +153,15 @@ _OPENING = (
     .outerjoin(_MEMORY, and_(_MEMORY.c.team_id == _TEAMS.c.id, _MEMORY.c.key == CORE_KEY))
     .where(_WORKFLOWS.c.id == bindparam("b_workflow"))
 )
+# Bind names are unique across the statements below, so that their parameters can be merged
+# into one dict for PostgreSQL's single-statement record: a transition's columns take the
+# prefix of what moves ("r_" the run, "s_" the step that finished, "l_" the step leased).
 _START_RUN = (
     update(_RUNS)
     .where(_RUNS.c.id == bindparam("b_run"))
     .values(
-        status=_bind("t_status", _RUNS, "status"),
-        updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
+        status=_bind("r_status", _RUNS, "status"),
+        updated_at=_bind("r_updated_at", _RUNS, "updated_at"),
     )
 )
 # The direct record's statements carry their own guards: each matches its row only in the
@@ -159,73 +171,166 @@ _START_RUN = (
 _RUN_RUNNING = (_RUNS.c.id == bindparam("b_run"), _RUNS.c.status == RunStatus.RUNNING)
 
 
-def _run_update(**values: Any) -> Update:
-    """A direct record's update of its run (guarded: running): the transition's columns, the
-    step's usage added to the run's, and ``values``."""
-    return (
-        update(_RUNS)
-        .where(*_RUN_RUNNING)
-        .values(
-            status=_bind("t_status", _RUNS, "status"),
-            updated_at=_bind("t_updated_at", _RUNS, "updated_at"),
-            input_tokens=_RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-            output_tokens=_RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-            model_requests=_RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
-            **values,
-        )
-    )
+def _run_values(**values: Any) -> dict[str, Any]:
+    """A direct record's update of its run: the transition's columns, the step's usage added to
+    the run's, and ``values``."""
+    return {
+        "status": _bind("r_status", _RUNS, "status"),
+        "updated_at": _bind("r_updated_at", _RUNS, "updated_at"),
+        "input_tokens": _RUNS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+        "output_tokens": _RUNS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+        "model_requests": _RUNS.c.model_requests + bindparam("b_requests", type_=Integer),
+        **values,
+    }
 
 
-_ADVANCE_RUN = _run_update(current_step_index=bindparam("b_next", type_=Integer))
-_COMPLETE_RUN = _run_update(finished_at=_bind("t_finished_at", _RUNS, "finished_at"))
-_STEP_WHERE = (_STEPS.c.run_id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
+_ADVANCE_VALUES = _run_values(current_step_index=bindparam("b_next", type_=Integer))
+_ADVANCE_RUN = update(_RUNS).where(*_RUN_RUNNING).values(_ADVANCE_VALUES)
+_COMPLETE_RUN = (
+    update(_RUNS)
+    .where(*_RUN_RUNNING)
+    .values(_run_values(finished_at=_bind("r_finished_at", _RUNS, "finished_at")))
+)
+# The step that finished: running under this lease, needing no approval.
+_FINISH_GUARD = (
+    _STEPS.c.step_index == bindparam("b_step"),
+    _STEPS.c.status == StepStatus.RUNNING,
+    _STEPS.c.claim_token == bindparam("b_claim"),
+    _STEPS.c.requires_approval.is_(False),
+)
+_FINISH_VALUES = {
+    "status": _bind("s_status", _STEPS, "status"),
+    "finished_at": _bind("s_finished_at", _STEPS, "finished_at"),
+    "output": _bind("b_output", _STEPS, "output"),
+    "output_data": _bind("b_output_data", _STEPS, "output_data"),
+    "error": None,
+    "claim_token": None,
+    "claimed_until": None,
+    "input_tokens": _STEPS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
+    "output_tokens": _STEPS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
+}
 _FINISH_STEP = (
     update(_STEPS)
-    .where(
-        *_STEP_WHERE,
-        _STEPS.c.status == StepStatus.RUNNING,
-        _STEPS.c.claim_token == bindparam("b_claim"),
-        _STEPS.c.requires_approval.is_(False),
-    )
-    .values(
-        status=_bind("t_status", _STEPS, "status"),
-        finished_at=_bind("t_finished_at", _STEPS, "finished_at"),
-        output=_bind("b_output", _STEPS, "output"),
-        output_data=_bind("b_output_data", _STEPS, "output_data"),
-        error=None,
-        claim_token=None,
-        claimed_until=None,
-        input_tokens=_STEPS.c.input_tokens + bindparam("b_input_tokens", type_=Integer),
-        output_tokens=_STEPS.c.output_tokens + bindparam("b_output_tokens", type_=Integer),
-    )
+    .where(_STEPS.c.run_id == bindparam("b_run"), *_FINISH_GUARD)
+    .values(_FINISH_VALUES)
 )
+# A lease on a step: pending, at the attempt the job names.
+_LEASE_GUARD = (
+    _STEPS.c.step_index == bindparam("l_step"),
+    _STEPS.c.status == StepStatus.PENDING,
+    _STEPS.c.attempt == bindparam("l_attempt", type_=Integer),
+)
+_LEASE_VALUES = {
+    "status": _bind("l_status", _STEPS, "status"),
+    "claim_token": _bind("l_token", _STEPS, "claim_token"),
+    "claimed_until": _bind("l_until", _STEPS, "claimed_until"),
+    "started_at": func.coalesce(_STEPS.c.started_at, _bind("l_now", _STEPS, "started_at")),
+}
 _LEASE_STEP = (
-    update(_STEPS)
-    .where(
-        *_STEP_WHERE,
-        _STEPS.c.status == StepStatus.PENDING,
-        _STEPS.c.attempt == bindparam("b_attempt", type_=Integer),
-    )
-    .values(
-        status=_bind("t_status", _STEPS, "status"),
-        claim_token=_bind("b_token", _STEPS, "claim_token"),
-        claimed_until=_bind("b_until", _STEPS, "claimed_until"),
-        started_at=func.coalesce(_STEPS.c.started_at, _bind("b_now", _STEPS, "started_at")),
-    )
+    update(_STEPS).where(_STEPS.c.run_id == bindparam("b_run"), *_LEASE_GUARD).values(_LEASE_VALUES)
 )
-# The chain's lease on the next step, returning what its message needs.
-_LEASE_NEXT = _LEASE_STEP.returning(
+# What the next step's message needs, returned by the chain's lease on it.
+_LEASED = (
     _STEPS.c.description,
     _STEPS.c.tool_name,
     _STEPS.c.tool_input,
     _STEPS.c.requires_approval,
     _STEPS.c.approval_prompt,
 )
+_LEASE_NEXT = _LEASE_STEP.returning(*_LEASED)
 _INSERT_ASSET = insert(_ASSETS)
 
 
-def _transition_params(values: dict[str, Any]) -> dict[str, Any]:
-    return {f"t_{name}": value for name, value in values.items()}
+def _chain_record(with_asset: bool) -> Select[Any]:
+    """PostgreSQL: the chain's record (:meth:`Engine._record_direct` for a step that is not the
+    run's last) as one statement, run in autocommit: one round trip where the transaction takes
+    seven. Its parameters are the other statements' merged, plus the messages as arrays
+    (``m_*``) and the asset's columns (``a_*``). It returns the next step's row, or nothing.
+
+    It is all or nothing without a transaction to roll back: the run's row is locked first (the
+    order of every state change) and each write depends on the one before it through its
+    RETURNING, so once one misses, none after it matches. The step finishes only if the next
+    one is pending, so with the run locked the lease after it cannot miss either."""
+    locked = select(_RUNS.c.id).where(*_RUN_RUNNING).with_for_update().cte("locked_run")
+    following = _STEPS.alias("following")
+    finished = (
+        update(_STEPS)
+        .where(
+            _STEPS.c.run_id == select(locked.c.id).scalar_subquery(),
+            *_FINISH_GUARD,
+            following.c.run_id == _STEPS.c.run_id,
+            following.c.step_index == bindparam("l_step"),
+            following.c.status == StepStatus.PENDING,
+            following.c.attempt == bindparam("l_attempt", type_=Integer),
+        )
+        .values(_FINISH_VALUES)
+        .returning(_STEPS.c.run_id)
+        .cte("finished_step")
+    )
+    leased = (
+        update(_STEPS)
+        .where(_STEPS.c.run_id == select(finished.c.run_id).scalar_subquery(), *_LEASE_GUARD)
+        .values(_LEASE_VALUES)
+        .returning(_STEPS.c.run_id, *_LEASED)
+        .cte("leased_step")
+    )
+    advanced = (
+        update(_RUNS)
+        .where(
+            _RUNS.c.id == select(leased.c.run_id).scalar_subquery(),
+            _RUNS.c.status == RunStatus.RUNNING,
+        )
+        .values(_ADVANCE_VALUES)
+        .returning(_RUNS.c.id)
+        .cte("advanced_run")
+    )
+    recorded = exists(select(advanced.c.id))
+    # The rows as one JSON array (text): psycopg escapes a text[] array's elements one
+    # character at a time, which costs more than the statement saves. ``json`` (not ``jsonb``)
+    # returns each element as the very text it was given.
+    incoming = func.json_array_elements(
+        sql_cast(bindparam("m_rows", type_=Text), JSON)
+    ).table_valued("value", with_ordinality="ordinality")
+    messages = (
+        insert(_MESSAGES)
+        .from_select(
+            ["conversation_id", "position", "data", "created_at"],
+            select(
+                _typed("m_conversation", _MESSAGES, "conversation_id"),
+                bindparam("m_first", type_=Integer) + incoming.c.ordinality - 1,
+                sql_cast(incoming.c.value, Text),
+                _typed("m_created_at", _MESSAGES, "created_at"),
+            ).where(recorded),
+        )
+        .cte("new_messages")
+    )
+    statement = select(*(leased.c[column.name] for column in _LEASED)).add_cte(advanced, messages)
+    if with_asset:
+        columns = [column.name for column in _ASSETS.c]
+        asset = (
+            insert(_ASSETS)
+            .from_select(
+                columns,
+                select(*(_typed(f"a_{name}", _ASSETS, name) for name in columns)).where(recorded),
+            )
+            .cte("new_asset")
+        )
+        statement = statement.add_cte(asset)
+    return statement
+
+
+def _typed(name: str, table: Table, column: str) -> Cast[Any]:
+    """A parameter in a SELECT list, cast to its column's type (PostgreSQL would take an untyped
+    one, a NULL say, as text)."""
+    column_type = table.c[column].type
+    return sql_cast(bindparam(name, type_=column_type), column_type)
+
+
+_CHAIN_RECORD = {with_asset: _chain_record(with_asset) for with_asset in (False, True)}
+
+
+def _transition_params(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}{name}": value for name, value in values.items()}
 
 
 @dataclass(frozen=True)
@@ -451,14 +556,15 @@ class Engine:
             _LEASE_STEP,
             {
                 "b_run": job.run_id,
-                "b_step": job.step_index,
+                "l_step": job.step_index,
                 **_transition_params(
-                    step_transition(job.run_id, job.step_index, row.status, StepStatus.RUNNING)
+                    "l_",
+                    step_transition(job.run_id, job.step_index, row.status, StepStatus.RUNNING),
                 ),
-                "b_attempt": job.attempt,
-                "b_token": token,
-                "b_until": now + timedelta(seconds=self.settings.step_lease_seconds),
-                "b_now": now,
+                "l_attempt": job.attempt,
+                "l_token": token,
+                "l_until": now + timedelta(seconds=self.settings.step_lease_seconds),
+                "l_now": now,
             },
         )
         if row.run_status == RunStatus.APPROVED:
@@ -467,7 +573,7 @@ class Engine:
                 {
                     "b_run": job.run_id,
                     **_transition_params(
-                        run_transition(job.run_id, row.run_status, RunStatus.RUNNING)
+                        "r_", run_transition(job.run_id, row.run_status, RunStatus.RUNNING)
                     ),
                 },
             )
@@ -657,15 +763,17 @@ class Engine:
         """The hot path, in one direct transaction: a step that needs no approval completed, so
         record it and either claim the next step (the chain) or, after the last, complete the
         run and write its email. None when the rows are not as expected (stopped, taken over,
-        …): then the general path decides."""
+        …): then nothing was written, and the general path decides. On PostgreSQL the chain is
+        one statement (:func:`_chain_record`)."""
         job = claim.job
         last = job.step_index + 1 == claim.step_count
+        chain_statement = not last and not self.db.is_sqlite
         # Everything that needs no database is prepared before the transaction, which on
         # SQLite holds the write lock.
         rows = conversation.dump(outcome.messages)
         # The history was loaded under this lease and nobody else appends while it is held, so
         # its length is where the new messages go.
-        messages = conversation.insert_params(claim.conversation_id, len(claim.history), rows)
+        position = len(claim.history)
         output_data = result.data or None
         asset: dict[str, Any] | None = None
         if result.asset_type is not None:
@@ -685,7 +793,10 @@ class Engine:
                 "created_at": utc_now(),
             }
             output_data = {**(result.data or {}), "assetId": asset["id"]}
-        finish = {
+        next_job = StepJob(job.run_id, job.step_index + 1, 1)
+        token = new_id()
+        # One dict for every statement (their bind names do not clash): each takes its own.
+        params: dict[str, Any] = {
             "b_run": job.run_id,
             "b_step": job.step_index,
             "b_claim": claim.token,
@@ -693,57 +804,68 @@ class Engine:
             "b_output_data": output_data,
             "b_input_tokens": outcome.input_tokens,
             "b_output_tokens": outcome.output_tokens,
-        }
-        next_job = StepJob(job.run_id, job.step_index + 1, 1)
-        token = new_id()
-        lease: dict[str, Any] = {
-            "b_run": job.run_id,
-            "b_step": next_job.step_index,
-            "b_attempt": next_job.attempt,
-            "b_token": token,
-        }
-        run_values = {
-            "b_run": job.run_id,
-            "b_next": next_job.step_index,
-            "b_input_tokens": outcome.input_tokens,
-            "b_output_tokens": outcome.output_tokens,
             "b_requests": outcome.requests,
+            "b_next": next_job.step_index,
+            "l_step": next_job.step_index,
+            "l_attempt": next_job.attempt,
+            "l_token": token,
         }
+        messages: list[dict[str, Any]] = []
+        if chain_statement:
+            params.update(
+                m_conversation=claim.conversation_id,
+                m_first=position,
+                m_rows=f"[{','.join(rows)}]",
+                m_created_at=utc_now(),
+            )
+            if asset is not None:
+                params.update(_transition_params("a_", asset))
+        else:
+            messages = conversation.insert_params(claim.conversation_id, position, rows)
+
+        def transitions() -> dict[str, Any]:
+            # Taken in the transaction: a step finishes when its result is recorded, and the
+            # next one starts after that.
+            to = RunStatus.COMPLETED if last else RunStatus.RUNNING
+            values = {
+                **_transition_params("r_", run_transition(job.run_id, RunStatus.RUNNING, to)),
+                **_transition_params(
+                    "s_",
+                    step_transition(
+                        job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
+                    ),
+                ),
+            }
+            if not last:
+                started = utc_now()
+                values.update(
+                    _transition_params(
+                        "l_",
+                        step_transition(
+                            job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
+                        ),
+                    ),
+                    l_until=started + timedelta(seconds=self.settings.step_lease_seconds),
+                    l_now=started,
+                )
+            return values
+
+        def write_chain(connection: Connection) -> Row[Any] | None:
+            statement = _CHAIN_RECORD[asset is not None]
+            return connection.execute(statement, {**params, **transitions()}).first()
 
         def write(connection: Connection) -> Row[Any] | None:
             def expect(matched: bool) -> None:
                 if not matched:
                     raise _NotAsExpected
 
-            # The transitions (and their timestamps) are taken here, in the transaction: a step
-            # finishes when its result is recorded, and the next one starts after that.
-            to = RunStatus.COMPLETED if last else RunStatus.RUNNING
-            run_values.update(_transition_params(run_transition(job.run_id, RunStatus.RUNNING, to)))
-            expect(
-                connection.execute(_COMPLETE_RUN if last else _ADVANCE_RUN, run_values).rowcount
-                == 1
-            )
-            finish.update(
-                _transition_params(
-                    step_transition(
-                        job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
-                    )
-                )
-            )
-            expect(connection.execute(_FINISH_STEP, finish).rowcount == 1)
+            params.update(transitions())
+            run_update = _COMPLETE_RUN if last else _ADVANCE_RUN
+            expect(connection.execute(run_update, params).rowcount == 1)
+            expect(connection.execute(_FINISH_STEP, params).rowcount == 1)
             after = None
             if not last:
-                started = utc_now()
-                lease.update(
-                    _transition_params(
-                        step_transition(
-                            job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
-                        )
-                    ),
-                    b_until=started + timedelta(seconds=self.settings.step_lease_seconds),
-                    b_now=started,
-                )
-                after = connection.execute(_LEASE_NEXT, lease).first()
+                after = connection.execute(_LEASE_NEXT, params).first()
                 expect(after is not None)
             if messages:
                 connection.execute(conversation.INSERT_MESSAGES, messages)
@@ -753,12 +875,17 @@ class Engine:
                 emails.write_run_completed(connection, self.settings, job.run_id)
             return after
 
-        try:
-            after = await self.db.write_direct(write)
-        except _NotAsExpected:
-            return None
-        if after is None:
-            return FollowUp(wake_mail=True)  # the run completed, and its email is written
+        if chain_statement:
+            after = await self.db.write_direct(write_chain, one_statement=True)
+            if after is None:
+                return None
+        else:
+            try:
+                after = await self.db.write_direct(write)
+            except _NotAsExpected:
+                return None
+            if after is None:
+                return FollowUp(wake_mail=True)  # the run completed, and its email is written
         # Go on with the history as a reload would give it (the stored rows parsed back). The
         # claim has the run's attribute names, and the leased row the step's.
         history = [*claim.history, *conversation.parse(rows)] if rows else claim.history
