@@ -18,6 +18,7 @@ from typing import Any
 
 from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
+from psycopg import AsyncConnection
 from sqlalchemy.engine import make_url
 
 from signoff.queue.jobs import StepJob
@@ -51,12 +52,21 @@ def sweep_cron(interval: float) -> str:
     return f"*/{min(59, round(seconds / 60))} * * * *"
 
 
+async def _autocommit(connection: AsyncConnection[Any]) -> None:
+    await connection.set_autocommit(True)
+
+
 class ProcrastinateQueue:
     """One per process. Tasks are closures over this object, so they reach this process's
     engine; jobs carry only ids."""
 
     def __init__(self, database_url: str, *, sweep_interval: float) -> None:
-        self.app = App(connector=PsycopgConnector(conninfo=conninfo(database_url)))
+        # Autocommit: each of procrastinate's queries is one statement (a function call), a
+        # transaction by itself, which the pool's connections would otherwise wrap in BEGIN and
+        # COMMIT: two more round trips each, on every fetch and every finished job.
+        # (Not the connections' autocommit keyword: procrastinate's listener passes it too.)
+        connector = PsycopgConnector(conninfo=conninfo(database_url), configure=_autocommit)
+        self.app = App(connector=connector)
         self._execute: Callable[[StepJob], Awaitable[None]] | None = None
         self._sweep: Callable[[], Awaitable[int]] | None = None
 
