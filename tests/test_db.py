@@ -6,7 +6,9 @@ import asyncio
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -146,3 +148,71 @@ async def test_a_database_error_fails_only_its_own_transaction(database: Databas
 
     await database.write_direct(write)
     assert await _team_names(database) == ["Two"]
+
+
+def _in_transaction(connection: Connection) -> bool:
+    """Whether the driver has a transaction open (psycopg; pysqlite's own flag)."""
+    driver = connection.connection.driver_connection
+    if isinstance(driver, psycopg.Connection):
+        return driver.info.transaction_status != TransactionStatus.IDLE
+    return bool(driver.in_transaction)
+
+
+async def test_one_statement_is_a_transaction_of_its_own(database: Database) -> None:
+    # On PostgreSQL it runs in autocommit (no BEGIN, no COMMIT: two round trips fewer); on
+    # SQLite as any direct transaction. Either way it is committed, and the thread's next
+    # transaction is a real one again.
+    def one(connection: Connection) -> bool:
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+        return _in_transaction(connection)
+
+    in_transaction = await database.write_direct(one, one_statement=True)
+    assert in_transaction is database.is_sqlite
+    assert await _team_names(database) == ["One"]
+
+    def then(connection: Connection) -> bool:
+        connection.execute(insert(TEAMS), {"id": "t2", "name": "Two"})
+        return _in_transaction(connection)
+
+    assert await database.write_direct(then) is True
+    assert await _team_names(database) == ["One", "Two"]
+
+
+async def test_a_failed_statement_of_its_own_changes_nothing(database: Database) -> None:
+    def duplicate(connection: Connection) -> None:
+        connection.execute(
+            insert(TEAMS), [{"id": "t1", "name": "One"}, {"id": "t1", "name": "Again"}]
+        )
+
+    with pytest.raises(IntegrityError):
+        await database.write_direct(duplicate, one_statement=True)
+    assert await _team_names(database) == []
+
+    def write(connection: Connection) -> None:
+        connection.execute(insert(TEAMS), {"id": "t2", "name": "Two"})
+        raise RuntimeError("changed its mind")
+
+    # The thread's next transaction is a real one: it rolls back.
+    with pytest.raises(RuntimeError, match="changed its mind"):
+        await database.write_direct(write)
+    assert await _team_names(database) == []
+
+
+@pytest.mark.postgres(only=True)  # a SQLite file has no server connection to lose
+async def test_a_statement_of_its_own_on_a_dead_connection_runs_again(
+    database: Database,
+) -> None:
+    backend = await database.write_direct(
+        lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
+    )
+    async with database.engine.connect() as admin:
+        await admin.execute(select(func.pg_terminate_backend(backend)))
+    runs: list[int] = []
+
+    def one(connection: Connection) -> None:
+        runs.append(1)
+        connection.execute(insert(TEAMS), {"id": "t1", "name": "One"})
+
+    await database.write_direct(one, one_statement=True)
+    assert len(runs) == 2  # the first try met the dead connection
+    assert await _team_names(database) == ["One"]
