@@ -65,6 +65,13 @@ def _install(directory: str) -> None:
             }
         )
 
+    def spawned_by_library() -> bool:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            return False
+        return task is not None and task.get_name().startswith(("pydantic_graph.", "pydantic_ai."))
+
     # Buckets, first match wins, looked for in the stack of the task being run: the frames
     # above asyncio's Handle._run (below it, every stack has uvicorn.run or the CLI command).
     def classify(frame: Any) -> tuple[str, str]:
@@ -101,7 +108,11 @@ def _install(directory: str) -> None:
         def has(*parts: str) -> bool:
             return any(part in f for f in files for part in parts)
 
-        if "_call_model" in names or has("/pydantic_ai/", "/signoff/llm/", "/signoff/tools/"):
+        # pydantic-graph is pydantic-ai's (the agent's graph; the same release). The graph runs
+        # its steps in anyio tasks, whose frames above Handle._run may be anyio's alone; anyio
+        # names such a task after the function it was spawned with.
+        library = ("/pydantic_ai/", "/pydantic_graph/", "/signoff/llm/", "/signoff/tools/")
+        if "_call_model" in names or has(*library) or spawned_by_library():
             return "agent run", here
         if has("/uvicorn/", "/starlette/", "/fastapi/", "/h11/"):
             return "HTTP API", ours
