@@ -329,7 +329,8 @@ def _typed(name: str, table: Table, column: str) -> Cast[Any]:
 _CHAIN_RECORD = {with_asset: _chain_record(with_asset) for with_asset in (False, True)}
 
 
-def _transition_params(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as the parameters of binds named ``prefix`` + column (see above)."""
     return {f"{prefix}{name}": value for name, value in values.items()}
 
 
@@ -557,7 +558,7 @@ class Engine:
             {
                 "b_run": job.run_id,
                 "l_step": job.step_index,
-                **_transition_params(
+                **_prefixed(
                     "l_",
                     step_transition(job.run_id, job.step_index, row.status, StepStatus.RUNNING),
                 ),
@@ -572,7 +573,7 @@ class Engine:
                 _START_RUN,
                 {
                     "b_run": job.run_id,
-                    **_transition_params(
+                    **_prefixed(
                         "r_", run_transition(job.run_id, row.run_status, RunStatus.RUNNING)
                     ),
                 },
@@ -819,7 +820,7 @@ class Engine:
                 m_created_at=utc_now(),
             )
             if asset is not None:
-                params.update(_transition_params("a_", asset))
+                params.update(_prefixed("a_", asset))
         else:
             messages = conversation.insert_params(claim.conversation_id, position, rows)
 
@@ -828,8 +829,8 @@ class Engine:
             # next one starts after that.
             to = RunStatus.COMPLETED if last else RunStatus.RUNNING
             values = {
-                **_transition_params("r_", run_transition(job.run_id, RunStatus.RUNNING, to)),
-                **_transition_params(
+                **_prefixed("r_", run_transition(job.run_id, RunStatus.RUNNING, to)),
+                **_prefixed(
                     "s_",
                     step_transition(
                         job.run_id, job.step_index, StepStatus.RUNNING, StepStatus.COMPLETED
@@ -839,7 +840,7 @@ class Engine:
             if not last:
                 started = utc_now()
                 values.update(
-                    _transition_params(
+                    _prefixed(
                         "l_",
                         step_transition(
                             job.run_id, next_job.step_index, StepStatus.PENDING, StepStatus.RUNNING
