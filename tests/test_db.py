@@ -109,6 +109,19 @@ async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path)
         await database.dispose()
 
 
+async def _kill_the_direct_connection(database: Database) -> int:
+    """Terminate the server process of the direct thread's kept connection (PostgreSQL), as a
+    database restart would; its process id."""
+    backend = int(
+        await database.write_direct(
+            lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
+        )
+    )
+    async with database.engine.connect() as admin:
+        await admin.execute(select(func.pg_terminate_backend(backend)))
+    return backend
+
+
 @pytest.mark.postgres(only=True)  # a SQLite file has no server connection to lose
 async def test_a_dead_direct_connection_is_replaced_and_the_transaction_runs_once(
     database: Database,
@@ -116,11 +129,7 @@ async def test_a_dead_direct_connection_is_replaced_and_the_transaction_runs_onc
     # The threads keep their connections between transactions (no pool checkout, no ping), so
     # the first transaction after a database restart finds its connection dead. It was not
     # committed, so it runs again on a new connection instead of failing a step attempt.
-    backend = await database.write_direct(
-        lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
-    )
-    async with database.engine.connect() as admin:
-        await admin.execute(select(func.pg_terminate_backend(backend)))
+    backend = await _kill_the_direct_connection(database)
     runs: list[int] = []
 
     def write(connection: Connection) -> int:
@@ -202,11 +211,7 @@ async def test_a_failed_statement_of_its_own_changes_nothing(database: Database)
 async def test_a_statement_of_its_own_on_a_dead_connection_runs_again(
     database: Database,
 ) -> None:
-    backend = await database.write_direct(
-        lambda connection: connection.execute(select(func.pg_backend_pid())).scalar_one()
-    )
-    async with database.engine.connect() as admin:
-        await admin.execute(select(func.pg_terminate_backend(backend)))
+    await _kill_the_direct_connection(database)
     runs: list[int] = []
 
     def one(connection: Connection) -> None:
