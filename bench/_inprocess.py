@@ -33,12 +33,13 @@ def _kind(statement: str) -> str:
 
 def _direct_caller(frame: Any) -> str:
     """Who runs the direct transaction on this thread's stack: the function given to
-    ``Database.write_direct`` (the ``work`` of ``signoff.db._Direct.in_transaction``) says."""
+    ``Database.write_direct`` (the ``work`` of ``signoff.db._Direct.run``) says."""
     while frame is not None:
-        if frame.f_code.co_name == "in_transaction":
+        code = frame.f_code
+        if code.co_name == "run" and code.co_filename.endswith("signoff/db.py"):
             work = frame.f_locals.get("work")
-            code = getattr(getattr(work, "func", work), "__code__", None)
-            in_sender = code is not None and code.co_filename.endswith("mail/sender.py")
+            work_code = getattr(getattr(work, "func", work), "__code__", None)
+            in_sender = work_code is not None and work_code.co_filename.endswith("mail/sender.py")
             return "mail sender" if in_sender else "engine"
         frame = frame.f_back
     return "engine"

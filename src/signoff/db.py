@@ -195,12 +195,9 @@ class Database:
             self._direct = _Direct(_create_direct_engine(self.engine), threads)
         direct = self._direct
         async with self._turn():
-            run = (
-                direct.in_autocommit
-                if one_statement and not self.is_sqlite
-                else direct.in_transaction
+            done = asyncio.get_running_loop().run_in_executor(
+                direct.executor, direct.run, work, one_statement and not self.is_sqlite
             )
-            done = asyncio.get_running_loop().run_in_executor(direct.executor, run, work)
             try:
                 return await asyncio.shield(done)
             except asyncio.CancelledError:
@@ -219,26 +216,30 @@ class _Direct:
 
     def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
+        self._psycopg = engine.dialect.driver == "psycopg"
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="signoff-db")
         self._local = threading.local()
         self._opened: list[Connection] = []  # to close them all, from any thread, at the end
         self._lock = threading.Lock()
 
-    def in_transaction(self, work: Callable[[Connection], T]) -> T:
-        """On one of the threads: ``work(connection)`` as one transaction."""
+    def run(self, work: Callable[[Connection], T], autocommit: bool) -> T:
+        """On one of the threads: ``work(connection)`` as one transaction, or with
+        ``autocommit`` (PostgreSQL) as one statement committed by itself."""
         retried = False
         while True:
             connection = self._connection()
+            if self._psycopg:
+                # psycopg's own switch, client-side (no round trip), on an idle connection. In
+                # autocommit SQLAlchemy's transaction is a formality: no BEGIN is sent, and
+                # psycopg skips COMMIT when no transaction is open.
+                driver_connection = connection.connection.driver_connection
+                assert driver_connection is not None
+                driver_connection.autocommit = autocommit
             committing = False
             try:
-                transaction = connection.begin()
-                try:
+                with connection.begin():  # commits, or rolls back on an exception
                     result = work(connection)
-                except BaseException:
-                    transaction.rollback()
-                    raise
-                committing = True
-                transaction.commit()
+                    committing = True
                 return result
             except DBAPIError as error:
                 # After a database error the connection's state is not worth trusting (a
@@ -246,39 +247,12 @@ class _Direct:
                 self._drop(connection)
                 # A dead connection fails the first statement it sends, and a transaction that
                 # did not reach COMMIT was not committed: safe to run again. Not after COMMIT
-                # was sent: it may have reached the server.
+                # was sent: it may have reached the server. (In autocommit the statement is its
+                # own COMMIT; write_direct requires it to be safe to run again.)
                 if error.connection_invalidated and not committing and not retried:
                     retried = True
                     continue
                 raise
-
-    def in_autocommit(self, work: Callable[[Connection], T]) -> T:
-        """On one of the threads (PostgreSQL): ``work(connection)``, one statement, in
-        autocommit; run again once on a new connection if the thread's was dead."""
-        retried = False
-        while True:
-            connection = self._connection()
-            driver_connection = connection.connection.driver_connection
-            assert driver_connection is not None
-            # psycopg's own switch, client-side: no round trip. SQLAlchemy's transaction around
-            # the statement is a formality then: no BEGIN is sent, and psycopg skips COMMIT
-            # when no transaction is open.
-            driver_connection.autocommit = True
-            try:
-                result = work(connection)
-                connection.commit()
-            except DBAPIError as error:
-                self._drop(connection)
-                if error.connection_invalidated and not retried:
-                    retried = True
-                    continue
-                raise
-            except BaseException:
-                connection.rollback()
-                driver_connection.autocommit = False
-                raise
-            driver_connection.autocommit = False
-            return result
 
     def _connection(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)
