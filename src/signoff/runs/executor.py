@@ -244,8 +244,9 @@ _INSERT_ASSET = insert(_ASSETS)
 def _chain_record(with_asset: bool) -> Select[Any]:
     """PostgreSQL: the chain's record (:meth:`Engine._record_direct` for a step that is not the
     run's last) as one statement, run in autocommit: one round trip where the transaction takes
-    seven. Its parameters are the other statements' merged, plus the messages as arrays
-    (``m_*``) and the asset's columns (``a_*``). It returns the next step's row, or nothing.
+    six. Its parameters are the other statements' merged, plus the messages (``m_*``: the rows
+    as one JSON array) and the asset's columns (``a_*``). It returns the next step's row, or
+    nothing.
 
     It is all or nothing without a transaction to roll back: the run's row is locked first (the
     order of every state change) and each write depends on the one before it through its
@@ -322,8 +323,7 @@ def _chain_record(with_asset: bool) -> Select[Any]:
 def _typed(name: str, table: Table, column: str) -> Cast[Any]:
     """A parameter in a SELECT list, cast to its column's type (PostgreSQL would take an untyped
     one, a NULL say, as text)."""
-    column_type = table.c[column].type
-    return sql_cast(bindparam(name, type_=column_type), column_type)
+    return sql_cast(_bind(name, table, column), table.c[column].type)
 
 
 _CHAIN_RECORD = {with_asset: _chain_record(with_asset) for with_asset in (False, True)}
@@ -860,13 +860,13 @@ class Engine:
                 if not matched:
                     raise _NotAsExpected
 
-            params.update(transitions())
+            values = {**params, **transitions()}
             run_update = _COMPLETE_RUN if last else _ADVANCE_RUN
-            expect(connection.execute(run_update, params).rowcount == 1)
-            expect(connection.execute(_FINISH_STEP, params).rowcount == 1)
+            expect(connection.execute(run_update, values).rowcount == 1)
+            expect(connection.execute(_FINISH_STEP, values).rowcount == 1)
             after = None
             if not last:
-                after = connection.execute(_LEASE_NEXT, params).first()
+                after = connection.execute(_LEASE_NEXT, values).first()
                 expect(after is not None)
             if messages:
                 connection.execute(conversation.INSERT_MESSAGES, messages)
