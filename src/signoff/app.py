@@ -16,12 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 import signoff
-from signoff.approvals.endpoints import router as approvals_router
 from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
-from signoff.dashboard.account_pages import router as dashboard_account_router
+from signoff.dashboard.account_links import router as teams_pages_router
 from signoff.dashboard.endpoints import router as dashboard_router
+from signoff.dashboard.links import router as approvals_router
 from signoff.dashboard.pages import STATIC_DIR
+from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
 from signoff.errors import AppError
 from signoff.kit.body_limit import BodyLimitMiddleware
@@ -32,7 +33,6 @@ from signoff.runtime import Runtime
 from signoff.scheduling.endpoints import router as scheduling_router
 from signoff.teams.endpoints import account_router as teams_account_router
 from signoff.teams.endpoints import router as teams_router
-from signoff.teams.pages import router as teams_pages_router
 from signoff.workflows.endpoints import router as workflows_router
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -134,6 +134,9 @@ class Database:
             engine.execution_options(**{_WRITE_OPTION: False}), expire_on_commit=False
         )
         self._direct: _Direct | None = None
+        # Called with a write session's ``info`` once its transaction has committed: the
+        # Runtime sets it to enqueue the jobs and wake the mail sender the writes asked for.
+        self.on_commit: Callable[[dict[Any, Any]], Awaitable[None]] | None = None
         # SQLite: this process's writers take turns here (see the module's docstring).
         self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
@@ -143,9 +146,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A read-write transaction, committed when the block ends without an exception."""
+        """A read-write transaction, committed when the block ends without an exception; then
+        :attr:`on_commit` runs what the writes deferred (jobs, mail to send)."""
         async with self._turn(), self._writer() as session, session.begin():
             yield session
+        if self.on_commit is not None and session.info:
+            await self.on_commit(session.info)
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from pydantic_ai.models import Model
 
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.mail.sender import MailSender
+from signoff.mail.service import wrote_mail
 from signoff.queue.inline import InlineQueue
-from signoff.queue.jobs import JobQueue
+from signoff.queue.jobs import JobQueue, deferred
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
 from signoff.runs.executor import Engine
 from signoff.scheduling import service as scheduling
@@ -48,6 +50,14 @@ class Runtime:
         )
         self._mail_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        db.on_commit = self._after_commit
+
+    async def _after_commit(self, session_info: dict[Any, Any]) -> None:
+        """What a committed write deferred: its jobs go to the queue, its mail to the sender."""
+        for job in deferred(session_info):
+            await self.queue.enqueue(job)
+        if wrote_mail(session_info):
+            self.mail_sender.wake()
 
     async def start(self) -> None:
         """Start the mail sender and, for the inline queue, the engine's workers (which first
@@ -67,11 +77,9 @@ class Runtime:
         )
 
     async def schedule_tick(self) -> int:
-        """Fire every due schedule once; queue the runs it started. Returns the fires logged."""
+        """Fire every due schedule once (the runs it starts are queued as each fire commits).
+        Returns the fires logged."""
         results = await scheduling.tick(self.db, self.settings)
-        for result in results:
-            if result.job is not None:
-                await self.queue.enqueue(result.job)
         return sum(len(result.fires) for result in results)
 
     async def _schedule_loop(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from signoff.db import Database
 from signoff.models import Role, Workflow
-from signoff.workflows.endpoints import RUNS_IN_DETAIL
+from signoff.workflows.service import RUNS_IN_DETAIL
 from tests.dashboard.support import GOAL, Browser, new_account
 from tests.support import Account, join, wait_for_run
 

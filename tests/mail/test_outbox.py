@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
-from signoff.mail.sender import MailSender, is_permanent_refusal, wake_sender
+from signoff.mail.sender import MailSender, is_permanent_refusal
 from signoff.mail.service import enqueue
 from signoff.models import MailStatus
 from tests.fakes.smtp import FakeSmtpServer, free_port
@@ -362,7 +362,7 @@ async def test_run_waits_for_the_poll_and_wake_sends_at_once(
         await asyncio.sleep(0.2)
         assert smtp_server.message_ids == [first.message_id]
 
-        wake_sender(app)
+        sender.wake()
         await wait_until(lambda: len(smtp_server.messages) == 2)
         assert smtp_server.message_ids == [first.message_id, second.message_id]
         assert not task.done()

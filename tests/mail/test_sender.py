@@ -13,7 +13,6 @@ import aiosmtplib
 import jinja2
 import pytest
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI
 
 from signoff.config import Settings
 from signoff.db import Database
@@ -24,7 +23,6 @@ from signoff.mail.sender import (
     SmtpOptions,
     parse_smtp_url,
     retry_delay,
-    wake_sender,
 )
 from signoff.mail.service import Button, enqueue, render
 from signoff.models import Base, MailStatus
@@ -103,10 +101,6 @@ async def test_enqueue_refuses_header_injection(
                 context={"heading": "x", "paragraphs": []},
                 team_id=None,
             )
-
-
-def test_wake_sender_without_a_sender_does_nothing() -> None:
-    wake_sender(FastAPI())
 
 
 async def test_a_cancelled_sender_stops_at_once_even_if_smtp_ignores_it(

@@ -20,9 +20,9 @@ from pydantic_ai import Agent, ToolOutput
 
 from signoff.config import Settings
 from signoff.llm.offline import OfflineModel, draft_offline_plan
+from signoff.planner.rules import plan_problems
 from signoff.planner.schemas import Plan
 from signoff.planner.service import DraftedPlan, draft_plan
-from signoff.workflows.rules import plan_problems
 from tests.conftest import make_settings
 
 SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from signoff.scheduling.cron import (
+from signoff.kit.cron import (
     ScheduleError,
     check_timezone,
     describe,

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from signoff.auth.verification import SEND_LIMIT
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import EmailVerification, Invitation, OutboxMail
-from signoff.teams.verification import SEND_LIMIT
 from tests.support import signup
 from tests.teams.helpers import invite
 

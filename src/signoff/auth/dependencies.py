@@ -1,22 +1,46 @@
-"""FastAPI dependencies that identify the caller."""
+"""FastAPI dependencies that identify the caller, and the browser cookies that carry it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signoff.auth import service
 from signoff.auth.csrf import verify_csrf
 from signoff.auth.service import AuthContext
-from signoff.config import Settings, get_settings
-from signoff.db import Database, get_db
+from signoff.config import Settings
+from signoff.dependencies import DB, Config
 from signoff.errors import Unauthorized
 
 SESSION_COOKIE = "signoff_session"
 # The team a browser chose in the dashboard's team switcher (X-Team-Id for the API).
 TEAM_COOKIE = "signoff_team"
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    set_browser_cookie(response, settings, SESSION_COOKIE, token)
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
+
+
+def set_browser_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
+    """A cookie that lives as long as a session: HTTP only, same-site lax, secure over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
 
 _bearer = HTTPBearer(auto_error=False, description="A session token from signup or login.")
 
@@ -32,8 +56,8 @@ def session_token(request: Request, credentials: HTTPAuthorizationCredentials | 
 
 async def current_session_id(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    db: DB,
+    settings: Config,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The caller's live session, whether or not they are in a team (signing out needs none)."""
@@ -49,8 +73,8 @@ async def current_session_id(
 
 async def current_auth(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    db: DB,
+    settings: Config,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_team_id: Annotated[str | None, Header(description="Act in this team.")] = None,
 ) -> AuthContext:
@@ -69,7 +93,7 @@ async def current_auth(
 
 async def optional_auth(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: DB,
 ) -> AuthContext | None:
     """The caller's session if a valid one came with the request, else None (never an error)."""
     token = request.cookies.get(SESSION_COOKIE)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from signoff.auth import repository, service
-from signoff.auth.dependencies import SESSION_COOKIE, Auth, CallerSession
+from signoff.auth.dependencies import (
+    Auth,
+    CallerSession,
+    clear_session_cookie,
+    set_session_cookie,
+)
 from signoff.auth.schemas import (
     AuthResponse,
     LoginRequest,
@@ -17,16 +20,11 @@ from signoff.auth.schemas import (
     TeamOut,
     UserOut,
 )
-from signoff.config import Settings, get_settings
-from signoff.db import Database, get_db
+from signoff.dependencies import DB, Config
 from signoff.errors import NotFound, Unauthorized
-from signoff.mail.sender import wake_sender
 from signoff.models import Team, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
-
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
 
 
 def user_out(user: User) -> UserOut:
@@ -39,27 +37,8 @@ def user_out(user: User) -> UserOut:
     )
 
 
-def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    set_browser_cookie(response, settings, SESSION_COOKIE, token)
-
-
-def set_browser_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
-    """A cookie that lives as long as a session: HTTP only, same-site lax, secure over https."""
-    response.set_cookie(
-        name,
-        value,
-        max_age=settings.session_days * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
-
-
 @router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
-async def signup(
-    body: SignupRequest, response: Response, db: DB, settings: Config, request: Request
-) -> AuthResponse:
+async def signup(body: SignupRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
     """Create an account and its own team (you are the owner), and sign in. An email with a
     link to verify the address goes out: in production, workflow emails need it."""
     async with db.write() as session:
@@ -67,7 +46,6 @@ async def signup(
             session, settings, email=body.email, password=body.password, name=body.name
         )
         token = await service.create_session(session, settings, user)
-    wake_sender(request.app)
     set_session_cookie(response, settings, token)
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 
@@ -98,9 +76,7 @@ async def logout(session_id: CallerSession, db: DB, settings: Config) -> Respons
     async with db.write() as session:
         await service.revoke_session(session, session_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
-    )
+    clear_session_cookie(response, settings)
     return response
 
 

@@ -9,7 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.config import Settings
-from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
+from signoff.models import (
+    AuthSession,
+    EmailVerification,
+    LoginThrottle,
+    Membership,
+    Role,
+    Team,
+    User,
+)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -99,3 +107,23 @@ async def unverified_owners(session: AsyncSession, settings: Settings, team_id: 
 
 async def get_login_throttle(session: AsyncSession, email: str) -> LoginThrottle | None:
     return await session.get(LoginThrottle, email)
+
+
+async def get_verification_by_token_hash(
+    session: AsyncSession, token_hash: str
+) -> EmailVerification | None:
+    return await session.scalar(
+        select(EmailVerification).where(EmailVerification.token_hash == token_hash)
+    )
+
+
+async def verification_times_since(
+    session: AsyncSession, user_id: str, since: datetime
+) -> Sequence[datetime]:
+    """When verification links were sent to the user since ``since`` (for the send limit)."""
+    rows = await session.scalars(
+        select(EmailVerification.created_at).where(
+            EmailVerification.user_id == user_id, EmailVerification.created_at > since
+        )
+    )
+    return rows.all()

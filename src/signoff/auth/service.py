@@ -11,14 +11,13 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.auth import repository
+from signoff.auth import repository, verification
 from signoff.auth.passwords import hash_password, verify_password
 from signoff.config import Settings
 from signoff.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
-from signoff.teams import verification
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Dashboard pages (server-rendered): accounts, workflows, runs, live updates.
 
-Every action calls the API's own endpoint function for it, with the page's signed-in user, so
-a button here obeys exactly the rules, roles and emails of the API call it stands for. Pages
-read through the same services and repositories. Errors the services raise become pages
-(:class:`~signoff.dashboard.pages.PageRoute`); forms re-render with the problem and a 4xx
-status, nothing changed; a success redirects (303) to the page that shows the result.
+Every action calls the same service function as the API call it stands for, with the page's
+signed-in user, so a button here obeys exactly the rules, roles and emails of the API. Errors
+the services raise become pages (:class:`~signoff.dashboard.pages.PageRoute`); forms
+re-render with the problem and a 4xx status, nothing changed; a success redirects (303) to the
+page that shows the result.
 """
 
 from __future__ import annotations
@@ -16,26 +16,18 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from signoff.auth import endpoints as auth_endpoints
 from signoff.auth import service as auth_service
 from signoff.auth.csrf import verify_same_origin
-from signoff.auth.dependencies import CallerSession
+from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_session_cookie
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
-from signoff.config import Settings, get_settings
 from signoff.dashboard import live, plan_form
 from signoff.dashboard.pages import PageAuth, PageRoute, flash, render
-from signoff.db import Database, get_db
+from signoff.db import Database
+from signoff.dependencies import DB, Config
 from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
 from signoff.kit.clock import utc_now
-from signoff.models import ACTIVE_RUN_STATUSES, Role, RunStatus, WorkflowStatus
-from signoff.queue.dependencies import get_queue
-from signoff.queue.jobs import JobQueue
-from signoff.runs import endpoints as run_endpoints
-from signoff.runs import repository as run_repository
-from signoff.runs.schemas import DecisionRequest
-from signoff.scheduling import endpoints as schedule_endpoints
-from signoff.scheduling.cron import (
+from signoff.kit.cron import (
     ScheduleError,
     check_timezone,
     describe,
@@ -43,20 +35,18 @@ from signoff.scheduling.cron import (
     normalise_schedule,
     timezone_names,
 )
-from signoff.scheduling.schemas import ScheduleChange
+from signoff.models import ACTIVE_RUN_STATUSES, Role, RunStatus, RunTrigger, WorkflowStatus
+from signoff.runs import repository as run_repository
+from signoff.runs import service as run_service
+from signoff.runs.schemas import DecisionRequest
 from signoff.scheduling.service import fire_log
 from signoff.tools.registry import TOOLS
-from signoff.workflows import endpoints as workflow_endpoints
 from signoff.workflows import repository as workflow_repository
 from signoff.workflows import service as workflow_service
-from signoff.workflows.endpoints import RUNS_IN_DETAIL
-from signoff.workflows.schemas import MAX_GOAL_LENGTH, CreateWorkflowRequest
+from signoff.workflows.schemas import MAX_GOAL_LENGTH, CreateWorkflowRequest, ScheduleChange
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=PageRoute)
 
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
-Queue = Annotated[JobQueue, Depends(get_queue)]
 
 FIRES_SHOWN = 20
 
@@ -131,7 +121,7 @@ async def login_submit(
             status_code=401,
         )
     response = _see(target)
-    auth_endpoints.set_session_cookie(response, settings, token)
+    set_session_cookie(response, settings, token)
     return response
 
 
@@ -165,21 +155,26 @@ async def signup_submit(
         body = SignupRequest(email=email.strip(), password=password, name=name.strip() or None)
     except ValidationError as error:
         return _signup_form(request, values, _field_errors(error), 422)
-    response = _see("/dashboard")
     try:
-        # The API's signup: account, own team, verification email, session cookie.
-        await auth_endpoints.signup(body, response, db, settings, request)
+        # As the API's signup: account, own team, verification email, session cookie.
+        async with db.write() as session:
+            user, _team = await auth_service.signup(
+                session, settings, email=body.email, password=body.password, name=body.name
+            )
+            token = await auth_service.create_session(session, settings, user)
     except Conflict as error:
         return _signup_form(request, values, {"email": error.message}, 409)
+    response = _see("/dashboard")
+    set_session_cookie(response, settings, token)
     return response
 
 
 @router.post("/logout")
 async def logout(session_id: CallerSession, db: DB, settings: Config) -> Response:
-    ended = await auth_endpoints.logout(session_id, db, settings)
+    async with db.write() as session:
+        await auth_service.revoke_session(session, session_id)
     response = _see("/dashboard/login")
-    for cookie in ended.headers.getlist("set-cookie"):  # the API's own cookie removal
-        response.headers.append("set-cookie", cookie)
+    clear_session_cookie(response, settings)
     return response
 
 
@@ -282,7 +277,7 @@ async def create_workflow(
     except ValidationError as error:
         return _new_workflow_form(request, values, _field_errors(error), 422)
     try:
-        created = await workflow_endpoints.create_workflow(body, auth, db, settings, request)
+        created = await workflow_service.create(db, request.app.state.llm, settings, auth, body)
     except UpstreamFailed as error:
         return _new_workflow_form(request, values, {"form": error.message}, error.status)
     return flash(_see(_workflow_url(created.workflow_id)), settings, created.message)
@@ -302,7 +297,7 @@ async def _workflow_page(
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
         runs = await run_repository.list_runs(
-            session, workflow.id, limit=RUNS_IN_DETAIL, before_number=runs_before
+            session, workflow.id, limit=workflow_service.RUNS_IN_DETAIL, before_number=runs_before
         )
         latest = (
             runs
@@ -314,7 +309,11 @@ async def _workflow_page(
     # At most one run is active, and it is the latest.
     active = latest[0] if latest and latest[0].status in ACTIVE_RUN_STATUSES else None
     # Older runs, a page at a time (newest first), when this page is full.
-    older = runs[-1].run_number if len(runs) == RUNS_IN_DETAIL and runs[-1].run_number > 1 else None
+    older = (
+        runs[-1].run_number
+        if len(runs) == workflow_service.RUNS_IN_DETAIL and runs[-1].run_number > 1
+        else None
+    )
     return render(
         request,
         "workflow.html",
@@ -362,35 +361,45 @@ async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db
 
 
 @router.post("/workflows/{workflow_id}/activate")
-async def activate(
-    workflow_id: str, auth: PageAuth, db: DB, settings: Config, queue: Queue
-) -> Response:
-    detail = await workflow_endpoints.activate_workflow(workflow_id, auth, db, settings, queue)
-    first = detail.workflow_runs[0].run_number if detail.workflow_runs else 1
-    notice = f"Plan approved: the workflow is active and run {first} started."
+async def activate(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+    async with db.write() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+        activation = await workflow_service.activate(
+            session,
+            settings,
+            workflow.id,
+            revision=workflow.plan_revision,
+            decided_by=auth.user_id,
+            via="dashboard",
+        )
+    notice = f"Plan approved: the workflow is active and run {activation.run.run_number} started."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/run")
-async def run_now(
-    workflow_id: str, auth: PageAuth, db: DB, settings: Config, queue: Queue
-) -> Response:
-    started = await run_endpoints.start_run(workflow_id, auth, db, settings, queue)
-    return _see(_run_url(workflow_id, started.run_id))
+async def run_now(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+    async with db.write() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+        run, _ = await run_service.start_run(
+            session, settings, workflow, trigger=RunTrigger.MANUAL, started_by=auth.user_id
+        )
+    return _see(_run_url(workflow_id, run.id))
 
 
 @router.post("/workflows/{workflow_id}/archive")
 async def archive(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
-    await workflow_endpoints.archive_workflow(workflow_id, auth, db)
+    async with db.write() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+        await workflow_service.archive(session, workflow)
     notice = "Archived: this workflow no longer runs, by hand or on schedule."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/approval-email")
-async def resend_plan_email(
-    workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
-) -> Response:
-    sent = await workflow_endpoints.resend_plan_email(workflow_id, auth, db, settings, request)
+async def resend_plan_email(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+    async with db.write() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+        sent = await workflow_service.resend_plan_email(session, settings, workflow)
     return flash(_see(_workflow_url(workflow_id)), settings, sent.message)
 
 
@@ -418,10 +427,12 @@ async def change_schedule(
             schedule_error=f"Nothing changed. {problem.capitalize()}.",
             status_code=422,
         )
-    detail = await schedule_endpoints.change_schedule(workflow_id, change, auth, db)
+    async with db.write() as session:
+        workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+        await workflow_service.change_schedule(session, workflow, change)
     notice = (
-        f"Schedule saved: {detail.schedule_description} ({detail.timezone})."
-        if detail.schedule
+        f"Schedule saved: {describe(workflow.schedule)} ({workflow.timezone})."
+        if workflow.schedule
         else "Schedule removed: the workflow runs when someone starts it."
     )
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
@@ -464,12 +475,14 @@ async def plan_submit(
     if edit is None:
         return _plan_page(request, workflow, rows, problems, 422)
     try:
-        detail = await workflow_endpoints.edit_steps(workflow_id, edit, auth, db, settings, request)
+        async with db.write() as session:
+            edited = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+            await workflow_service.edit_steps(session, settings, edited, edit)
     except Unprocessable as error:
         found = [str(item["message"]) for item in error.details or []] or [error.message]
         return _plan_page(request, workflow, rows, found, 422)
     notice = (
-        f"Plan saved as revision {detail.plan_revision}. A fresh approval email went out; "
+        f"Plan saved as revision {edited.plan_revision}. A fresh approval email went out; "
         "the links in earlier emails no longer work."
     )
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
@@ -484,8 +497,8 @@ async def run_page(
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
-        run = await run_endpoints.visible_run(session, auth, workflow.id, run_id, Role.MEMBER)
-        detail = await run_endpoints.run_detail(session, run)
+        run = await run_service.get_visible(session, auth, workflow.id, run_id, Role.MEMBER)
+        detail = await run_service.detail(session, run)
         version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
     return render(
         request,
@@ -508,7 +521,6 @@ async def decide(
     auth: PageAuth,
     db: DB,
     settings: Config,
-    queue: Queue,
     action: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
@@ -516,12 +528,22 @@ async def decide(
         body = DecisionRequest(action=action, note=note or None)
     except ValidationError as error:
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
-    detail = await run_endpoints.decide(
-        workflow_id, run_id, body, auth, db, settings, queue, request
-    )
+    async with db.write() as session:
+        run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
+        decision = await run_service.decide(
+            session,
+            settings,
+            run_id=run.id,
+            step_index=run.current_step_index,
+            attempt=await run_service.current_attempt(session, run),
+            action=body.action,
+            note=body.note,
+            decided_by=auth.user_id,
+            via="dashboard",
+        )
     if body.action == "reject":
         message = "Changes requested: the step runs again with your feedback."
-    elif detail.status == RunStatus.COMPLETED:
+    elif decision.run.status == RunStatus.COMPLETED:
         message = "Approved: that was the last step, so the run is complete."
     else:
         message = "Approved: the run goes on."
@@ -530,13 +552,17 @@ async def decide(
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
 async def stop(workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config) -> Response:
-    await run_endpoints.stop_run(workflow_id, run_id, auth, db)
+    async with db.write() as session:
+        run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        await run_service.stop_run(session, run.id)
     return flash(_see(_run_url(workflow_id, run_id)), settings, "Run stopped.")
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/approval-email")
 async def resend_step_email(
-    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB, settings: Config
+    workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
-    sent = await run_endpoints.resend_step_email(workflow_id, run_id, auth, db, settings, request)
+    async with db.write() as session:
+        run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        sent = await run_service.resend_step_email(session, settings, run)
     return flash(_see(_run_url(workflow_id, run_id)), settings, sent.message)

@@ -23,11 +23,14 @@ from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.dashboard import formatting
 from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
-from signoff.scheduling.cron import describe
+from signoff.kit.cron import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "signoff_flash"
+# Pages carrying tokens (email links, the dev mailbox) must not be cached or leak the URL to
+# other sites.
+LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 ResponseT = TypeVar("ResponseT", bound=Response)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

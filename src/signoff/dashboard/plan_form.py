@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from signoff.models import WorkflowStep
-from signoff.workflows.rules import MAX_STEPS
+from signoff.planner.rules import MAX_STEPS
 from signoff.workflows.schemas import EditStepsRequest, StepIn
 
 

@@ -18,3 +18,10 @@ class ApiInput(ApiModel):
     """A request body: unknown fields are refused, so a typo is an error, not a silent no-op."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EmailSentResponse(ApiModel):
+    """What an endpoint that (re)sends an email answers: who got it, in a sentence and a list."""
+
+    message: str
+    emailed_to: list[str]

@@ -34,9 +34,9 @@ from pydantic_ai.usage import RequestUsage
 
 from signoff.llm.offline_steps import STEP_HANDLERS, user_texts
 from signoff.planner.prompts import read_goal
+from signoff.planner.rules import MAX_TITLE_LENGTH, shorten_title
 from signoff.planner.schemas import PLAN_TOOL_NAME, Plan, PlannedStep
 from signoff.tools.registry import ToolName
-from signoff.workflows.rules import MAX_TITLE_LENGTH, shorten_title
 
 OFFLINE_MODEL_NAME = "offline"
 

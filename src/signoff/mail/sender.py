@@ -40,7 +40,6 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-from fastapi import FastAPI
 from sqlalchemy import Table, and_, or_, select, update
 
 from signoff.config import Settings
@@ -161,14 +160,6 @@ def links_in(mail: OutboxMail) -> list[str]:
     links = [link.rstrip(".,;:!?") for link in _TEXT_LINK.findall(mail.text_body)]
     links += [html.unescape(href) for href in _HREF.findall(mail.html_body)]
     return list(dict.fromkeys(link for link in links if link.startswith(("http://", "https://"))))
-
-
-def wake_sender(app: FastAPI) -> None:
-    """Wake the application's sender (``app.state.mail_sender``) after a commit that enqueued
-    mail; does nothing where no sender runs in this process (then the next poll finds it)."""
-    sender: MailSender | None = getattr(app.state, "mail_sender", None)
-    if sender is not None:
-        sender.wake()
 
 
 def _stop_if_cancelled() -> None:

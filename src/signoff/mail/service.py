@@ -32,6 +32,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 # The column's length; longer subjects (titles come from an LLM) are cut, not refused.
 MAX_SUBJECT_LENGTH = 300
 
+_MAIL_WRITTEN = "signoff.mail_written"
+
 
 class Button(TypedDict):
     """A call to action the layouts render as a button plus its plain link."""
@@ -132,8 +134,7 @@ async def enqueue(
 ) -> OutboxMail:
     """Render an email (:func:`compose`) and add it to the outbox in the caller's transaction;
     never commits. The row is flushed, so its id is known, and is delivered once the caller's
-    transaction commits. Call ``MailSender.wake()`` after the commit to send it at once rather
-    than at the next poll.
+    transaction commits; ``Database.write`` then wakes the sender (:func:`wrote_mail`).
     """
     mail = OutboxMail(
         **compose(
@@ -148,5 +149,11 @@ async def enqueue(
         )
     )
     session.add(mail)
+    session.info[_MAIL_WRITTEN] = True
     await session.flush()
     return mail
+
+
+def wrote_mail(session_info: dict[Any, Any]) -> bool:
+    """Whether a committed session added outbox rows (the sender can deliver them now)."""
+    return bool(session_info.get(_MAIL_WRITTEN))

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from signoff.auth.dependencies import Auth
-from signoff.db import Database, get_db
+from signoff.dependencies import DB
 from signoff.memory import repository, service
 from signoff.memory.schemas import KEY_PATTERN, MemoryEntryOut, MemoryWrite
 from signoff.models import Role
 
 router = APIRouter(prefix="/api/memory", tags=["memory"])
 
-DB = Annotated[Database, Depends(get_db)]
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="e.g. `core` (the brand voice)")]
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
+from signoff.planner.rules import MAX_STEPS, MAX_TITLE_LENGTH
 from signoff.planner.schemas import PLAN_TOOL_NAME
 from signoff.tools.registry import TOOLS
-from signoff.workflows.rules import MAX_STEPS, MAX_TITLE_LENGTH
 
 GOAL_TAG = "goal"
 CORE_MEMORY_TAG = "core_memory"

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from signoff.kit.schemas import ApiModel
+from signoff.planner.rules import MAX_STEPS, MAX_TITLE_LENGTH
 from signoff.tools.registry import TOOLS, ToolName
-from signoff.workflows.rules import MAX_STEPS, MAX_TITLE_LENGTH
 
 
 class PlannedStep(ApiModel):

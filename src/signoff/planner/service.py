@@ -11,7 +11,7 @@ output validator then
    is already refused by the schema, with its own reason). Two more tries at most, so three
    model requests in all; then :class:`PlannerFailed` (502) and nothing is saved.
 
-The rules themselves live in :mod:`signoff.workflows.rules`, shared with plan edits.
+The rules themselves live in :mod:`signoff.planner.rules`, shared with plan edits.
 
 Provider failures (HTTP errors, timeouts, an unreachable server, nonsense answers) become
 :class:`PlannerFailed` too, with a sentence that says what went wrong: never a 500.
@@ -39,8 +39,8 @@ from signoff.config import Settings
 from signoff.errors import UpstreamFailed
 from signoff.llm.models import model_label, model_settings
 from signoff.planner.prompts import PLANNER_INSTRUCTIONS, render_planner_prompt
+from signoff.planner.rules import plan_problems, repair_steps, shorten_title
 from signoff.planner.schemas import PLAN_TOOL_NAME, Plan, PlannedStep
-from signoff.workflows.rules import plan_problems, repair_steps, shorten_title
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_DEFERRED = "signoff.deferred_jobs"
 
 
 @dataclass(frozen=True, order=True)
@@ -28,3 +32,15 @@ class JobQueue(Protocol):
     """Where committed work is handed to workers. Enqueue only after the commit."""
 
     async def enqueue(self, job: StepJob, *, not_before: datetime | None = None) -> None: ...
+
+
+def defer(session: AsyncSession, job: StepJob) -> None:
+    """Enqueue ``job`` once ``session``'s transaction commits (``Database.write`` does it); a
+    crash in between is repaired by the engine's sweep."""
+    session.info.setdefault(_DEFERRED, []).append(job)
+
+
+def deferred(session_info: dict[Any, Any]) -> list[StepJob]:
+    """The jobs a committed session deferred."""
+    jobs: list[StepJob] = session_info.get(_DEFERRED, [])
+    return jobs

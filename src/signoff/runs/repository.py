@@ -71,8 +71,15 @@ async def lock_run_with_steps(
     return rows[0][0], rows[0][1], rows[1][1] if len(rows) > 1 else None
 
 
-async def get_run_in_workflow(session: AsyncSession, workflow_id: str, run_id: int) -> Run | None:
-    return await session.scalar(select(Run).where(Run.id == run_id, Run.workflow_id == workflow_id))
+async def get_run_in_teams(
+    session: AsyncSession, workflow_id: str, run_id: int, team_ids: Sequence[str]
+) -> Run | None:
+    """The run if it belongs to that workflow and to one of ``team_ids``."""
+    return await session.scalar(
+        select(Run).where(
+            Run.id == run_id, Run.workflow_id == workflow_id, Run.team_id.in_(team_ids)
+        )
+    )
 
 
 async def get_step(session: AsyncSession, run_id: int, step_index: int) -> RunStep | None:

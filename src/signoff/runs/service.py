@@ -9,14 +9,17 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.auth.service import AuthContext
 from signoff.config import Settings
-from signoff.errors import Conflict, Unprocessable
+from signoff.errors import Conflict, NotFound, Unprocessable
+from signoff.kit.schemas import EmailSentResponse
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Asset,
     AssetStatus,
     Conversation,
     LinkDecision,
+    Role,
     Run,
     RunStatus,
     RunStep,
@@ -25,10 +28,11 @@ from signoff.models import (
     Workflow,
     WorkflowStatus,
 )
-from signoff.queue.jobs import StepJob
+from signoff.planner.rules import step_fields
+from signoff.queue.jobs import StepJob, defer
 from signoff.runs import conversation, emails, repository
+from signoff.runs.schemas import RunDetail, RunStepOut, RunSummary
 from signoff.runs.states import transition_run, transition_step
-from signoff.workflows.rules import step_fields
 
 STOPPED_BY_USER = "Stopped by user"
 
@@ -95,7 +99,9 @@ async def start_run(
     await session.execute(
         insert(RunStep), [{"run_id": run.id, **step_fields(step)} for step in workflow.steps]
     )
-    return run, StepJob(run.id, 0, 1)
+    job = StepJob(run.id, 0, 1)
+    defer(session, job)
+    return run, job
 
 
 async def end_unfinished_steps(session: AsyncSession, run: Run) -> None:
@@ -214,5 +220,53 @@ async def decide(
         step.takeovers = 0
         step.next_attempt_at = None
         job = StepJob(run.id, step_index, step.attempt)
+    if job is not None:
+        defer(session, job)
     await session.flush()
     return Decision(run=run, action=action, job=job)
+
+
+async def get_visible(
+    session: AsyncSession, auth: AuthContext, workflow_id: str, run_id: int, minimum: Role
+) -> Run:
+    """A run of a workflow in one of the user's teams, with the role check; another team's is
+    a 404, like a missing one."""
+    run = await repository.get_run_in_teams(session, workflow_id, run_id, auth.team_ids)
+    if run is None:
+        raise NotFound("No run with this id in this workflow.", code="run_not_found")
+    auth.require_role(run.team_id, minimum)
+    return run
+
+
+async def current_attempt(session: AsyncSession, run: Run) -> int:
+    """The attempt of the step the run is at (0 when it has none)."""
+    step = await repository.get_step(session, run.id, run.current_step_index)
+    return step.attempt if step else 0
+
+
+async def detail(session: AsyncSession, run: Run) -> RunDetail:
+    """The run with its step rows and its conversation, as the API shows it."""
+    steps = await repository.list_steps(session, run.id)
+    rows = await conversation.load_rows(session, run.conversation_id)
+    return RunDetail(
+        **RunSummary.model_validate(run).model_dump(),
+        workflow_id=run.workflow_id,
+        steps=[RunStepOut.model_validate(step) for step in steps],
+        messages=conversation.public_messages(rows),
+    )
+
+
+async def resend_step_email(
+    session: AsyncSession, settings: Settings, run: Run
+) -> EmailSentResponse:
+    """Fresh Approve / Request changes links for the step a run waits at (the old expired)."""
+    step = await repository.get_step(session, run.id, run.current_step_index)
+    if run.status != RunStatus.AWAITING_APPROVAL or step is None:
+        raise Conflict("This run is not waiting for approval.", code="not_awaiting")
+    emailed = await emails.step_awaiting_approval(session, settings, run, step)
+    return EmailSentResponse(
+        message=f"Fresh approval links went to {', '.join(emailed)}."
+        if emailed
+        else "No owner could be emailed; decide from the dashboard.",
+        emailed_to=emailed,
+    )

@@ -1,4 +1,4 @@
-"""Arming schedules and firing them exactly once, however many schedulers run.
+"""Firing schedules exactly once, however many schedulers run (arming is ``workflows.service.arm``).
 
 A workflow's ``next_run_at`` is its armed schedule. A scheduler claims a due workflow with one
 conditional UPDATE that moves ``next_run_at`` on from the exact value it read: of several
@@ -19,6 +19,7 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import Conflict
 from signoff.kit.clock import utc_now
+from signoff.kit.cron import next_fire
 from signoff.models import (
     FireOutcome,
     RunTrigger,
@@ -28,20 +29,11 @@ from signoff.models import (
 )
 from signoff.queue.jobs import StepJob
 from signoff.runs import service as run_service
-from signoff.scheduling.cron import next_fire
 from signoff.workflows import repository as workflow_repository
 
 logger = logging.getLogger(__name__)
 
 MAX_FIRES_PER_CLAIM = 1000  # a very long downtime logs at most this many missed times
-
-
-def arm(workflow: Workflow, now: datetime | None = None) -> None:
-    """Set the next fire time of an active workflow with a schedule; clear it otherwise."""
-    if workflow.status == WorkflowStatus.ACTIVE and workflow.schedule:
-        workflow.next_run_at = next_fire(workflow.schedule, workflow.timezone, now or utc_now())
-    else:
-        workflow.next_run_at = None
 
 
 async def fire_log(session: AsyncSession, workflow_id: str, limit: int) -> list[ScheduleFire]:

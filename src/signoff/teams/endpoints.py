@@ -6,16 +6,14 @@ lists), so a client can manage any team it belongs to; a team the caller is not 
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response, status
 
-from fastapi import APIRouter, Depends, Request, Response, status
-
+from signoff.auth import verification
 from signoff.auth.dependencies import Auth
-from signoff.config import Settings, get_settings
-from signoff.db import Database, get_db
-from signoff.mail.sender import wake_sender
+from signoff.dependencies import DB, Config
+from signoff.kit.schemas import EmailSentResponse
 from signoff.models import Invitation, Role, User
-from signoff.teams import service, verification
+from signoff.teams import service
 from signoff.teams.schemas import (
     InvitationOut,
     InvitationSent,
@@ -23,13 +21,9 @@ from signoff.teams.schemas import (
     MemberOut,
     RoleChange,
 )
-from signoff.workflows.schemas import EmailSentResponse
 
 router = APIRouter(prefix="/api/teams", tags=["teams"])
 account_router = APIRouter(prefix="/api/me", tags=["accounts"])
-
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
 
 
 def member_out(user: User, role: Role) -> MemberOut:
@@ -103,7 +97,6 @@ async def invite(
         invitation = await service.invite(
             session, settings, auth, team_id, email=body.email, role=body.role
         )
-    wake_sender(request.app)
     days = service.INVITATION_TTL.days
     return InvitationSent(
         **invitation_out(invitation, auth.email).model_dump(),
@@ -139,7 +132,6 @@ async def send_verification_email(
         user = await session.get(User, auth.user_id)
         assert user is not None  # resolved a moment ago; users are never deleted
         emailed = await verification.send_new_link(session, settings, user)
-    wake_sender(request.app)
     return EmailSentResponse(
         message=f"A verification link went to {emailed}; it is valid for "
         f"{verification.VERIFICATION_TTL.days} days.",

@@ -1,4 +1,4 @@
-"""Queries for invitations, email verifications and a team's owners.
+"""Queries for invitations and a team's owners.
 
 Invitation queries take the team id: an invitation of another team is not found.
 """
@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
-from signoff.models import EmailVerification, Invitation, Membership, Role, Team, User
+from signoff.models import Invitation, Membership, Role, Team, User
 
 
 async def lock_team(session: AsyncSession, team_id: str) -> Team | None:
@@ -92,26 +92,6 @@ async def mark_invitation_accepted(session: AsyncSession, invitation_id: str, us
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-async def get_verification_by_token_hash(
-    session: AsyncSession, token_hash: str
-) -> EmailVerification | None:
-    return await session.scalar(
-        select(EmailVerification).where(EmailVerification.token_hash == token_hash)
-    )
-
-
-async def verification_times_since(
-    session: AsyncSession, user_id: str, since: datetime
-) -> Sequence[datetime]:
-    """When verification links were sent to the user since ``since`` (for the send limit)."""
-    rows = await session.scalars(
-        select(EmailVerification.created_at).where(
-            EmailVerification.user_id == user_id, EmailVerification.created_at > since
-        )
-    )
-    return rows.all()
 
 
 async def invitation_times_since(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signoff.approvals.tokens import LinkError
 from signoff.auth import repository as auth_repository
 from signoff.auth import service as auth_service
+from signoff.auth import verification
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.errors import Conflict, Forbidden, NotFound
@@ -30,7 +31,7 @@ from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
 from signoff.models import Invitation, Membership, Role, Team, User
-from signoff.teams import repository, verification
+from signoff.teams import repository
 from signoff.teams.schemas import InvitationStatus
 
 INVITATION_TTL = timedelta(days=7)

@@ -1,102 +1,32 @@
-"""The workflow endpoints of the seed API (SPEC §3.2)."""
+"""The workflow endpoints: the seed API's routes plus schedule changes and a workflow's runs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Query, Request, status
 
-from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import Auth
-from signoff.config import Settings, get_settings
-from signoff.db import Database, get_db
-from signoff.errors import Conflict
-from signoff.mail.sender import wake_sender
-from signoff.models import Role, Run, Workflow, WorkflowStatus
-from signoff.planner.service import draft_plan
-from signoff.queue.dependencies import get_queue
-from signoff.queue.jobs import JobQueue
+from signoff.dependencies import DB, Config
+from signoff.errors import Unprocessable
+from signoff.kit.schemas import EmailSentResponse
+from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
-from signoff.runs.schemas import RunSummary
-from signoff.scheduling.cron import describe
-from signoff.workflows import repository, service
+from signoff.runs import service as run_service
+from signoff.runs.schemas import RunPage, RunStarted, RunSummary
+from signoff.workflows import service
 from signoff.workflows.schemas import (
     CreateWorkflowRequest,
     CreateWorkflowResponse,
     EditStepsRequest,
-    EmailSentResponse,
-    StepOut,
+    ScheduleChange,
     WorkflowDetail,
     WorkflowListItem,
-    WorkflowOut,
 )
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
-Queue = Annotated[JobQueue, Depends(get_queue)]
-
-RUNS_IN_DETAIL = 50
-
-
-def workflow_fields(workflow: Workflow) -> dict[str, object]:
-    return WorkflowOut(
-        id=workflow.id,
-        title=workflow.title,
-        goal=workflow.goal,
-        status=workflow.status,
-        schedule=workflow.schedule,
-        schedule_description=describe(workflow.schedule) if workflow.schedule else None,
-        timezone=workflow.timezone,
-        next_run_at=workflow.next_run_at,
-        plan_revision=workflow.plan_revision,
-        planned_by=workflow.planned_by,
-        created_at=workflow.created_at,
-        updated_at=workflow.updated_at,
-        activated_at=workflow.activated_at,
-    ).model_dump()
-
-
-def steps_out(workflow: Workflow) -> list[StepOut]:
-    return [StepOut.model_validate(step) for step in workflow.steps]
-
-
-def detail_out(workflow: Workflow, runs: Sequence[Run]) -> WorkflowDetail:
-    return WorkflowDetail(
-        **workflow_fields(workflow),
-        workflow_steps=steps_out(workflow),
-        workflow_runs=[RunSummary.model_validate(run) for run in runs],
-    )
-
-
-async def load_detail(
-    session: AsyncSession, workflow: Workflow, *, all_runs: bool = False
-) -> WorkflowDetail:
-    runs = await run_repository.list_runs(
-        session, workflow.id, limit=None if all_runs else RUNS_IN_DETAIL
-    )
-    return detail_out(workflow, runs)
-
-
-def _emailed_message(emailed: list[str], unverified: Sequence[str] = ()) -> str:
-    """Who got the approval email and, in production, which owners did not and why."""
-    held_back = (
-        f" Not emailed: {', '.join(unverified)}, because "
-        f"{'that address is' if len(unverified) == 1 else 'those addresses are'} not verified "
-        "yet (workflow emails go only to verified addresses; open the verification email "
-        "sent at signup, or ask for a new one)."
-        if unverified
-        else ""
-    )
-    if not emailed:
-        return (
-            "No owner of this team could be emailed; approve the plan from the dashboard."
-            + held_back
-        )
-    return f"Check your email: the approval link went to {', '.join(emailed)}.{held_back}"
+RUNS_PAGE_SIZE = 50
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -104,56 +34,14 @@ async def create_workflow(
     body: CreateWorkflowRequest, auth: Auth, db: DB, settings: Config, request: Request
 ) -> CreateWorkflowResponse:
     """Draft a plan for the goal with the LLM, save it as a draft, and email it for approval."""
-    async with db.read() as session:
-        team_name, core_memory = await repository.team_name_and_core_memory(
-            session, auth.current_team_id
-        )
-    # No transaction is open during the model call.
-    plan = await draft_plan(
-        request.app.state.llm,
-        goal=body.goal,
-        team_name=team_name,
-        core_memory=core_memory,
-        settings=settings,
-    )
-    async with db.write() as session:
-        workflow, emailed = await service.save_draft(
-            session,
-            settings,
-            auth=auth,
-            goal=body.goal,
-            schedule=body.schedule,
-            timezone=body.timezone,
-            plan=plan,
-        )
-        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
-    wake_sender(request.app)
-    return CreateWorkflowResponse(
-        workflow_id=workflow.id,
-        title=workflow.title,
-        steps=steps_out(workflow),
-        message=f"Plan drafted by {plan.model_name}. {_emailed_message(emailed, unverified)}",
-        planned_by=plan.model_name,
-        emailed_to=emailed,
-    )
+    return await service.create(db, request.app.state.llm, settings, auth, body)
 
 
 @router.get("")
 async def list_workflows(auth: Auth, db: DB) -> list[WorkflowListItem]:
     """The current team's workflows, newest first."""
     async with db.read() as session:
-        rows = await repository.list_for_team(session, auth.current_team_id)
-        latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
-    return [
-        WorkflowListItem(
-            **workflow_fields(workflow),
-            step_count=count,
-            latest_run=RunSummary.model_validate(latest[workflow.id])
-            if workflow.id in latest
-            else None,
-        )
-        for workflow, count in rows
-    ]
+        return await service.list_items(session, auth.current_team_id)
 
 
 @router.get("/{workflow_id}")
@@ -169,30 +57,34 @@ async def get_workflow(
     """One workflow with its steps (by stepIndex) and its runs (newest first)."""
     async with db.read() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
-        return await load_detail(session, workflow, all_runs=runs == "all")
+        return await service.load_detail(session, workflow, all_runs=runs == "all")
+
+
+@router.patch("/{workflow_id}", tags=["scheduling"])
+async def change_schedule(
+    workflow_id: str, body: ScheduleChange, auth: Auth, db: DB
+) -> WorkflowDetail:
+    """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
+    async with db.write() as session:
+        workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
+        await service.change_schedule(session, workflow, body)
+        return await service.load_detail(session, workflow)
 
 
 @router.post("/{workflow_id}/steps")
 async def edit_steps(
-    workflow_id: str,
-    body: EditStepsRequest,
-    auth: Auth,
-    db: DB,
-    settings: Config,
-    request: Request,
+    workflow_id: str, body: EditStepsRequest, auth: Auth, db: DB, settings: Config
 ) -> WorkflowDetail:
     """Add or update a draft's steps (``merge``), or set the whole plan (``replace``)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
         await service.edit_steps(session, settings, workflow, body)
-        detail = await load_detail(session, workflow)
-    wake_sender(request.app)
-    return detail
+        return await service.load_detail(session, workflow)
 
 
 @router.post("/{workflow_id}/activate")
 async def activate_workflow(
-    workflow_id: str, auth: Auth, db: DB, settings: Config, queue: Queue
+    workflow_id: str, auth: Auth, db: DB, settings: Config
 ) -> WorkflowDetail:
     """Approve the plan from the dashboard: the same effect as the email link (the workflow
     becomes active and its first run starts)."""
@@ -206,9 +98,7 @@ async def activate_workflow(
             decided_by=auth.user_id,
             via="dashboard",
         )
-        detail = await load_detail(session, activation.workflow)
-    await queue.enqueue(activation.job)
-    return detail
+        return await service.load_detail(session, activation.workflow)
 
 
 @router.post("/{workflow_id}/archive")
@@ -217,22 +107,51 @@ async def archive_workflow(workflow_id: str, auth: Auth, db: DB) -> WorkflowDeta
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
         await service.archive(session, workflow)
-        return await load_detail(session, workflow)
+        return await service.load_detail(session, workflow)
 
 
 @router.post("/{workflow_id}/approval-email")
 async def resend_plan_email(
-    workflow_id: str, auth: Auth, db: DB, settings: Config, request: Request
+    workflow_id: str, auth: Auth, db: DB, settings: Config
 ) -> EmailSentResponse:
     """Send a fresh plan approval email (for a draft whose 24 h link expired)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
-        if workflow.status != WorkflowStatus.DRAFT:
-            raise Conflict(
-                f"Only a draft waits for plan approval; this workflow is {workflow.status}.",
-                code="not_draft",
+        return await service.resend_plan_email(session, settings, workflow)
+
+
+@router.post("/{workflow_id}/run", status_code=status.HTTP_201_CREATED, tags=["runs"])
+async def start_run(workflow_id: str, auth: Auth, db: DB, settings: Config) -> RunStarted:
+    """Run an active workflow now. 422 unless active; 409 while another run is active."""
+    async with db.write() as session:
+        workflow = await service.get_visible(session, auth, workflow_id)
+        run, _ = await run_service.start_run(
+            session, settings, workflow, trigger=RunTrigger.MANUAL, started_by=auth.user_id
+        )
+    return RunStarted(run_id=run.id, conversation_id=run.conversation_id)
+
+
+@router.get("/{workflow_id}/runs", tags=["runs"])
+async def list_runs(
+    workflow_id: str,
+    auth: Auth,
+    db: DB,
+    cursor: Annotated[str | None, Query(description="From the previous page.")] = None,
+) -> RunPage:
+    """All runs, newest first, 50 a page."""
+    before: int | None = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise Unprocessable(
+                "The cursor is not one this API gave out.",
+                details=[{"field": "cursor", "message": "invalid cursor"}],
             )
-        emailed = await service.send_plan_email(session, settings, workflow)
-        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
-    wake_sender(request.app)
-    return EmailSentResponse(message=_emailed_message(emailed, unverified), emailed_to=emailed)
+        before = int(cursor)
+    async with db.read() as session:
+        workflow = await service.get_visible(session, auth, workflow_id)
+        runs = await run_repository.list_runs(
+            session, workflow.id, limit=RUNS_PAGE_SIZE + 1, before_number=before
+        )
+    page = list(runs[:RUNS_PAGE_SIZE])
+    next_cursor = str(page[-1].run_number) if len(runs) > RUNS_PAGE_SIZE else None
+    return RunPage(runs=[RunSummary.model_validate(run) for run in page], next_cursor=next_cursor)

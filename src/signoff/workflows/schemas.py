@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from signoff.kit.cron import ScheduleError, check_timezone, normalise_schedule
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.models import WorkflowStatus
 from signoff.runs.schemas import RunSummary
-from signoff.scheduling.cron import ScheduleError, check_timezone, normalise_schedule
 from signoff.tools.registry import ToolName
 
 MAX_GOAL_LENGTH = 4000
@@ -59,6 +59,20 @@ class StepIn(ApiInput):
     tool_input: dict[str, Any] = Field(default_factory=dict)
     requires_approval: bool = False
     approval_prompt: str | None = Field(default=None, max_length=1000)
+
+
+class ScheduleChange(ApiInput):
+    """Send ``schedule: null`` (or "") to remove the schedule; leave a field out to keep it."""
+
+    schedule: str | None = Field(default=None, description="5-field cron, or null to remove.")
+    timezone: str | None = Field(default=None, description="IANA timezone of the schedule.")
+
+    _check_schedule = field_validator("schedule")(check_schedule_field)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone_field(value)
 
 
 class EditStepsRequest(ApiInput):
@@ -116,8 +130,3 @@ class CreateWorkflowResponse(ApiModel):
     message: str
     planned_by: str = Field(description="Which model drafted the plan.")
     emailed_to: list[str] = Field(description="Who received the plan approval email.")
-
-
-class EmailSentResponse(ApiModel):
-    message: str
-    emailed_to: list[str]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from pydantic_ai.models import Model
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +19,11 @@ from signoff.approvals.tokens import PLAN_LINK_TTL, issue_plan_token
 from signoff.auth import repository as auth_repository
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
+from signoff.db import Database
 from signoff.errors import Conflict, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
+from signoff.kit.cron import describe, next_fire
+from signoff.kit.schemas import EmailSentResponse
 from signoff.mail import service as mail
 from signoff.models import (
     LinkDecision,
@@ -29,17 +34,36 @@ from signoff.models import (
     WorkflowStatus,
     WorkflowStep,
 )
+from signoff.planner.rules import plan_problems, repair_steps, step_fields
 from signoff.planner.schemas import PlannedStep
-from signoff.planner.service import DraftedPlan
+from signoff.planner.service import DraftedPlan, draft_plan
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
-from signoff.scheduling.cron import describe
-from signoff.scheduling.service import arm
+from signoff.runs.schemas import RunSummary
 from signoff.tools.registry import TOOLS
 from signoff.workflows import repository
-from signoff.workflows.rules import plan_problems, repair_steps, step_fields
-from signoff.workflows.schemas import EditStepsRequest, StepIn
+from signoff.workflows.schemas import (
+    CreateWorkflowRequest,
+    CreateWorkflowResponse,
+    EditStepsRequest,
+    ScheduleChange,
+    StepIn,
+    StepOut,
+    WorkflowDetail,
+    WorkflowListItem,
+    WorkflowOut,
+)
+
+RUNS_IN_DETAIL = 50
+
+
+def arm(workflow: Workflow, now: datetime | None = None) -> None:
+    """Set the next fire time of an active workflow with a schedule; clear it otherwise."""
+    if workflow.status == WorkflowStatus.ACTIVE and workflow.schedule:
+        workflow.next_run_at = next_fire(workflow.schedule, workflow.timezone, now or utc_now())
+    else:
+        workflow.next_run_at = None
 
 
 async def get_visible(
@@ -258,3 +282,137 @@ async def archive(session: AsyncSession, workflow: Workflow) -> None:
     workflow.updated_at = now
     arm(workflow)  # disarmed: an archived workflow has no next fire
     await session.flush()
+
+
+async def change_schedule(
+    session: AsyncSession, workflow: Workflow, change: ScheduleChange
+) -> None:
+    """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
+    if workflow.status == WorkflowStatus.ARCHIVED:
+        raise Conflict("An archived workflow has no schedule to change.", code="archived")
+    if "schedule" in change.model_fields_set:
+        workflow.schedule = change.schedule
+    if change.timezone is not None:
+        workflow.timezone = change.timezone
+    workflow.updated_at = utc_now()
+    arm(workflow)
+    await session.flush()
+
+
+def workflow_out(workflow: Workflow) -> WorkflowOut:
+    return WorkflowOut(
+        id=workflow.id,
+        title=workflow.title,
+        goal=workflow.goal,
+        status=workflow.status,
+        schedule=workflow.schedule,
+        schedule_description=describe(workflow.schedule) if workflow.schedule else None,
+        timezone=workflow.timezone,
+        next_run_at=workflow.next_run_at,
+        plan_revision=workflow.plan_revision,
+        planned_by=workflow.planned_by,
+        created_at=workflow.created_at,
+        updated_at=workflow.updated_at,
+        activated_at=workflow.activated_at,
+    )
+
+
+def steps_out(workflow: Workflow) -> list[StepOut]:
+    return [StepOut.model_validate(step) for step in workflow.steps]
+
+
+async def list_items(session: AsyncSession, team_id: str) -> list[WorkflowListItem]:
+    """The team's workflows, newest first, each with its step count and latest run."""
+    rows = await repository.list_for_team(session, team_id)
+    latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
+    return [
+        WorkflowListItem(
+            **workflow_out(workflow).model_dump(),
+            step_count=count,
+            latest_run=RunSummary.model_validate(latest[workflow.id])
+            if workflow.id in latest
+            else None,
+        )
+        for workflow, count in rows
+    ]
+
+
+async def load_detail(
+    session: AsyncSession, workflow: Workflow, *, all_runs: bool = False
+) -> WorkflowDetail:
+    """The workflow with its steps and its runs: the latest 50, or all."""
+    runs = await run_repository.list_runs(
+        session, workflow.id, limit=None if all_runs else RUNS_IN_DETAIL
+    )
+    return WorkflowDetail(
+        **workflow_out(workflow).model_dump(),
+        workflow_steps=steps_out(workflow),
+        workflow_runs=[RunSummary.model_validate(run) for run in runs],
+    )
+
+
+def emailed_message(emailed: list[str], unverified: Sequence[str] = ()) -> str:
+    """Who got the approval email and, in production, which owners did not and why."""
+    held_back = (
+        f" Not emailed: {', '.join(unverified)}, because "
+        f"{'that address is' if len(unverified) == 1 else 'those addresses are'} not verified "
+        "yet (workflow emails go only to verified addresses; open the verification email "
+        "sent at signup, or ask for a new one)."
+        if unverified
+        else ""
+    )
+    if not emailed:
+        return (
+            "No owner of this team could be emailed; approve the plan from the dashboard."
+            + held_back
+        )
+    return f"Check your email: the approval link went to {', '.join(emailed)}.{held_back}"
+
+
+async def create(
+    db: Database, model: Model, settings: Settings, auth: AuthContext, body: CreateWorkflowRequest
+) -> CreateWorkflowResponse:
+    """Draft a plan for the goal, save it as a draft and email it for approval.
+
+    Owns its two transactions: the planner's model call runs between them, with none open.
+    """
+    async with db.read() as session:
+        team_name, core_memory = await repository.team_name_and_core_memory(
+            session, auth.current_team_id
+        )
+    plan = await draft_plan(
+        model, goal=body.goal, team_name=team_name, core_memory=core_memory, settings=settings
+    )
+    async with db.write() as session:
+        workflow, emailed = await save_draft(
+            session,
+            settings,
+            auth=auth,
+            goal=body.goal,
+            schedule=body.schedule,
+            timezone=body.timezone,
+            plan=plan,
+        )
+        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
+    return CreateWorkflowResponse(
+        workflow_id=workflow.id,
+        title=workflow.title,
+        steps=steps_out(workflow),
+        message=f"Plan drafted by {plan.model_name}. {emailed_message(emailed, unverified)}",
+        planned_by=plan.model_name,
+        emailed_to=emailed,
+    )
+
+
+async def resend_plan_email(
+    session: AsyncSession, settings: Settings, workflow: Workflow
+) -> EmailSentResponse:
+    """A fresh plan approval email, for a draft whose link expired."""
+    if workflow.status != WorkflowStatus.DRAFT:
+        raise Conflict(
+            f"Only a draft waits for plan approval; this workflow is {workflow.status}.",
+            code="not_draft",
+        )
+    emailed = await send_plan_email(session, settings, workflow)
+    unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
+    return EmailSentResponse(message=emailed_message(emailed, unverified), emailed_to=emailed)

@@ -19,24 +19,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from signoff.approvals.endpoints import LINK_HEADERS
 from signoff.auth import repository as auth_repository
 from signoff.auth import service as auth_service
-from signoff.auth.dependencies import SESSION_COOKIE
-from signoff.auth.endpoints import set_session_cookie
+from signoff.auth import verification
+from signoff.auth.dependencies import SESSION_COOKIE, set_session_cookie
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH
-from signoff.config import Settings, get_settings
-from signoff.dashboard.pages import render
-from signoff.db import Database, get_db
+from signoff.dashboard.pages import LINK_HEADERS, render
+from signoff.db import Database
+from signoff.dependencies import DB, Config
 from signoff.errors import AppError, Unauthorized, Unprocessable
-from signoff.mail.sender import wake_sender
 from signoff.models import AuthSession, Invitation, Team, User
-from signoff.teams import service, verification
+from signoff.teams import service
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
 
 
 async def signed_in(request: Request, db: DB) -> tuple[AuthSession, User] | None:
@@ -266,7 +261,6 @@ async def verify_resend(token: str, request: Request, db: DB, settings: Config) 
             emailed = await verification.resend_for_link(session, settings, token)
     except AppError as error:
         return _message(request, "No new link was sent", error.message, status_code=error.status)
-    wake_sender(request.app)
     return _message(
         request,
         "A new link is on its way",

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import LinkError
+from signoff.auth import repository
 from signoff.config import Settings
 from signoff.errors import Conflict, TooManyRequests
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
 from signoff.models import EmailVerification, User
-from signoff.teams import repository
 
 VERIFICATION_TTL = timedelta(days=7)
 

@@ -13,22 +13,28 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.auth import repository as auth_repository
-from signoff.auth.dependencies import TEAM_COOKIE
-from signoff.auth.endpoints import set_browser_cookie
+from signoff.auth.dependencies import TEAM_COOKIE, set_browser_cookie
 from signoff.auth.service import AuthContext
-from signoff.config import Settings, get_settings
-from signoff.dashboard.pages import PageAuth, PageRoute, dev_mailbox_enabled, flash, render
-from signoff.db import Database, get_db
+from signoff.config import Settings
+from signoff.dashboard.pages import (
+    LINK_HEADERS,
+    PageAuth,
+    PageRoute,
+    dev_mailbox_enabled,
+    flash,
+    render,
+)
+from signoff.db import Database
+from signoff.dependencies import DB, Config
 from signoff.errors import AppError, NotFound, Unprocessable
 from signoff.mail import repository as mail_repository
-from signoff.mail.sender import wake_sender
 from signoff.memory import repository as memory_repository
 from signoff.memory import service as memory_service
 from signoff.memory.schemas import MAX_VALUE_LENGTH
@@ -38,13 +44,10 @@ from signoff.teams.schemas import InviteRequest
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=PageRoute)
 
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
 
 CORE_KEY = "core"
 MAILBOX_PAGE_SIZE = 50
 # The mailbox shows one-time links: keep the page out of caches and its URL out of Referer.
-MAILBOX_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 NOTICES = {
     "invited": "The invitation is on its way; its link is valid for "
@@ -179,7 +182,6 @@ async def invite(
             )
     except AppError as error:
         return await _team_page(request, db, auth, error=error, invite_form=form)
-    wake_sender(request.app)
     return _back(TEAM_PATH, settings, "invited")
 
 
@@ -369,5 +371,5 @@ async def mailbox_page(
             "older": older,
             "paged": before is not None,
         },
-        headers=MAILBOX_HEADERS,
+        headers=LINK_HEADERS,
     )

@@ -20,28 +20,22 @@ from signoff.approvals import tokens
 from signoff.approvals.guard import is_bot
 from signoff.auth.dependencies import optional_auth
 from signoff.auth.service import AuthContext
-from signoff.config import Settings, get_settings
-from signoff.dashboard.pages import render, wants_html
-from signoff.db import Database, get_db
+from signoff.config import Settings
+from signoff.dashboard.pages import LINK_HEADERS, render, wants_html
+from signoff.db import Database
+from signoff.dependencies import DB, Config
 from signoff.errors import AppError, NotFound
-from signoff.mail.sender import wake_sender
+from signoff.kit.cron import describe
 from signoff.models import Role, Run, RunStep, Workflow
-from signoff.queue.dependencies import get_queue
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
-from signoff.scheduling.cron import describe
 from signoff.workflows import repository as workflow_repository
 from signoff.workflows import service as workflow_service
 
 router = APIRouter(prefix="/api/workflows", tags=["email links"])
 
-DB = Annotated[Database, Depends(get_db)]
-Config = Annotated[Settings, Depends(get_settings)]
 MaybeAuth = Annotated[AuthContext | None, Depends(optional_auth)]
 Token = Annotated[str | None, Query(description="The link's signed token.")]
-
-# Pages carrying tokens must not be cached or leak the URL to other sites.
-LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _dashboard_url(workflow_id: str) -> str:
@@ -125,7 +119,7 @@ async def _approve_plan(
 ) -> None:
     db: Database = request.app.state.db
     async with db.write() as session:
-        activation = await workflow_service.activate(
+        await workflow_service.activate(
             session,
             request.app.state.settings,
             workflow_id,
@@ -134,7 +128,6 @@ async def _approve_plan(
             via="email_link",
             token_id=str(claims["jti"]),
         )
-    await get_queue(request).enqueue(activation.job)
 
 
 def _may_decide_in_session(auth: AuthContext | None, team_id: str) -> bool:
@@ -262,9 +255,6 @@ async def _decide_step(
             via="email_link",
             token_id=str(claims["jti"]),
         )
-    if decision.job is not None:
-        await get_queue(request).enqueue(decision.job)
-    wake_sender(request.app)
     return decision.run.workflow_id
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from signoff.config import Settings
-from signoff.dashboard.account_pages import MAILBOX_PAGE_SIZE, linkify
+from signoff.dashboard.team_pages import MAILBOX_PAGE_SIZE, linkify
 from signoff.db import Database
 from signoff.mail import service as mail_service
 from signoff.models import Invitation, Membership, MemoryEntry, Role
