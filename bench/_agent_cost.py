@@ -60,10 +60,10 @@ async def measure(runs: int, warmup: int = 3) -> dict[str, Any]:
     from signoff.config import Settings
     from signoff.db import Database
     from signoff.llm.models import model_settings
-    from signoff.llm.offline import OfflineModel
     from signoff.migrations.runner import upgrade
     from signoff.models import RunStep
     from signoff.runs.prompts import run_opening, step_text
+    from signoff.runtime import offline_model
     from signoff.tools.agents import step_agent
     from signoff.tools.base import ToolContext
 
@@ -72,7 +72,7 @@ async def measure(runs: int, warmup: int = 3) -> dict[str, Any]:
         await asyncio.to_thread(upgrade, url)
         settings = Settings(_env_file=None, data_dir=Path(scratch), llm_model="offline")
         db = Database.from_url(url)
-        model = OfflineModel()
+        model = offline_model()
         steps = [
             RunStep(
                 step_index=index,

@@ -26,10 +26,9 @@ from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
 from signoff.errors import AppError
 from signoff.kit.body_limit import BodyLimitMiddleware
-from signoff.llm.models import build_model
 from signoff.memory.endpoints import router as memory_router
 from signoff.runs.endpoints import router as runs_router
-from signoff.runtime import Runtime
+from signoff.runtime import Runtime, build_llm
 from signoff.scheduling.endpoints import router as scheduling_router
 from signoff.teams.endpoints import account_router as teams_account_router
 from signoff.teams.endpoints import router as teams_router
@@ -134,7 +133,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # Built now, so a model name that cannot work stops the start with a clear message.
-    app.state.llm = build_model(settings)
+    app.state.llm = build_llm(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 

@@ -97,8 +97,7 @@ def worker() -> None:
     import asyncio
 
     from signoff.db import Database
-    from signoff.llm.models import build_model
-    from signoff.runtime import Runtime
+    from signoff.runtime import Runtime, build_llm
 
     configure_logging()
     settings = _settings()
@@ -119,7 +118,7 @@ def worker() -> None:
 
     async def run() -> None:
         db = Database.from_url(settings.effective_database_url)
-        runtime = Runtime(settings, db, build_model(settings))
+        runtime = Runtime(settings, db, build_llm(settings))
         await runtime.start()
         try:
             await runtime.run_worker()

@@ -16,15 +16,32 @@ from pydantic_ai.models import Model
 
 from signoff.config import Settings
 from signoff.db import Database
+from signoff.llm.models import build_model
+from signoff.llm.offline import OfflineModel
 from signoff.mail.sender import MailSender
 from signoff.mail.service import wrote_mail
+from signoff.planner import offline as planner_offline
 from signoff.queue.inline import InlineQueue
 from signoff.queue.jobs import JobQueue, deferred
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
 from signoff.runs.executor import Engine
 from signoff.scheduling import service as scheduling
+from signoff.tools import offline as tools_offline
 
 logger = logging.getLogger(__name__)
+
+# What the offline model answers: a plan for the planner, every tool's step for the executor.
+OFFLINE_HANDLERS = {**planner_offline.HANDLERS, **tools_offline.HANDLERS}
+
+
+def build_llm(settings: Settings) -> Model:
+    """The model the settings name, with the offline model able to plan and run every step."""
+    return build_model(settings, offline_handlers=OFFLINE_HANDLERS)
+
+
+def offline_model(delay_seconds: float = 0.0) -> OfflineModel:
+    """The built-in offline model, complete (for tests and benchmarks)."""
+    return OfflineModel(OFFLINE_HANDLERS, delay_seconds=delay_seconds)
 
 
 class Runtime:

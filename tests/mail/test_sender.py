@@ -17,7 +17,6 @@ from aiosmtpd.controller import Controller
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
-from signoff.llm.offline import OfflineModel
 from signoff.mail.sender import (
     MailSender,
     SmtpOptions,
@@ -26,7 +25,7 @@ from signoff.mail.sender import (
 )
 from signoff.mail.service import Button, enqueue, render
 from signoff.models import Base, MailStatus
-from signoff.runtime import Runtime
+from signoff.runtime import Runtime, offline_model
 from tests.fakes.smtp import FakeSmtpServer, free_port
 from tests.mail.support import hrefs, load, stop, wait_until, with_smtp, write_notice
 
@@ -183,7 +182,7 @@ async def test_a_graceful_stop_lets_the_mail_in_flight_finish(
     try:
         settings = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
         mail = await write_notice(database, settings)
-        runtime = Runtime(settings, database, OfflineModel())
+        runtime = Runtime(settings, database, offline_model())
         await runtime.start()
         await asyncio.to_thread(server.receiving.wait, 5)
         stopping = asyncio.create_task(runtime.stop())

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from pydantic_ai import Agent, ToolOutput
 
 from signoff.config import Settings
-from signoff.llm.offline import OfflineModel, draft_offline_plan
+from signoff.planner.offline import draft_offline_plan
 from signoff.planner.rules import plan_problems
 from signoff.planner.schemas import Plan
 from signoff.planner.service import DraftedPlan, draft_plan
+from signoff.runtime import offline_model
 from tests.conftest import make_settings
 
 SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
@@ -38,7 +39,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 async def _draft(goal: str, settings: Settings, core_memory: str | None = None) -> DraftedPlan:
     return await draft_plan(
-        OfflineModel(delay_seconds=settings.offline_delay_seconds),
+        offline_model(settings.offline_delay_seconds),
         goal=goal,
         team_name="Acme Marketing",
         core_memory=core_memory,
@@ -233,4 +234,4 @@ class _Translation(BaseModel):
 async def test_an_output_tool_it_does_not_know_is_refused_clearly() -> None:
     agent = Agent(output_type=ToolOutput(_Translation, name="translate_text"))
     with pytest.raises(NotImplementedError, match="cannot answer a request for translate_text"):
-        await agent.run("Translate this", model=OfflineModel())
+        await agent.run("Translate this", model=offline_model())

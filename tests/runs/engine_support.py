@@ -14,10 +14,10 @@ from signoff.auth import service as auth_service
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.ids import new_id
-from signoff.llm.offline import HANDLERS
 from signoff.models import RunTrigger, Workflow, WorkflowStatus, WorkflowStep
 from signoff.queue.jobs import StepJob
 from signoff.runs import service as run_service
+from signoff.runtime import OFFLINE_HANDLERS as HANDLERS
 
 
 @dataclass

@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from signoff.config import Settings
-from signoff.tools.extract import (
-    MAX_TEXT_CHARS,
-    PAGE_TAG,
-    clean_untrusted_text,
-    fence_untrusted,
-    web_extract,
-)
+from signoff.kit.untrusted import clean_untrusted_text, fence_untrusted
+from signoff.tools.extract import MAX_TEXT_CHARS, PAGE_TAG, web_extract
 from tests.tools.fakeweb import FakeWeb, Listener, Reply, gzip_of_zeros
 
 PAGES = Path(__file__).parent / "pages"

@@ -1,6 +1,6 @@
 """The model factory: from settings to a pydantic-ai ``Model``.
 
-Three ways to name a model (SPEC §9):
+Three ways to name a model (README, Configuration):
 
 - ``offline`` (the default): the built-in deterministic model, no key, no network;
 - any name with ``SIGNOFF_LLM_BASE_URL`` set: that OpenAI-compatible server (Ollama, vLLM,
@@ -16,7 +16,7 @@ starts, rather than a confusing error on the first plan.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,17 +26,18 @@ from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 
 from signoff.config import ConfigError, Settings
-from signoff.llm.offline import OFFLINE_MODEL_NAME, OfflineModel
+from signoff.llm.offline import OFFLINE_MODEL_NAME, Handler, OfflineModel
 
 # Local OpenAI-compatible servers usually ignore the key, but the client insists on one.
 _PLACEHOLDER_API_KEY = "not-needed"
 
 
-def build_model(settings: Settings) -> Model:
-    """The model ``settings`` name; :class:`ConfigError` when it cannot be used."""
+def build_model(settings: Settings, *, offline_handlers: Mapping[str, Handler]) -> Model:
+    """The model ``settings`` name; :class:`ConfigError` when it cannot be used.
+    ``offline_handlers`` answer the output tools when that model is ``offline``."""
     name = settings.llm_model.strip()
     if name.lower() == OFFLINE_MODEL_NAME:
-        return OfflineModel(delay_seconds=settings.offline_delay_seconds)
+        return OfflineModel(offline_handlers, delay_seconds=settings.offline_delay_seconds)
     if not name:
         raise ConfigError(
             "SIGNOFF_LLM_MODEL is empty: set it to 'offline' or a model name "

@@ -8,8 +8,8 @@ Plain-text answers (text/plain, JSON, …) are passed through; anything binary i
 
 Everything a page says is untrusted. Before the agent sees it, the text loses the characters
 that hide or reorder text (zero-width, bidi controls, tag characters, variation selectors), is
-capped, and is fenced between markers with a note that it is data and not instructions (see
-:func:`clean_untrusted_text` and :func:`fence_untrusted`, which ``web_search`` uses too).
+capped, and is fenced between markers with a note that it is data and not instructions
+(:mod:`signoff.kit.untrusted`, which ``web_search`` uses too).
 """
 
 from __future__ import annotations
@@ -22,45 +22,14 @@ import trafilatura
 
 from signoff.config import Settings
 from signoff.kit.safe_http import FetchError, UnwantedContent, safe_get
+from signoff.kit.untrusted import clean_untrusted_text, fence_untrusted
 
 MAX_TEXT_CHARS = 20_000
 PAGE_TAG = "untrusted_web_page"
+_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _TEXT_TYPES = frozenset({"application/json", "application/xml", "application/ld+json"})
-
-# Characters that change what a reader sees without being seen themselves: Unicode format
-# characters (Cf: zero-width space/joiners, bidi embeddings/overrides/isolates, word joiner,
-# BOM, soft hyphen, interlinear annotations, the tag characters U+E0000–E007F that can smuggle
-# ASCII), control characters except tab and newline, variation selectors, and the Hangul fillers
-# and combining grapheme joiner that render as nothing. tests/tools checks this list against
-# unicodedata's Cf category.
-_INVISIBLE = re.compile(
-    "["
-    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-    "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2"
-    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
-    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef"
-    "]"
-)
-_LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
-_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-
-
-def clean_untrusted_text(text: str) -> str:
-    """``text`` without invisible or reordering characters, with plain newlines."""
-    return _INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text))
-
-
-def fence_untrusted(tag: str, text: str) -> str:
-    """``text`` between ``<tag>`` lines. Any marker of ours inside it (``<untrusted_…``) is
-    neutralised first, so fetched text cannot close its own fence and speak outside it."""
-    neutral = re.sub(r"<(\s*/?\s*)(untrusted_)", r"&lt;\1\2", text, flags=re.IGNORECASE)
-    return f"<{tag}>\n{neutral}\n</{tag}>"
-
 
 # How a result that holds no page text begins (the offline model does not quote it).
 FAILED = "web_extract could not read"

@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from signoff.config import Settings
 from signoff.kit.safe_http import FetchError, safe_get, shared_ssl_context
-from signoff.tools.extract import clean_untrusted_text
+from signoff.kit.untrusted import clean_untrusted_text
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import httpx
 from signoff.config import Settings
 from signoff.kit.clock import utc_now
 from signoff.kit.safe_http import shared_ssl_context
-from signoff.tools.extract import clean_untrusted_text, fence_untrusted
+from signoff.kit.untrusted import clean_untrusted_text, fence_untrusted
 
 logger = logging.getLogger(__name__)
 

@@ -2,14 +2,13 @@
 
 Deterministic and readable: an outline is built from the research earlier in the
 conversation, a post from the outline, and a revision after a rejection visibly does what the
-feedback asked. Registered in :data:`signoff.llm.offline.HANDLERS`.
+feedback asked. The offline model's handlers for the step tools (:data:`HANDLERS`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -18,13 +17,11 @@ from pydantic_ai.messages import (
     ModelResponse,
     ToolCallPart,
     ToolReturnPart,
-    UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo
 
+from signoff.llm.offline import Handler, user_texts
 from signoff.tools import extract, search
-
-Handler = Callable[[list[ModelMessage], AgentInfo], dict[str, Any]]
 
 _STEP = re.compile(r"^Step \d+ of \d+: (?P<description>.*)$", re.MULTILINE)
 _INPUT = re.compile(r"^Tool input from the plan: (?P<json>.*)$", re.MULTILINE)
@@ -91,17 +88,6 @@ _STOPWORDS = frozenset(
         "as",
     ]
 )
-
-
-def user_texts(messages: list[ModelMessage]) -> list[str]:
-    """The text of every user prompt in the conversation, oldest first."""
-    return [
-        part.content
-        for message in messages
-        if isinstance(message, ModelRequest)
-        for part in message.parts
-        if isinstance(part, UserPromptPart) and isinstance(part.content, str)
-    ]
 
 
 def _goal(messages: list[ModelMessage]) -> str:
@@ -360,7 +346,7 @@ def llm_response(messages: list[ModelMessage], info: AgentInfo) -> dict[str, Any
     return {"text": "\n".join(lines) or "Done."}
 
 
-STEP_HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, Handler] = {
     "web_search": web_search,
     "web_extract": web_extract,
     "generate_outline": generate_outline,

@@ -15,7 +15,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-from signoff.llm.offline_steps import generate_outline
+from signoff.tools.offline import generate_outline
 
 GOAL = "<untrusted goal>\nPublish a weekly LinkedIn post about AI news\n</untrusted goal>"
 
