@@ -1,10 +1,12 @@
-"""Database.write_direct: the engine's transactions on a synchronous connection in a thread."""
+"""Database: write() and what it hands over after the commit; write_direct, the engine's
+transactions on a synchronous connection in a thread."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from signoff.db import Database
 from signoff.models import Base, Team
+from signoff.queue.jobs import StepJob, defer, deferred
 
 pytestmark = pytest.mark.postgres
 
@@ -220,4 +223,35 @@ async def test_a_statement_of_its_own_on_a_dead_connection_runs_again(
 
     await database.write_direct(one, one_statement=True)
     assert len(runs) == 2  # the first try met the dead connection
+    assert await _team_names(database) == ["One"]
+
+
+async def test_a_write_hands_what_it_deferred_over_only_after_its_commit(
+    database: Database,
+) -> None:
+    handed: list[list[StepJob]] = []
+    seen_committed: list[list[str]] = []
+
+    async def on_commit(session_info: dict[Any, Any]) -> None:
+        handed.append(deferred(session_info))
+        seen_committed.append(await _team_names(database))  # the write is visible by now
+
+    database.on_commit = on_commit
+    async with database.write() as session:
+        session.add(Team(id="t1", name="One"))
+        defer(session, StepJob(1, 0, 1))
+        defer(session, StepJob(2, 3, 2))
+        assert handed == []
+    assert handed == [[StepJob(1, 0, 1), StepJob(2, 3, 2)]]
+    assert seen_committed == [["One"]]
+
+    async def failing_write() -> None:
+        async with database.write() as session:
+            session.add(Team(id="t2", name="Two"))
+            defer(session, StepJob(3, 0, 1))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await failing_write()
+    assert handed == [[StepJob(1, 0, 1), StepJob(2, 3, 2)]]  # nothing for a rolled-back write
     assert await _team_names(database) == ["One"]

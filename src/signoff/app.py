@@ -24,7 +24,7 @@ from signoff.dashboard.links import router as approvals_router
 from signoff.dashboard.pages import STATIC_DIR
 from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
-from signoff.errors import AppError
+from signoff.errors import AppError, ErrorCode
 from signoff.kit.body_limit import BodyLimitMiddleware
 from signoff.memory.endpoints import router as memory_router
 from signoff.runs.endpoints import router as runs_router
@@ -37,15 +37,15 @@ from signoff.workflows.endpoints import router as workflows_router
 logger = logging.getLogger(__name__)
 
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    422: "validation_error",
-    429: "too_many_requests",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.TOO_MANY_REQUESTS,
 }
 
 
@@ -75,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {
                 "error": f"Invalid request: {summary}.",
-                "code": "validation_error",
+                "code": ErrorCode.VALIDATION_ERROR,
                 "details": details,
             },
             status_code=422,
@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found."
         return JSONResponse(
-            {"error": message, "code": _HTTP_CODES.get(exc.status_code, "http_error")},
+            {"error": message, "code": _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -96,7 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
         return JSONResponse(
-            {"error": "Something went wrong on our side.", "code": "internal_error"},
+            {"error": "Something went wrong on our side.", "code": ErrorCode.INTERNAL_ERROR},
             status_code=500,
         )
 

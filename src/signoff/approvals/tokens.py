@@ -12,7 +12,7 @@ from typing import Any, Literal
 import jwt
 
 from signoff.config import Settings
-from signoff.errors import BadRequest
+from signoff.errors import BadRequest, ErrorCode
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import new_id
 
@@ -52,7 +52,9 @@ def issue_plan_token(settings: Settings, *, workflow_id: str, revision: int) -> 
 def verify(settings: Settings, token: str | None, expected: LinkType) -> dict[str, Any]:
     """The token's claims, or :class:`LinkError` saying what is wrong with it."""
     if not token:
-        raise LinkError("This link is incomplete: it carries no token.", code="link_invalid")
+        raise LinkError(
+            "This link is incomplete: it carries no token.", code=ErrorCode.LINK_INVALID
+        )
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -64,14 +66,16 @@ def verify(settings: Settings, token: str | None, expected: LinkType) -> dict[st
         )
     except jwt.InvalidTokenError:
         raise LinkError(
-            "This link is not valid: it may have been cut or altered.", code="link_invalid"
+            "This link is not valid: it may have been cut or altered.", code=ErrorCode.LINK_INVALID
         ) from None
     if claims["type"] != expected:
-        raise LinkError("This link is for a different kind of decision.", code="link_wrong_type")
+        raise LinkError(
+            "This link is for a different kind of decision.", code=ErrorCode.LINK_WRONG_TYPE
+        )
     if utc_now().timestamp() >= claims["exp"]:
         raise LinkError(
             "This link has expired. Ask for a fresh approval email from the dashboard.",
-            code="link_expired",
+            code=ErrorCode.LINK_EXPIRED,
         )
     return claims
 

@@ -24,7 +24,7 @@ import hmac
 from fastapi import Request
 
 from signoff.config import Settings
-from signoff.errors import Forbidden
+from signoff.errors import ErrorCode, Forbidden
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -57,7 +57,7 @@ def verify_same_origin(request: Request) -> None:
     if not allowed:
         raise Forbidden(
             "This form did not come from Signoff. Open the sign-in page and try again.",
-            code="cross_site_form",
+            code=ErrorCode.CROSS_SITE_FORM,
         )
 
 
@@ -74,5 +74,5 @@ async def verify_csrf(request: Request, settings: Settings, session_token: str) 
     if sent is None or not hmac.compare_digest(sent, expected):
         raise Forbidden(
             "This form has expired or did not come from Signoff. Reload the page and try again.",
-            code="csrf_failed",
+            code=ErrorCode.CSRF_FAILED,
         )

@@ -21,7 +21,7 @@ from signoff.auth.schemas import (
     UserOut,
 )
 from signoff.dependencies import DB, Config
-from signoff.errors import NotFound, Unauthorized
+from signoff.errors import ErrorCode, NotFound, Unauthorized
 from signoff.models import Team, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -62,9 +62,9 @@ async def login(body: LoginRequest, response: Response, db: DB, settings: Config
             memberships = await repository.list_memberships(session, user.id)
     # Raised after the commit, so the failed attempt is counted.
     if user is None:
-        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+        raise Unauthorized("Wrong email or password.", code=ErrorCode.INVALID_CREDENTIALS)
     if not memberships:
-        raise NotFound("You do not belong to any team.", code="no_team")
+        raise NotFound("You do not belong to any team.", code=ErrorCode.NO_TEAM)
     team: Team = memberships[0][0]
     set_session_cookie(response, settings, token)
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)

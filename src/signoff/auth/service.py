@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signoff.auth import repository, verification
 from signoff.auth.passwords import hash_password, verify_password
 from signoff.config import Settings
-from signoff.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from signoff.errors import Conflict, ErrorCode, Forbidden, NotFound, TooManyRequests, Unauthorized
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
@@ -81,7 +81,7 @@ async def create_user(
     ``verified``: the address is already proven (they came through a link emailed to it).
     """
     if await repository.get_user_by_email(session, email) is not None:
-        raise Conflict("An account with this email already exists.", code="email_taken")
+        raise Conflict("An account with this email already exists.", code=ErrorCode.EMAIL_TAKEN)
     user = User(
         email=email.lower(),
         name=(name or "").strip(),
@@ -93,7 +93,9 @@ async def create_user(
         await session.flush()
     except IntegrityError:
         # Two signups for one address at once: the database's unique index decided.
-        raise Conflict("An account with this email already exists.", code="email_taken") from None
+        raise Conflict(
+            "An account with this email already exists.", code=ErrorCode.EMAIL_TAKEN
+        ) from None
     return user
 
 
@@ -204,12 +206,12 @@ async def resolve(session: AsyncSession, token: str, team_id: str | None) -> Aut
     auth_session, user, teams = await _live_session(session, token)
     if team_id is not None:
         if all(team.team_id != team_id for team in teams):
-            raise NotFound("No team with this id.", code="team_not_found")
+            raise NotFound("No team with this id.", code=ErrorCode.TEAM_NOT_FOUND)
         current = team_id
     elif teams:
         current = teams[0].team_id
     else:
-        raise Forbidden("You do not belong to any team.", code="no_team")
+        raise Forbidden("You do not belong to any team.", code=ErrorCode.NO_TEAM)
     return AuthContext(
         user_id=user.id,
         email=user.email,
@@ -222,6 +224,8 @@ async def resolve(session: AsyncSession, token: str, team_id: str | None) -> Aut
 async def add_member(session: AsyncSession, *, team_id: str, user_id: str, role: Role) -> None:
     """Add a user to a team with a role (invitations build on this)."""
     if await repository.get_membership(session, team_id, user_id) is not None:
-        raise Conflict("This person is already a member of the team.", code="already_member")
+        raise Conflict(
+            "This person is already a member of the team.", code=ErrorCode.ALREADY_MEMBER
+        )
     session.add(Membership(team_id=team_id, user_id=user_id, role=role))
     await session.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signoff.approvals.tokens import LinkError
 from signoff.auth import repository
 from signoff.config import Settings
-from signoff.errors import Conflict, TooManyRequests
+from signoff.errors import Conflict, ErrorCode, TooManyRequests
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
@@ -90,16 +90,16 @@ async def check_link(session: AsyncSession, token: str) -> tuple[EmailVerificati
     verification = await repository.get_verification_by_token_hash(session, hash_token(token))
     user = await session.get(User, verification.user_id) if verification else None
     if verification is None or user is None:
-        raise LinkError("This verification link is not valid.", code="verification_invalid")
+        raise LinkError("This verification link is not valid.", code=ErrorCode.VERIFICATION_INVALID)
     if user.email != verification.email:
         raise LinkError(
             "This link was sent to an address that is no longer the account's address.",
-            code="verification_invalid",
+            code=ErrorCode.VERIFICATION_INVALID,
         )
     if user.email_verified_at is None and verification.expires_at <= utc_now():
         raise LinkError(
             "This verification link has expired; ask for a new one below.",
-            code="verification_expired",
+            code=ErrorCode.VERIFICATION_EXPIRED,
         )
     return verification, user
 
@@ -119,7 +119,7 @@ async def verify(session: AsyncSession, token: str) -> User:
 async def send_new_link(session: AsyncSession, settings: Settings, user: User) -> str:
     """A fresh link for an address that is not verified yet (409 once it is)."""
     if user.email_verified_at is not None:
-        raise Conflict("This address is already verified.", code="already_verified")
+        raise Conflict("This address is already verified.", code=ErrorCode.ALREADY_VERIFIED)
     return await send_verification_email(session, settings, user)
 
 
@@ -131,5 +131,5 @@ async def resend_for_link(session: AsyncSession, settings: Settings, token: str)
     verification = await repository.get_verification_by_token_hash(session, hash_token(token))
     user = await session.get(User, verification.user_id) if verification else None
     if verification is None or user is None or user.email != verification.email:
-        raise LinkError("This verification link is not valid.", code="verification_invalid")
+        raise LinkError("This verification link is not valid.", code=ErrorCode.VERIFICATION_INVALID)
     return await send_new_link(session, settings, user)

@@ -27,7 +27,7 @@ from signoff.auth.schemas import MIN_PASSWORD_LENGTH
 from signoff.dashboard.pages import LINK_HEADERS, render
 from signoff.db import Database
 from signoff.dependencies import DB, Config
-from signoff.errors import AppError, Unauthorized, Unprocessable
+from signoff.errors import AppError, ErrorCode, Unauthorized, Unprocessable
 from signoff.models import AuthSession, Invitation, Team, User
 from signoff.teams import service
 
@@ -161,7 +161,7 @@ async def signup_and_accept(
         if len(password) < MIN_PASSWORD_LENGTH:
             raise Unprocessable(
                 f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
-                code="password_too_short",
+                code=ErrorCode.PASSWORD_TOO_SHORT,
             )
         async with db.write() as session:
             user, team = await service.accept_with_signup(

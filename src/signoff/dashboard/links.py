@@ -24,7 +24,7 @@ from signoff.config import Settings
 from signoff.dashboard.pages import LINK_HEADERS, render, wants_html
 from signoff.db import Database
 from signoff.dependencies import DB, Config
-from signoff.errors import AppError, NotFound
+from signoff.errors import AppError, ErrorCode, NotFound
 from signoff.kit.cron import describe
 from signoff.models import Role, Run, RunStep, Workflow
 from signoff.runs import repository as run_repository
@@ -92,7 +92,7 @@ def _scanner_page(request: Request) -> Response:
         heading="Nothing was decided",
         message="This link was opened by an automated client, so nothing was decided. "
         "Open it in your browser to decide.",
-        code="ignored",
+        code=ErrorCode.IGNORED,
     )
 
 
@@ -106,11 +106,13 @@ async def _load_plan_link(
     """Verify a plan link against its workflow without deciding anything."""
     claims = tokens.verify(settings, token, "plan_approval")
     if claims.get("workflowId") != workflow_id:
-        raise tokens.LinkError("This link belongs to another workflow.", code="link_invalid")
+        raise tokens.LinkError(
+            "This link belongs to another workflow.", code=ErrorCode.LINK_INVALID
+        )
     async with db.read() as session:
         workflow = await workflow_repository.get_with_steps(session, workflow_id)
     if workflow is None:
-        raise tokens.LinkError("This workflow no longer exists.", code="link_invalid")
+        raise tokens.LinkError("This workflow no longer exists.", code=ErrorCode.LINK_INVALID)
     return claims, workflow
 
 
@@ -218,7 +220,8 @@ async def _load_step_link(
     claims = tokens.verify(settings, token, "step_approval")
     if action not in ("approve", "reject"):
         raise tokens.LinkError(
-            "This link does not say whether to approve or request changes.", code="link_invalid"
+            "This link does not say whether to approve or request changes.",
+            code=ErrorCode.LINK_INVALID,
         )
     async with db.read() as session:
         run = await session.get(Run, claims.get("runId"))
@@ -227,7 +230,7 @@ async def _load_step_link(
             or run.workflow_id != claims.get("workflowId")
             or run.conversation_id != claims.get("conversationId")
         ):
-            raise tokens.LinkError("This link does not match any run.", code="link_invalid")
+            raise tokens.LinkError("This link does not match any run.", code=ErrorCode.LINK_INVALID)
         step = await run_service.check_decidable(
             session, run, int(claims["stepIndex"]), int(claims["attempt"])
         )
@@ -361,7 +364,7 @@ async def step_link_image(db: DB, settings: Config, token: Token = None) -> Resp
         )
         blob = await run_repository.asset_blob(session, asset.id) if asset is not None else None
     if asset is None or blob is None:
-        raise NotFound("No image is waiting for this decision.", code="asset_not_found")
+        raise NotFound("No image is waiting for this decision.", code=ErrorCode.ASSET_NOT_FOUND)
     return Response(
         blob,
         media_type=asset.mime_type,

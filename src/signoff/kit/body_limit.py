@@ -7,6 +7,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from signoff.errors import ErrorCode
+
 
 class BodyLimitMiddleware:
     """413 for a declared ``Content-Length`` over the limit (nothing read), or as soon as a
@@ -49,7 +51,7 @@ class BodyLimitMiddleware:
         return f"The request body is larger than {self.limit // 1024} KiB."
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": self._message(), "code": "payload_too_large"}).encode()
+        body = json.dumps({"error": self._message(), "code": ErrorCode.PAYLOAD_TOO_LARGE}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.errors import NotFound
+from signoff.errors import ErrorCode, NotFound
 from signoff.kit.clock import utc_now
 from signoff.memory import repository
 from signoff.models import MemoryEntry
@@ -13,7 +13,7 @@ from signoff.models import MemoryEntry
 async def get(session: AsyncSession, team_id: str, key: str) -> MemoryEntry:
     entry = await repository.get(session, team_id, key)
     if entry is None:
-        raise NotFound(f"No memory entry '{key}'.", code="memory_not_found")
+        raise NotFound(f"No memory entry '{key}'.", code=ErrorCode.MEMORY_NOT_FOUND)
     return entry
 
 

@@ -36,7 +36,7 @@ from pydantic_ai.exceptions import (
 from pydantic_ai.models import Model
 
 from signoff.config import Settings
-from signoff.errors import UpstreamFailed
+from signoff.errors import ErrorCode, UpstreamFailed
 from signoff.llm.models import model_label, model_settings
 from signoff.planner.prompts import PLANNER_INSTRUCTIONS, render_planner_prompt
 from signoff.planner.rules import plan_problems, repair_steps, shorten_title
@@ -51,7 +51,7 @@ PLANNER_RETRIES = 2
 class PlannerFailed(UpstreamFailed):
     """The plan could not be drafted: the provider failed or kept proposing an invalid plan."""
 
-    code = "planner_failed"
+    code = ErrorCode.PLANNER_FAILED
 
 
 @dataclass(frozen=True)

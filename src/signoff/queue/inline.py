@@ -9,7 +9,6 @@ holds no task (ENGINE.md invariant 8).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -30,7 +29,6 @@ class InlineQueue:
         self._known: set[StepJob] = set()  # queued or being executed: enqueue twice = once
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._sweep_now = asyncio.Event()
 
     async def enqueue(self, job: StepJob, *, not_before: datetime | None = None) -> None:
         delay = (not_before - utc_now()).total_seconds() if not_before else 0.0
@@ -47,13 +45,6 @@ class InlineQueue:
             return
         self._known.add(job)
         self._queue.put_nowait(job)
-
-    def wake_sweep(self) -> None:
-        self._sweep_now.set()
-
-    @property
-    def depth(self) -> int:
-        return len(self._known)
 
     def start(
         self,
@@ -87,9 +78,7 @@ class InlineQueue:
                 raise
             except Exception:  # e.g. the database is briefly unreachable
                 logger.exception("sweep failed")
-            self._sweep_now.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sweep_now.wait(), timeout=self.sweep_interval)
+            await asyncio.sleep(self.sweep_interval)
 
     async def idle(self) -> None:
         """Wait until nothing is queued or executing (for tests and benchmarks)."""

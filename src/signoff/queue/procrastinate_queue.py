@@ -147,10 +147,3 @@ class ProcrastinateQueue:
             listen_notify=True,
             shutdown_graceful_timeout=30,
         )
-
-    async def apply_schema(self) -> bool:
-        """Create procrastinate's tables unless they exist; True if it did."""
-        if await self.app.check_connection_async():
-            return False
-        await self.app.schema_manager.apply_schema_async()
-        return True

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
-from signoff.errors import NotFound
+from signoff.errors import ErrorCode, NotFound
 from signoff.kit.schemas import EmailSentResponse
 from signoff.models import Asset, Role
 from signoff.runs import repository, service
@@ -124,7 +124,7 @@ async def asset_content(asset_id: str, auth: Auth, db: DB) -> Response:
     async with db.read() as session:
         asset = await session.get(Asset, asset_id)
         if asset is None or asset.team_id not in auth.team_ids:
-            raise NotFound("No asset with this id.", code="asset_not_found")
+            raise NotFound("No asset with this id.", code=ErrorCode.ASSET_NOT_FOUND)
         blob = await repository.asset_blob(session, asset.id)
     body = blob if blob is not None else asset.content.encode()
     return Response(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
-from signoff.errors import Conflict, NotFound, Unprocessable
+from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.schemas import EmailSentResponse
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
@@ -61,10 +61,10 @@ async def start_run(
     if workflow.status != WorkflowStatus.ACTIVE:
         raise Unprocessable(
             f"Only an active workflow can run; this one is {workflow.status}.",
-            code="workflow_not_active",
+            code=ErrorCode.WORKFLOW_NOT_ACTIVE,
         )
     if not workflow.steps:
-        raise Unprocessable("This workflow has no steps.", code="no_steps")
+        raise Unprocessable("This workflow has no steps.", code=ErrorCode.NO_STEPS)
     # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
     run_number = await session.scalar(
         update(Workflow)
@@ -93,7 +93,7 @@ async def start_run(
     except IntegrityError:
         raise Conflict(
             "A run of this workflow is already active; wait for it or stop it.",
-            code="run_active",
+            code=ErrorCode.RUN_ACTIVE,
         ) from None
     # One executemany (the ORM would insert row by row to read each id back; nobody needs them).
     await session.execute(
@@ -124,7 +124,7 @@ async def stop_run(session: AsyncSession, run_id: int) -> Run:
     run = await repository.lock_run(session, run_id)
     assert run is not None
     if run.status not in ACTIVE_RUN_STATUSES:
-        raise Conflict(f"This run has already ended ({run.status}).", code="run_ended")
+        raise Conflict(f"This run has already ended ({run.status}).", code=ErrorCode.RUN_ENDED)
     transition_run(run, RunStatus.FAILED)
     run.failure_reason = STOPPED_BY_USER
     await end_unfinished_steps(session, run)
@@ -137,19 +137,21 @@ async def check_decidable(
 ) -> RunStep:
     """The step awaiting this decision, or the reason (409) why it can no longer be taken."""
     if await repository.decision_exists(session, f"step:{run.id}:{step_index}:{attempt}"):
-        raise Conflict("This step was already decided.", code="already_decided")
+        raise Conflict("This step was already decided.", code=ErrorCode.ALREADY_DECIDED)
     if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
         if run.failure_reason == STOPPED_BY_USER:
-            raise Conflict("This run was stopped; there is nothing to decide.", code="run_stopped")
-        raise Conflict(f"This run has ended ({run.status}).", code="run_ended")
+            raise Conflict(
+                "This run was stopped; there is nothing to decide.", code=ErrorCode.RUN_STOPPED
+            )
+        raise Conflict(f"This run has ended ({run.status}).", code=ErrorCode.RUN_ENDED)
     step = await repository.get_step(session, run.id, run.current_step_index)
     if step is None or step.step_index != step_index or step.attempt != attempt:
         raise Conflict(
             "This link is for an earlier version of this step; use the newest email.",
-            code="stale_attempt",
+            code=ErrorCode.STALE_ATTEMPT,
         )
     if run.status != RunStatus.AWAITING_APPROVAL or step.status != StepStatus.AWAITING_APPROVAL:
-        raise Conflict("This step is not waiting for a decision.", code="not_awaiting")
+        raise Conflict("This step is not waiting for a decision.", code=ErrorCode.NOT_AWAITING)
     return step
 
 
@@ -233,7 +235,7 @@ async def get_visible(
     a 404, like a missing one."""
     run = await repository.get_run_in_teams(session, workflow_id, run_id, auth.team_ids)
     if run is None:
-        raise NotFound("No run with this id in this workflow.", code="run_not_found")
+        raise NotFound("No run with this id in this workflow.", code=ErrorCode.RUN_NOT_FOUND)
     auth.require_role(run.team_id, minimum)
     return run
 
@@ -262,7 +264,7 @@ async def resend_step_email(
     """Fresh Approve / Request changes links for the step a run waits at (the old expired)."""
     step = await repository.get_step(session, run.id, run.current_step_index)
     if run.status != RunStatus.AWAITING_APPROVAL or step is None:
-        raise Conflict("This run is not waiting for approval.", code="not_awaiting")
+        raise Conflict("This run is not waiting for approval.", code=ErrorCode.NOT_AWAITING)
     emailed = await emails.step_awaiting_approval(session, settings, run, step)
     return EmailSentResponse(
         message=f"Fresh approval links went to {', '.join(emailed)}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from signoff.errors import AppError
+from signoff.errors import AppError, ErrorCode
 from signoff.kit.clock import utc_now
 from signoff.models import Run, RunStatus, RunStep, StepStatus
 
@@ -40,7 +40,7 @@ class IllegalTransition(AppError):
     """A bug, not a user error: the engine tried a transition the table does not allow."""
 
     status = 500
-    code = "illegal_transition"
+    code = ErrorCode.ILLEGAL_TRANSITION
 
 
 def run_transition(run_id: int, current: RunStatus, to: RunStatus) -> dict[str, Any]:

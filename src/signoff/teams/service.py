@@ -26,7 +26,7 @@ from signoff.auth import service as auth_service
 from signoff.auth import verification
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
-from signoff.errors import Conflict, Forbidden, NotFound
+from signoff.errors import Conflict, ErrorCode, Forbidden, NotFound
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
 from signoff.mail import service as mail
@@ -59,14 +59,14 @@ def _require_grant(auth: AuthContext, team_id: str, role: Role) -> None:
 async def _keep_an_owner(session: AsyncSession, team_id: str, message: str) -> None:
     """Refuse a change that would leave the team without an owner (call with the team locked)."""
     if await repository.count_owners(session, team_id) <= 1:
-        raise Conflict(message, code="last_owner")
+        raise Conflict(message, code=ErrorCode.LAST_OWNER)
 
 
 async def _locked_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership:
     await repository.lock_team(session, team_id)
     membership = await auth_repository.get_membership(session, team_id, user_id)
     if membership is None:
-        raise NotFound("No member with this id in this team.", code="member_not_found")
+        raise NotFound("No member with this id in this team.", code=ErrorCode.MEMBER_NOT_FOUND)
     return membership
 
 
@@ -152,7 +152,7 @@ async def invite(
     email = email.lower()
     existing = await auth_repository.get_user_by_email(session, email)
     if existing is not None and await auth_repository.get_membership(session, team_id, existing.id):
-        raise Conflict(f"{email} is already a member of this team.", code="already_member")
+        raise Conflict(f"{email} is already a member of this team.", code=ErrorCode.ALREADY_MEMBER)
     sent = await repository.invitation_times_since(
         session, team_id, email, utc_now() - verification.SEND_WINDOW
     )
@@ -211,15 +211,15 @@ async def revoke(
     auth.require_role(team_id, Role.ADMIN)
     invitation = await repository.get_invitation(session, team_id, invitation_id)
     if invitation is None:
-        raise NotFound("No invitation with this id.", code="invitation_not_found")
+        raise NotFound("No invitation with this id.", code=ErrorCode.INVITATION_NOT_FOUND)
     _require_grant(auth, team_id, invitation.role)
     if invitation.accepted_at is not None:
         raise Conflict(
             "This invitation was already accepted; remove the member instead.",
-            code="invitation_used",
+            code=ErrorCode.INVITATION_USED,
         )
     if invitation.revoked_at is not None:
-        raise Conflict("This invitation was already revoked.", code="invitation_revoked")
+        raise Conflict("This invitation was already revoked.", code=ErrorCode.INVITATION_REVOKED)
     invitation.revoked_at = utc_now()
     await session.flush()
 
@@ -228,19 +228,20 @@ async def open_invitation(session: AsyncSession, token: str) -> Invitation:
     """The invitation of a link if it can still be accepted; else why not (LinkError)."""
     invitation = await repository.get_invitation_by_token_hash(session, hash_token(token))
     if invitation is None:
-        raise LinkError("This invitation link is not valid.", code="invitation_invalid")
+        raise LinkError("This invitation link is not valid.", code=ErrorCode.INVITATION_INVALID)
     status = invitation_status(invitation)
     if status == "accepted":
-        raise LinkError("This invitation was already used.", code="invitation_used")
+        raise LinkError("This invitation was already used.", code=ErrorCode.INVITATION_USED)
     if status == "revoked":
         raise LinkError(
-            "This invitation was withdrawn; ask the team for a new one.", code="invitation_revoked"
+            "This invitation was withdrawn; ask the team for a new one.",
+            code=ErrorCode.INVITATION_REVOKED,
         )
     if status == "expired":
         raise LinkError(
             f"This invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
             "ask the team for a new one.",
-            code="invitation_expired",
+            code=ErrorCode.INVITATION_EXPIRED,
         )
     return invitation
 
@@ -252,10 +253,10 @@ async def check_acceptable(session: AsyncSession, invitation: Invitation, user: 
             f"This invitation is for {invitation.email}, but you are signed in as "
             f"{user.email}. Sign out and open the link again, or ask the team to invite "
             f"{user.email}.",
-            code="invitation_other_account",
+            code=ErrorCode.INVITATION_OTHER_ACCOUNT,
         )
     if await auth_repository.get_membership(session, invitation.team_id, user.id) is not None:
-        raise Conflict("You are already a member of this team.", code="already_member")
+        raise Conflict("You are already a member of this team.", code=ErrorCode.ALREADY_MEMBER)
 
 
 async def accept(session: AsyncSession, invitation: Invitation, user: User) -> Team:
@@ -265,7 +266,7 @@ async def accept(session: AsyncSession, invitation: Invitation, user: User) -> T
     """
     await check_acceptable(session, invitation, user)
     if not await repository.mark_invitation_accepted(session, invitation.id, user.id):
-        raise LinkError("This invitation was already used.", code="invitation_used")
+        raise LinkError("This invitation was already used.", code=ErrorCode.INVITATION_USED)
     await auth_service.add_member(
         session, team_id=invitation.team_id, user_id=user.id, role=invitation.role
     )
@@ -293,7 +294,7 @@ async def accept_with_signup(
     except Conflict:
         raise Conflict(
             f"An account for {invitation.email} exists already: sign in to accept.",
-            code="email_taken",
+            code=ErrorCode.EMAIL_TAKEN,
         ) from None
     team = await accept(session, invitation, user)
     return user, team

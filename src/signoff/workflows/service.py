@@ -20,7 +20,7 @@ from signoff.auth import repository as auth_repository
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.db import Database
-from signoff.errors import Conflict, NotFound, Unprocessable
+from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
 from signoff.kit.cron import describe, next_fire
 from signoff.kit.schemas import EmailSentResponse
@@ -72,7 +72,7 @@ async def get_visible(
     """A workflow of any of the user's teams, with the role check; another team's is a 404."""
     workflow = await repository.get_in_teams(session, workflow_id, auth.team_ids)
     if workflow is None:
-        raise NotFound("No workflow with this id.", code="workflow_not_found")
+        raise NotFound("No workflow with this id.", code=ErrorCode.WORKFLOW_NOT_FOUND)
     auth.require_role(workflow.team_id, minimum)
     return workflow
 
@@ -175,14 +175,14 @@ async def edit_steps(
     if workflow.status != WorkflowStatus.DRAFT:
         raise Conflict(
             f"Only a draft's plan can be edited; this workflow is {workflow.status}.",
-            code="not_draft",
+            code=ErrorCode.NOT_DRAFT,
         )
     steps = repair_steps(_merge(workflow.steps, request))
     problems = plan_problems(steps)
     if problems:
         raise Unprocessable(
             "The plan breaks a rule: " + " ".join(problems),
-            code="invalid_plan",
+            code=ErrorCode.INVALID_PLAN,
             details=[{"field": "steps", "message": problem} for problem in problems],
         )
     workflow.steps.clear()
@@ -231,10 +231,10 @@ async def activate(
     )
     workflow = await repository.get_with_steps(session, workflow_id, fresh=True)
     if workflow is None:
-        raise NotFound("No workflow with this id.", code="workflow_not_found")
+        raise NotFound("No workflow with this id.", code=ErrorCode.WORKFLOW_NOT_FOUND)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         check_plan_decidable(workflow, revision)
-        raise Conflict("This plan was already approved.", code="already_decided")
+        raise Conflict("This plan was already approved.", code=ErrorCode.ALREADY_DECIDED)
     session.add(
         LinkDecision(
             team_id=workflow.team_id,
@@ -258,23 +258,25 @@ async def activate(
 def check_plan_decidable(workflow: Workflow, revision: int) -> None:
     """Raise the reason why plan ``revision`` can no longer be approved, if there is one."""
     if workflow.status == WorkflowStatus.ARCHIVED:
-        raise Conflict("This workflow was archived; there is nothing to approve.", code="archived")
+        raise Conflict(
+            "This workflow was archived; there is nothing to approve.", code=ErrorCode.ARCHIVED
+        )
     if workflow.plan_revision != revision:
         raise Conflict(
             "The plan changed after this link was sent; use the link in the newest email.",
-            code="plan_changed",
+            code=ErrorCode.PLAN_CHANGED,
         )
     if workflow.status != WorkflowStatus.DRAFT:
-        raise Conflict("This plan was already approved.", code="already_decided")
+        raise Conflict("This plan was already approved.", code=ErrorCode.ALREADY_DECIDED)
 
 
 async def archive(session: AsyncSession, workflow: Workflow) -> None:
     if workflow.status == WorkflowStatus.ARCHIVED:
-        raise Conflict("This workflow is already archived.", code="already_archived")
+        raise Conflict("This workflow is already archived.", code=ErrorCode.ALREADY_ARCHIVED)
     if await run_repository.active_run(session, workflow.id) is not None:
         raise Conflict(
             "A run of this workflow is active; stop it or let it finish before archiving.",
-            code="run_active",
+            code=ErrorCode.RUN_ACTIVE,
         )
     now = utc_now()
     workflow.status = WorkflowStatus.ARCHIVED
@@ -289,7 +291,7 @@ async def change_schedule(
 ) -> None:
     """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
     if workflow.status == WorkflowStatus.ARCHIVED:
-        raise Conflict("An archived workflow has no schedule to change.", code="archived")
+        raise Conflict("An archived workflow has no schedule to change.", code=ErrorCode.ARCHIVED)
     if "schedule" in change.model_fields_set:
         workflow.schedule = change.schedule
     if change.timezone is not None:
@@ -411,7 +413,7 @@ async def resend_plan_email(
     if workflow.status != WorkflowStatus.DRAFT:
         raise Conflict(
             f"Only a draft waits for plan approval; this workflow is {workflow.status}.",
-            code="not_draft",
+            code=ErrorCode.NOT_DRAFT,
         )
     emailed = await send_plan_email(session, settings, workflow)
     unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
