@@ -1,34 +1,10 @@
-"""Engine, sessions and transactions.
+"""The database: engine, sessions and the three kinds of transaction.
 
-Endpoints and jobs own their transactions explicitly::
-
-    async with db.write() as session:   # commits on success, rolls back on error
-        await service.do_something(session, ...)
-
-    async with db.read() as session:    # never takes SQLite's write lock
-        ...
-
-Services receive a session and never commit. Keeping the transaction explicit (rather than one
-per request) is what lets an endpoint read, call the LLM with no transaction open, and then write.
-
-SQLite: WAL, a busy timeout, foreign keys on, and writes start with ``BEGIN IMMEDIATE`` so
-concurrent writers queue on the lock instead of failing halfway through with "database is
-locked". Reads start with a plain deferred ``BEGIN``. Within a process, writers first take turns
-on an asyncio lock, in order: SQLite's busy handler makes a waiting writer sleep (1, 2, 5, … up
-to 100 ms at a time) and try again, so under load a writer could wait far longer than the lock
-is held; the busy timeout is left for other processes.
-
-The run engine's hot path has a third kind, :meth:`Database.write_direct`: a function of Core
-statements run as one write transaction on a plain synchronous connection, in a thread. Each
-statement through the async engine costs a greenlet switch and a hand-off to the driver (on
-SQLite, to aiosqlite's thread and back); a whole transaction in a thread costs one hand-off.
-For the engine's five-statement record that is about a quarter of the CPU (bench/README.md).
-Each of those threads keeps its connection between transactions: a pool checkout, its ping and
-the check-in cost about a third of a short transaction's CPU on PostgreSQL. A connection found
-dead (the server restarted) is replaced and the transaction run again, which is safe because
-nothing of it was committed. A direct write that is one statement can skip the transaction on
-PostgreSQL (``one_statement``): psycopg sends BEGIN and COMMIT as round trips of their own, and
-a statement is atomic by itself.
+``db.write()`` and ``db.read()`` are the explicit transactions endpoints and jobs own (services
+never commit); a write hands the jobs and mail it deferred to :attr:`Database.on_commit` once
+committed. ``db.write_direct()`` runs the engine's hot path as Core statements on a synchronous
+connection in a thread. SQLite writes start with ``BEGIN IMMEDIATE``. The why of each choice is
+in docs/architecture.md, Rules of the road.
 """
 
 from __future__ import annotations
@@ -137,7 +113,7 @@ class Database:
         # Called with a write session's ``info`` once its transaction has committed: the
         # Runtime sets it to enqueue the jobs and wake the mail sender the writes asked for.
         self.on_commit: Callable[[dict[Any, Any]], Awaitable[None]] | None = None
-        # SQLite: this process's writers take turns here (see the module's docstring).
+        # SQLite: this process's writers take turns here (docs/architecture.md: SQLite).
         self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @classmethod
@@ -180,9 +156,9 @@ class Database:
         thread: committed when it returns, rolled back if it raises. ``work`` runs Core
         statements and pure Python only (no awaits, no ORM session, no event-loop objects).
 
-        ``work`` may run twice: when its thread's connection turns out to be dead (see the
-        module's docstring), it runs again on a new one, so it must not change anything but
-        the database.
+        ``work`` may run twice: when its thread's connection turns out to be dead (the server
+        restarted), it runs again on a new one, which is safe because nothing of it was
+        committed; so it must not change anything but the database.
 
         ``one_statement``: ``work`` executes a single statement, which is its own transaction.
         PostgreSQL then runs it in autocommit, without the BEGIN and COMMIT round trips

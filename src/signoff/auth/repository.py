@@ -76,7 +76,7 @@ async def owner_recipients(
 ) -> Sequence[tuple[User, Role]]:
     """The owners that workflow emails (plans, approvals, run outcomes) go to.
 
-    In production only verified addresses receive them (SPEC §3.1): a mistyped address must
+    In production only verified addresses receive them (docs/api.md, Accounts and teams): a mistyped address must
     not receive the team's plans and outputs. Development holds nothing back.
     """
     owners = await list_team_members(session, team_id, role=Role.OWNER)
@@ -89,7 +89,7 @@ async def owner_recipients(
 
 def receives_team_mail(settings: Settings, email_verified_at: datetime | None) -> bool:
     """Whether an owner with this address gets workflow emails: in production only a verified
-    address (SPEC §3.1), in development any."""
+    address (docs/api.md, Accounts and teams), in development any."""
     return not settings.is_production or email_verified_at is not None
 
 

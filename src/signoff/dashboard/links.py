@@ -1,4 +1,4 @@
-"""Email link endpoints (SPEC §6). No session is needed: whoever holds a valid link decides.
+"""Email link endpoints (docs/api.md, Email links). No session is needed: whoever holds a valid link decides.
 
 Every mode: GET/HEAD from a known scanner user agent → 200, nothing decided; HEAD never
 decides; POST always decides (then 303 to the dashboard).

@@ -1,6 +1,6 @@
 """Cron expressions: exactly five fields, evaluated by cronsim in the workflow's timezone.
 
-DST follows classic cron (SPEC §8). A schedule whose minute and hour are fixed (numbers, or
+DST follows classic cron (docs/engine.md, Scheduling). A schedule whose minute and hour are fixed (numbers, or
 lists of numbers) fires once on both changes: a time that occurs twice fires at its first
 occurrence, a time that does not exist fires at the first valid minute after the gap — which
 is cronsim's own handling of such schedules. A schedule whose minute or hour is a wildcard, a

@@ -1,27 +1,10 @@
 """Delivering the outbox: claim due rows, send them with no transaction open, record the outcome.
 
-Any number of senders may run at once, in one process or many, on SQLite or PostgreSQL. A pass
-(:meth:`MailSender.deliver_due`) goes in three steps:
-
-1. **Claim**, in one short write transaction: a single ``UPDATE … RETURNING`` sets
-   ``claimed_until`` on due rows (pending, ``next_attempt_at`` reached, unclaimed or with an
-   expired claim) and re-checks that condition on each row it updates. Two senders therefore
-   never hold a claim on the same row: on PostgreSQL the re-check runs on the latest row version
-   and ``FOR UPDATE SKIP LOCKED`` lets senders take different rows instead of queueing; on
-   SQLite ``BEGIN IMMEDIATE`` runs writers one after another.
-2. **Deliver** each claimed row with no transaction open (an SMTP exchange can take seconds;
-   a transaction held across it would lock SQLite for every writer), over SMTP, or, in
-   development without ``SIGNOFF_SMTP_URL``, by logging it for the dev mailbox.
-3. **Record** the outcome right after each delivery, in its own short write transaction:
-   ``sent``/``kept``; or a failed attempt with the error and the next attempt after an
-   exponential backoff; or ``failed`` after ``mail_max_attempts``, or at once when the server
-   refuses the recipient or message for good (5xx).
-
-Delivery is at least once. A sender that dies after claiming leaves a claim that simply runs
-out (``mail_claim_seconds``), and another sender then sends the row. If it dies after the SMTP
-server accepted a message but before step 3 committed, the row is sent again, with the same
-Message-ID, which lets mail clients recognise the duplicate. Nothing is ever lost, and nothing
-is sent twice while a claim is valid.
+Any number of senders may run, in one process or many: a claim is one conditional
+``UPDATE … RETURNING`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so no two hold the same row.
+Delivery is at least once: a sender that dies mid-delivery leaves a claim that runs out, and the
+row is sent again with the same Message-ID (docs/engine.md, invariant 7; the three steps of a
+pass are in docs/architecture.md, Emails).
 """
 
 from __future__ import annotations
@@ -359,7 +342,7 @@ class MailSender:
 
     def _keep(self, mail: OutboxMail) -> None:
         # Development only (production refuses to start without SMTP). The one place links
-        # are printed whole (SPEC §6): a developer follows them from the console.
+        # are printed whole (docs/api.md, Email links): a developer follows them from the console.
         links = links_in(mail) or ["(none)"]
         logger.info(
             "Mail kept for the dev mailbox (no SIGNOFF_SMTP_URL)\n  To: %s\n  Subject: %s\n"

@@ -422,7 +422,7 @@ def _memory_note(goal: str) -> tuple[str, str]:
     subject = re.split(r"\s+(?:is|are|was|were|should|must|means|=)\s+", value, maxsplit=1)[0]
     words = re.findall(r"[a-z0-9]+", _DETERMINERS.sub("", subject).lower())[:4]
     key = "-".join(words) or "note"
-    # ``core`` is edited by admins only (SPEC §7): a run never writes it.
+    # ``core`` is edited by admins only (docs/api.md, Tools): a run never writes it.
     if key == "core":
         key = "core-note"
     return key, value[0].upper() + value[1:]

@@ -1,4 +1,4 @@
-"""Drafting a plan: one structured-output LLM call, then the plan rules of SPEC §4 in code.
+"""Drafting a plan: one structured-output LLM call, then the plan rules in code.
 
 The model submits the plan by calling the ``submit_plan`` output tool. Whatever it says, the
 output validator then

@@ -3,7 +3,7 @@
 Jobs are ids in an in-memory queue; the truth is in the database, so nothing is lost when the
 process dies: on start, and every ``sweep_interval_seconds``, the sweep queues every step that
 is ready (including leases a crash left behind). A run waiting for approval is in no queue and
-holds no task (ENGINE.md invariant 8).
+holds no task (docs/engine.md, invariant 8).
 """
 
 from __future__ import annotations

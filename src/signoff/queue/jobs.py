@@ -1,4 +1,4 @@
-"""What a job carries: ids only, naming its work exactly (ENGINE.md invariant 2)."""
+"""What a job carries: ids only, naming its work exactly (docs/engine.md, invariant 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The allowed run and step transitions (ENGINE.md), and the one function that performs them.
+"""The allowed run and step transitions (docs/engine.md), and the one function that performs them.
 
 Every status change of a run goes through :func:`run_transition` (via :func:`transition_run`
 for an ORM object, or directly for the engine's Core statements), which checks this table and

@@ -1,1 +1,1 @@
-"""Team members, invitations and email verification (SPEC §3.1)."""
+"""Team members, roles and invitations (docs/api.md, Accounts and teams)."""

@@ -1,4 +1,4 @@
-"""Team rules: invitations, roles, removing members, leaving (SPEC §3.1).
+"""Team rules: invitations, roles, removing members, leaving (docs/api.md, Accounts and teams).
 
 - Owners and admins invite, list, change roles and remove members; only owners make, unmake
   or remove owners (and invite owners). Every check goes through ``AuthContext.require_role``,

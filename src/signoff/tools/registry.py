@@ -1,4 +1,4 @@
-"""The catalogue of the eight tools of SPEC §7, in the SPEC's order.
+"""The catalogue of the eight tools (docs/api.md, Tools), in that order.
 
 It is the single source for the tool names (``ToolName``), for what the planner is told about
 each tool, and for the approval rule: a tool with ``requires_approval`` produces something that

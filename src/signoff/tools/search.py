@@ -1,4 +1,4 @@
-"""``web_search``: current facts from a configured search provider (SPEC §7).
+"""``web_search``: current facts from a configured search provider (docs/api.md, Tools).
 
 Three providers, each through its documented HTTP API, chosen by ``SIGNOFF_SEARCH_PROVIDER``:
 
