@@ -1,19 +1,8 @@
 """CSRF protection for requests that a browser authenticates with the session cookie.
 
-A browser attaches the session cookie to any request it sends to us, including one a hostile
-page makes it send. The cookie is ``SameSite=Lax``, which already keeps it off cross-site POSTs
-in current browsers; this is the second, browser-independent line: every state-changing request
-authenticated by the cookie must also carry a token that only our own pages know.
-
-Signing in and signing up have no session yet, so their forms are checked by where the
-request came from instead (:func:`verify_same_origin`): a hostile page could otherwise sign a
-visitor in to the attacker's account ("login CSRF") and watch what they do there.
-
-The token is derived from the session token (an HMAC under the link-signing secret), so nothing
-is stored, every process computes the same value, and signing out (which ends the session)
-invalidates it. Pages put it in a hidden ``csrf_token`` field; scripts send it as the
-``X-CSRF-Token`` header. Requests with ``Authorization: Bearer`` carry no cookie and need no
-token; the email-link pages are protected by the token in their URL.
+:func:`verify_csrf` checks the token of a cookie-authenticated state change;
+:func:`verify_same_origin` guards the sign-in and sign-up forms (login CSRF). The design is in
+docs/security.md.
 """
 
 from __future__ import annotations
@@ -33,13 +22,23 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def csrf_token(settings: Settings, session_token: str) -> str:
-    """The CSRF token that goes with this session."""
+    """The CSRF token that goes with this session: an HMAC-SHA256 of the session token under
+    the link-signing secret.
+
+    Nothing is stored, every process computes the same value, and signing out (which ends the
+    session) invalidates it. Pages put it in a hidden ``csrf_token`` field; scripts send it as
+    the ``X-CSRF-Token`` header.
+    """
     key = settings.secret_key().encode()
     return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
 
 
 def verify_same_origin(request: Request) -> None:
     """Refuse an unsafe request that a browser says came from another site (403).
+
+    For signing in and signing up, which have no session yet and so no CSRF token: a hostile
+    page could otherwise sign a visitor in to the attacker's account ("login CSRF") and watch
+    what they do there.
 
     Browsers say it in ``Sec-Fetch-Site`` (all current ones): only ``same-origin`` and ``none``
     (typed or bookmarked) pass. Older ones send only ``Origin``, which must then name the host
@@ -62,7 +61,14 @@ def verify_same_origin(request: Request) -> None:
 
 
 async def verify_csrf(request: Request, settings: Settings, session_token: str) -> None:
-    """Refuse an unsafe request whose CSRF token is missing or wrong (403, nothing changes)."""
+    """Refuse an unsafe request whose CSRF token is missing or wrong (403, nothing changes).
+
+    A browser attaches the session cookie to any request it sends us, including one a hostile
+    page makes it send. ``SameSite=Lax`` already keeps the cookie off cross-site POSTs in current
+    browsers; this is the second, browser-independent line. The session dependencies call it
+    only for cookie-authenticated requests: ``Authorization: Bearer`` requests carry no cookie,
+    and the email-link pages are protected by the token in their URL.
+    """
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER)

@@ -1,14 +1,7 @@
 """The pages behind the links of invitation and verification emails (server-rendered).
 
-They work before the full dashboard exists and with no JavaScript. A GET never changes
-anything (mail scanners open links); every change is a form POST, which the ``SameSite=Lax``
-session cookie confines to our own pages.
-
-Invitation link, by who opens it:
-- signed in as the invited address: a "Join" button;
-- signed in as another address: a clear refusal (403) and a button to sign out;
-- not signed in, the address has an account: sign in (the login page comes back here);
-- not signed in, no account yet: choose a password; the account joins the team at once.
+They work before the full dashboard exists and with no JavaScript. A GET never changes anything
+(mail scanners open links); every change is a form POST (docs/security.md).
 """
 
 from __future__ import annotations
@@ -113,6 +106,10 @@ async def _invitation_view(db: Database, token: str) -> tuple[Invitation, dict[s
 
 @router.get("/invitations/{token}")
 async def invitation_page(token: str, request: Request, db: DB, visitor: Visitor) -> Response:
+    """The invitation link, by who opens it. Signed in as the invited address: a "Join" button.
+    Signed in as another address: a clear refusal (403) and a button to sign out. Not signed
+    in: sign in when the address has an account (the login page comes back here), else choose
+    a password, and the new account joins the team at once."""
     try:
         invitation, context = await _invitation_view(db, token)
     except AppError as error:

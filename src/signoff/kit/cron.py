@@ -1,12 +1,7 @@
 """Cron expressions: exactly five fields, evaluated by cronsim in the workflow's timezone.
 
-DST follows classic cron (docs/engine.md, Scheduling). A schedule whose minute and hour are fixed (numbers, or
-lists of numbers) fires once on both changes: a time that occurs twice fires at its first
-occurrence, a time that does not exist fires at the first valid minute after the gap — which
-is cronsim's own handling of such schedules. A schedule whose minute or hour is a wildcard, a
-range or a step follows the wall clock: it fires in both copies of a repeated hour and not in
-a skipped one. cronsim only treats fields that *start* with ``*`` that way, so wall-clock
-schedules are evaluated here on naive wall times and mapped to every instant that shows them.
+Daylight-saving changes follow classic cron (docs/engine.md, Scheduling); :func:`next_fire`
+says how.
 """
 
 from __future__ import annotations
@@ -70,7 +65,8 @@ def describe(expression: str) -> str:
 
 
 def is_fixed_time(expression: str) -> bool:
-    """True when the minute and hour fields name specific values (no ``*``, range or step)."""
+    """True when the minute and hour fields name specific values (numbers, or lists of numbers;
+    no ``*``, range or step)."""
     minute, hour = expression.split()[:2]
     return all(char.isdigit() or char == "," for char in minute + hour)
 
@@ -95,7 +91,15 @@ def _no_change_near(instant: datetime, zone: ZoneInfo) -> bool:
 
 
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first fire time strictly after ``after``, in UTC."""
+    """The first fire time strictly after ``after``, in UTC.
+
+    DST follows classic cron. A fixed-time schedule (:func:`is_fixed_time`) fires once across
+    both changes: a time that occurs twice fires at its first occurrence, a time that does not
+    exist fires at the first valid minute after the gap, which is cronsim's own handling. Any
+    other schedule follows the wall clock: it fires in both copies of a repeated hour and not in
+    a skipped one. cronsim only treats fields that *start* with ``*`` that way, so such
+    schedules are evaluated here on naive wall times, mapped to every instant that shows them.
+    """
     zone = ZoneInfo(timezone)
     if is_fixed_time(expression):
         fire: datetime = next(CronSim(expression, after.astimezone(zone)))

@@ -1,31 +1,8 @@
 """The one HTTP client for URLs that a model or a web page chose (SSRF-safe).
 
-A URL in a plan, in a model's tool call or in a redirect is attacker-controlled: a prompt
-injection can ask for ``http://169.254.169.254/`` (cloud credentials), ``http://10.0.0.5/admin``
-or ``http://localhost:5432``. :func:`safe_get` only ever talks to public internet addresses:
-
-- http and https only, no userinfo (``http://bank.com@10.0.0.1/``), a strictly parsed host. The
-  numeric IPv4 spellings that browsers and ``inet_aton`` accept (``2130706433``, ``0x7f000001``,
-  ``127.1``, ``0177.1``) are read the same way (the WHATWG URL rules), so they are checked as
-  the address they really are (httpx's parser already rejects ``0177.0.0.1``).
-- The name is resolved once, and the fetch is refused if *any* address is not public: loopback,
-  private, link-local, carrier-grade NAT, multicast, reserved, unspecified, the metadata address,
-  IPv6 unique-local/link-local/loopback, and IPv4 addresses hidden in IPv6 (mapped, compatible,
-  6to4, NAT64).
-- The connection goes to the checked address itself, never to the name again, so a DNS answer
-  that changes between the check and the connection (DNS rebinding) cannot move it. The original
-  name travels in the ``Host`` header and, for https, as the TLS SNI name that the certificate is
-  verified against.
-- Redirects are followed by hand, at most :data:`MAX_REDIRECTS`, each hop checked like the first.
-- One deadline covers everything (DNS, every hop, the body). The body is streamed and cut at
-  ``max_bytes`` both before and after decompression, so a 50 MB page or a gzip bomb costs at
-  most ``max_bytes`` of memory (we decompress ourselves, with a bound on every step).
-
-Configured provider endpoints (a search API, a SearXNG on the local network) are trusted
-settings and use a plain ``httpx`` client instead.
-
-Tests reach their own server on 127.0.0.1 through :func:`allow_loopback_for_tests`, a hook in
-code only: no setting, environment variable or input can turn it on.
+:func:`safe_get` only talks to public internet addresses, checks every redirect like the first
+request and caps time and size; docs/security.md explains the threat. Configured provider
+endpoints (a search API, a SearXNG on the local network) are trusted settings and use plain httpx.
 """
 
 from __future__ import annotations
@@ -45,6 +22,7 @@ from functools import cache
 import httpx
 
 MAX_REDIRECTS = 5
+"""Redirects are followed by hand, at most this many, each hop checked like the first."""
 USER_AGENT = "Mozilla/5.0 (compatible; Signoff/0.1; +https://github.com/signoff)"
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -112,7 +90,7 @@ def allow_loopback_for_tests(*ports: int) -> Iterator[None]:
 
     For tests that serve pages from a local server. Only 127.0.0.1 and only the listed ports:
     every other rule still applies (so a test can prove a redirect to another local port is
-    refused). Deliberately a code hook: nothing a deployment or a workflow controls reaches it.
+    refused). Deliberately a code hook: no setting, environment variable or input turns it on.
     """
     global _test_loopback_ports
     previous = _test_loopback_ports
@@ -134,10 +112,16 @@ async def safe_get(
 ) -> SafeResponse:
     """GET ``url`` from the public internet only. Raises :class:`BlockedUrl` or :class:`FetchError`.
 
-    ``timeout`` bounds the whole call (resolution, redirects, body). ``accept_content`` is asked
-    about the final response's media type (``""`` when the server sent none) before its body is
-    read; False raises :class:`UnwantedContent` without downloading it. ``ssl_context`` replaces
-    the default trust store (certifi's, as httpx uses).
+    The rules: http and https only, no user name or password, a strictly parsed host
+    (:func:`_parse`); the name resolved once and refused if *any* of its addresses is not public
+    (:func:`_checked_addresses`); the connection made to a checked address, never to the name
+    again (:func:`_open`); every redirect checked like the first request (:func:`_fetch`); the
+    body cut at ``max_bytes`` before and after decompression (:func:`_read`).
+
+    ``timeout`` is one deadline for the whole call (resolution, every hop, the body).
+    ``accept_content`` is asked about the final response's media type (``""`` when the server
+    sent none) before its body is read; False raises :class:`UnwantedContent` without
+    downloading it. ``ssl_context`` replaces the default trust store (certifi's, as httpx uses).
     """
     try:
         async with asyncio.timeout(timeout):
@@ -179,6 +163,7 @@ async def _fetch(
     accept_content: Callable[[str], bool] | None,
     ssl_context: ssl.SSLContext,
 ) -> SafeResponse:
+    """Follow redirects by hand, at most :data:`MAX_REDIRECTS`, each hop checked like the first."""
     transport = httpx.AsyncHTTPTransport(
         verify=ssl_context,
         retries=0,
@@ -212,7 +197,12 @@ async def _fetch(
 
 
 def _parse(url: str) -> _Target:
-    """The URL's parts, or :class:`BlockedUrl` for anything but a plain http(s) URL."""
+    """The URL's parts, or :class:`BlockedUrl` for anything but a plain http(s) URL.
+
+    Refused: other schemes, userinfo (``http://bank.com@10.0.0.1/``), a bad port, an IPv6 zone,
+    a host name with characters outside ``[a-z0-9_-]``. A host that is a number in any IPv4
+    spelling becomes that address (:func:`_ipv4_number_form`), so it is checked as what it is.
+    """
     shown = _shown(url)
     try:
         parsed = httpx.URL(url.strip())
@@ -257,7 +247,7 @@ def _ipv4_number_form(host: str) -> ipaddress.IPv4Address | None:
 
     ``127.1``, ``2130706433``, ``0x7f.1`` and ``0177.1`` are all 127.0.0.1 to browsers and to
     ``inet_aton``; a host whose last label is a number must be such an address (else
-    ValueError), as WHATWG says.
+    ValueError), as WHATWG says. (httpx's own parser already rejects ``0177.0.0.1``.)
     """
     parts = host.split(".")
     if not _ipv4_part_is_number(parts[-1]):
@@ -296,7 +286,11 @@ def _ipv4_part(part: str) -> int:
 
 
 async def _checked_addresses(target: _Target, resolver: Resolver) -> list[IPAddress]:
-    """The addresses to connect to, after refusing the target if any of them is not public."""
+    """The addresses to connect to, after refusing the target if any of them is not public.
+
+    The name is resolved once, here; ``localhost`` and ``*.localhost`` are refused unresolved.
+    A name with one private address among public ones is refused as a whole.
+    """
     if target.literal is not None:
         addresses = [target.literal]
     else:
@@ -334,7 +328,12 @@ async def _checked_addresses(target: _Target, resolver: Resolver) -> list[IPAddr
 
 
 def _why_not_public(address: IPAddress) -> str | None:
-    """Why the address must not be fetched, or None when it is a public internet address."""
+    """Why the address must not be fetched, or None when it is a public internet address.
+
+    Refused: loopback, private, link-local, carrier-grade NAT, multicast, reserved, unspecified,
+    the cloud metadata address, IPv6 unique-local/site-local, and anything not global. An IPv4
+    address inside an IPv6 one (mapped, compatible, 6to4, NAT64) is judged as that IPv4 address.
+    """
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
         if embedded is not None:
@@ -382,7 +381,13 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 async def _open(
     client: httpx.AsyncClient, target: _Target, addresses: list[IPAddress]
 ) -> AsyncIterator[httpx.Response]:
-    """A streamed response from the first checked address that accepts the connection."""
+    """A streamed response from the first checked address that accepts the connection.
+
+    The request goes to the checked address itself, never to the name again, so a DNS answer
+    that changes between the check and the connection (DNS rebinding) cannot move it. The name
+    travels in the ``Host`` header and, for https, as the TLS SNI name that the certificate is
+    verified against.
+    """
     headers = {
         "Host": target.host_header,
         "User-Agent": USER_AGENT,
@@ -445,6 +450,11 @@ async def _read(
     max_bytes: int,
     accept_content: Callable[[str], bool] | None,
 ) -> SafeResponse:
+    """The body, streamed and cut at ``max_bytes`` both before and after decompression.
+
+    A 50 MB page or a gzip bomb costs at most ``max_bytes`` of memory: we decompress ourselves,
+    bounded at every step (:class:`_Decoder`).
+    """
     raw_type = response.headers.get("content-type", "")
     media_type = raw_type.split(";", 1)[0].strip().lower()
     if not _MEDIA_TYPE.match(media_type) or len(media_type) > 100:

@@ -1,16 +1,8 @@
-"""The model factory: from settings to a pydantic-ai ``Model``.
+"""The model factory: from settings to a pydantic-ai ``Model`` (README, Configuration).
 
-Three ways to name a model (README, Configuration):
-
-- ``offline`` (the default): the built-in deterministic model, no key, no network;
-- any name with ``SIGNOFF_LLM_BASE_URL`` set: that OpenAI-compatible server (Ollama, vLLM,
-  LM Studio, a test fake) over chat completions, which they all speak; a ``provider:`` prefix on
-  the name is dropped (``ollama:llama3.2`` → ``llama3.2``), a tag such as ``llama3.2:3b`` is kept;
-- otherwise the library's own names (``openai:gpt-4o``, ``anthropic:claude-…``, ``ollama:…``),
-  with ``SIGNOFF_LLM_API_KEY`` as the key when set, or the provider's environment variables.
-
-A name that cannot work raises :class:`~signoff.config.ConfigError` here, when the application
-starts, rather than a confusing error on the first plan.
+:func:`build_model` reads ``SIGNOFF_LLM_MODEL`` and friends; a name that cannot work raises
+:class:`~signoff.config.ConfigError` when the application starts, rather than a confusing error
+on the first plan.
 """
 
 from __future__ import annotations
@@ -34,7 +26,14 @@ _PLACEHOLDER_API_KEY = "not-needed"
 
 def build_model(settings: Settings, *, offline_handlers: Mapping[str, Handler]) -> Model:
     """The model ``settings`` name; :class:`ConfigError` when it cannot be used.
-    ``offline_handlers`` answer the output tools when that model is ``offline``."""
+
+    Three ways to name a model: ``offline`` (the default), the built-in deterministic model, no
+    key, no network; any name with ``SIGNOFF_LLM_BASE_URL`` set, a model of that
+    OpenAI-compatible server (:func:`_compatible_server_model`); otherwise the library's own
+    names (``openai:gpt-4o``, ``anthropic:claude-…``, ``ollama:…``), with
+    ``SIGNOFF_LLM_API_KEY`` as the key when set, or the provider's environment variables.
+    ``offline_handlers`` answer the output tools when that model is ``offline``.
+    """
     name = settings.llm_model.strip()
     if name.lower() == OFFLINE_MODEL_NAME:
         return OfflineModel(offline_handlers, delay_seconds=settings.offline_delay_seconds)
@@ -84,6 +83,9 @@ def model_label(model: Model) -> str:
 
 
 def _compatible_server_model(name: str, base_url: str, api_key: str | None) -> Model:
+    """A model of an OpenAI-compatible server (Ollama, vLLM, LM Studio, a test fake), over chat
+    completions, which they all speak. A ``provider:`` prefix on the name is dropped
+    (``ollama:llama3.2`` → ``llama3.2``); a tag such as ``llama3.2:3b`` is kept."""
     if urlsplit(base_url).scheme not in ("http", "https"):
         raise ConfigError(
             f"SIGNOFF_LLM_BASE_URL={base_url!r} must start with http:// or https:// "

@@ -1,13 +1,8 @@
 """The built-in ``offline`` model: deterministic, no key, no network.
 
-It is what a new user meets before configuring a real model. It is a pydantic-ai
-``FunctionModel``, so agents run it exactly like a real model (same validation, retries, message
-history), and it answers by calling the output tool it is offered, with the arguments the
-handler of that tool computes. The handlers live beside what they stand in for: planning in
-:mod:`signoff.planner.offline`, step execution in :mod:`signoff.tools.offline`.
-
-It never says it is offline in what it writes: its ``model_name`` is ``offline``, and callers
-report which model drafted or wrote something.
+It is what a new user meets before configuring a real model. Its handlers live beside what they
+stand in for: planning in :mod:`signoff.planner.offline`, step execution in
+:mod:`signoff.tools.offline`.
 """
 
 from __future__ import annotations
@@ -38,7 +33,14 @@ Handler = Callable[[list[ModelMessage], AgentInfo], dict[str, Any]]
 
 class OfflineModel(FunctionModel):
     """The deterministic built-in model: ``handlers`` answer its output tools by name;
-    ``delay_seconds`` makes each call take that long."""
+    ``delay_seconds`` makes each call take that long.
+
+    A pydantic-ai ``FunctionModel``, so agents run it exactly like a real model (same
+    validation, retries, message history); it answers by calling the output tool it is offered,
+    with the arguments that tool's handler computes. It never says it is offline in what it
+    writes: its ``model_name`` is ``offline``, and callers report which model drafted or wrote
+    something.
+    """
 
     def __init__(self, handlers: Mapping[str, Handler], *, delay_seconds: float = 0.0) -> None:
         super().__init__(self._respond, model_name=OFFLINE_MODEL_NAME)

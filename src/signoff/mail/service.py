@@ -1,15 +1,7 @@
 """Writing emails: render the templates and add the outbox row to the caller's transaction.
 
-Nothing here talks to a mail server. :func:`enqueue` only adds a row, so the email commits or
-rolls back together with the state change that causes it: a plan saved without its approval
-email, or an approval email for a plan that was never saved, cannot happen. The sender
-(:mod:`signoff.mail.sender`) delivers the row after the commit.
-
-Templates live in ``templates/``: ``{name}.txt`` and ``{name}.html`` for every email, both
-extending the shared layouts ``_base.txt`` / ``_base.html``. ``notice`` is the generic one to
-copy. A template may set ``buttons`` (a list of :class:`Button`), or the caller may pass it in
-the context; the layouts render each as a button followed by its plain link, so the text part
-and mail clients that block styling still show every link.
+Nothing here talks to a mail server: :func:`enqueue` only adds a row, so an email commits or
+rolls back with the change that causes it; :mod:`signoff.mail.sender` delivers it after the commit.
 """
 
 from __future__ import annotations
@@ -28,6 +20,8 @@ from signoff.config import Settings
 from signoff.models import OutboxMail
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+"""``{name}.txt`` and ``{name}.html`` for every email, both extending the shared layouts
+``_base.txt`` / ``_base.html``. ``notice`` is the generic one to copy."""
 
 # The column's length; longer subjects (titles come from an LLM) are cut, not refused.
 MAX_SUBJECT_LENGTH = 300
@@ -36,7 +30,12 @@ _MAIL_WRITTEN = "signoff.mail_written"
 
 
 class Button(TypedDict):
-    """A call to action the layouts render as a button plus its plain link."""
+    """A call to action the layouts render as a button plus its plain link.
+
+    A template may set ``buttons`` (a list of these), or the caller may pass it in the context.
+    The plain link follows every button, so the text part and mail clients that block styling
+    still show every link.
+    """
 
     label: str
     url: str
@@ -133,8 +132,12 @@ async def enqueue(
     inline_assets: Sequence[str] = (),
 ) -> OutboxMail:
     """Render an email (:func:`compose`) and add it to the outbox in the caller's transaction;
-    never commits. The row is flushed, so its id is known, and is delivered once the caller's
-    transaction commits; ``Database.write`` then wakes the sender (:func:`wrote_mail`).
+    never commits.
+
+    The email commits or rolls back with the caller's change: a plan saved without its approval
+    email, or an approval email for a plan that was never saved, cannot happen. The row is
+    flushed, so its id is known, and is delivered once the caller's transaction commits;
+    ``Database.write`` then wakes the sender (:func:`wrote_mail`).
     """
     mail = OutboxMail(
         **compose(

@@ -1,20 +1,8 @@
 """Drafting a plan: one structured-output LLM call, then the plan rules in code.
 
-The model submits the plan by calling the ``submit_plan`` output tool. Whatever it says, the
-output validator then
-
-1. repairs silently what has one right answer: ``format_post`` and ``generate_image`` steps
-   always require approval, ``stepIndex`` is renumbered 0..n-1 in the given order, a title
-   over 60 characters is shortened at a word;
-2. sends back to the model, with the reasons, what only the model can fix: no steps or more
-   than 20, a ``format_post`` with no ``generate_outline`` before it (a tool outside the eight
-   is already refused by the schema, with its own reason). Two more tries at most, so three
-   model requests in all; then :class:`PlannerFailed` (502) and nothing is saved.
-
-The rules themselves live in :mod:`signoff.planner.rules`, shared with plan edits.
-
-Provider failures (HTTP errors, timeouts, an unreachable server, nonsense answers) become
-:class:`PlannerFailed` too, with a sentence that says what went wrong: never a 500.
+The model submits the plan by calling the ``submit_plan`` output tool; :func:`_enforce_plan_rules`
+repairs it or sends it back, and :func:`draft_plan` turns every failure into :class:`PlannerFailed`
+(502), never a 500. The rules live in :mod:`signoff.planner.rules`, shared with plan edits.
 """
 
 from __future__ import annotations
@@ -97,6 +85,16 @@ class _PlanRejected(ModelRetry):
 
 @_planner.output_validator
 def _enforce_plan_rules(plan: Plan) -> Plan:
+    """The plan rules, applied whatever the model said (docs/api.md, The planner).
+
+    Sent back to the model with the reasons (:class:`_PlanRejected`), what only it can fix: no
+    steps or more than 20, a ``format_post`` with no ``generate_outline`` before it (a tool
+    outside the eight is already refused by the schema, with its own reason); after
+    :data:`PLANNER_RETRIES` more tries the run fails and :func:`draft_plan` raises. Repaired
+    silently, what has one right answer: ``format_post`` and ``generate_image`` steps always
+    require approval, ``stepIndex`` is renumbered 0..n-1 in the given order, a title over 60
+    characters is shortened at a word.
+    """
     # The rules are shared with plan edits; they read and repair any step-shaped object.
     problems = plan_problems(plan.steps)
     if problems:
@@ -115,6 +113,9 @@ async def draft_plan(
 ) -> DraftedPlan:
     """Ask ``model`` for a plan for ``goal``; :class:`PlannerFailed` when none can be had.
 
+    Provider failures (HTTP errors, timeouts, an unreachable server, nonsense answers) and a
+    plan still invalid after the retries all become :class:`PlannerFailed`, with a sentence
+    that says what went wrong (:func:`_failure_reason`); the caller then saves nothing.
     No database transaction may be open around this call: it waits on the model.
     """
     prompt = render_planner_prompt(goal=goal, team_name=team_name, core_memory=core_memory)

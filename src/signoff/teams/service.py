@@ -1,16 +1,7 @@
 """Team rules: invitations, roles, removing members, leaving (docs/api.md, Accounts and teams).
 
-- Owners and admins invite, list, change roles and remove members; only owners make, unmake
-  or remove owners (and invite owners). Every check goes through ``AuthContext.require_role``,
-  so a team the caller is not in answers 404 and a role that is too low answers 403.
-- A team always keeps at least one owner. Every membership change locks the team row first,
-  so concurrent changes (two owners demoting each other) are decided one after the other.
-- An invitation link is valid for 7 days, works once and can be revoked. Its token is stored
-  hashed. Accepting it needs the invited address: a person signed in as someone else is told
-  so and nothing changes.
-
-Services never commit; endpoints own the transaction. Removal needs no session clean-up:
-every request resolves the caller's memberships afresh, so access ends with the commit.
+Every check goes through ``AuthContext.require_role``, so a team the caller is not in answers
+404 and a role that is too low answers 403. Services never commit; endpoints own the transaction.
 """
 
 from __future__ import annotations
@@ -35,6 +26,7 @@ from signoff.teams import repository
 from signoff.teams.schemas import InvitationStatus
 
 INVITATION_TTL = timedelta(days=7)
+"""How long an invitation link works; it works once, can be revoked and is stored hashed."""
 
 
 def invitation_status(invitation: Invitation, now: datetime | None = None) -> InvitationStatus:
@@ -52,17 +44,21 @@ def accept_url(settings: Settings, token: str) -> str:
 
 
 def _require_grant(auth: AuthContext, team_id: str, role: Role) -> None:
-    """Admins hand out and take back member and admin; the owner role is the owners' alone."""
+    """Admins hand out and take back member and admin; the owner role is the owners' alone:
+    only owners make, unmake or remove owners, and invite (or uninvite) owners."""
     auth.require_role(team_id, Role.OWNER if role == Role.OWNER else Role.ADMIN)
 
 
 async def _keep_an_owner(session: AsyncSession, team_id: str, message: str) -> None:
-    """Refuse a change that would leave the team without an owner (call with the team locked)."""
+    """Refuse a change that would leave the team without an owner (call with the team locked):
+    a team always keeps at least one owner."""
     if await repository.count_owners(session, team_id) <= 1:
         raise Conflict(message, code=ErrorCode.LAST_OWNER)
 
 
 async def _locked_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership:
+    """The membership to change, after locking the team row: concurrent membership changes (two
+    owners demoting each other) are decided one after the other."""
     await repository.lock_team(session, team_id)
     membership = await auth_repository.get_membership(session, team_id, user_id)
     if membership is None:
@@ -105,7 +101,10 @@ async def change_role(
 async def remove_member(
     session: AsyncSession, auth: AuthContext, team_id: str, user_id: str
 ) -> None:
-    """Take a member out of the team; their access ends when the transaction commits."""
+    """Take a member out of the team; their access ends when the transaction commits.
+
+    No session needs cleaning up: every request resolves the caller's memberships afresh.
+    """
     auth.require_role(team_id, Role.ADMIN)
     membership = await _locked_membership(session, team_id, user_id)
     _require_grant(auth, team_id, membership.role)
@@ -147,7 +146,11 @@ async def invite(
     role: Role,
 ) -> Invitation:
     """Invite an address with a role and email it the link; an earlier open invitation for
-    the same address is revoked, so only the newest link works."""
+    the same address is revoked, so only the newest link works.
+
+    Only the token's hash is stored; the link works for :data:`INVITATION_TTL`, once, for the
+    invited address only (:func:`check_acceptable`).
+    """
     _require_grant(auth, team_id, role)
     email = email.lower()
     existing = await auth_repository.get_user_by_email(session, email)
@@ -247,7 +250,8 @@ async def open_invitation(session: AsyncSession, token: str) -> Invitation:
 
 
 async def check_acceptable(session: AsyncSession, invitation: Invitation, user: User) -> None:
-    """Why ``user`` cannot accept this open invitation, if there is a reason."""
+    """Why ``user`` cannot accept this open invitation, if there is a reason: accepting needs
+    the invited address, so a person signed in as someone else is told so and nothing changes."""
     if user.email != invitation.email:
         raise Forbidden(
             f"This invitation is for {invitation.email}, but you are signed in as "

@@ -1,15 +1,8 @@
 """``web_extract``: one web page's main text, fetched safely, handed to the agent as data.
 
-The URL comes from a model (and a model's input may come from a web page), so the page is
-fetched through :func:`signoff.kit.safe_http.safe_get` (public addresses only, capped time and
-size), then trafilatura's ``bare_extraction`` picks the main text and the title, leaving
-navigation, cookie banners, ads and footers behind; trafilatura's own fetcher is never used.
-Plain-text answers (text/plain, JSON, …) are passed through; anything binary is refused.
-
-Everything a page says is untrusted. Before the agent sees it, the text loses the characters
-that hide or reorder text (zero-width, bidi controls, tag characters, variation selectors), is
-capped, and is fenced between markers with a note that it is data and not instructions
-(:mod:`signoff.kit.untrusted`, which ``web_search`` uses too).
+The URL comes from a model, so the page is fetched with :func:`~signoff.kit.safe_http.safe_get`;
+its text reaches the agent cleaned, capped and fenced as untrusted data
+(:meth:`ExtractOutcome.for_agent`; docs/security.md).
 """
 
 from __future__ import annotations
@@ -70,7 +63,14 @@ class ExtractOutcome:
 
 
 async def web_extract(settings: Settings, url: str) -> ExtractOutcome:
-    """Fetch ``url`` safely and extract its main text. Never raises for a fetch's failure."""
+    """Fetch ``url`` safely and extract its main text. Never raises for a fetch's failure.
+
+    HTML goes through :func:`_main_text`; plain-text answers (text/plain, JSON, XML, …) are
+    passed through; anything binary is refused, by media type before the download
+    (:func:`_readable`) or by a NUL byte after it. The text then loses the characters that hide
+    or reorder text (:func:`~signoff.kit.untrusted.clean_untrusted_text`) and is capped at
+    :data:`MAX_TEXT_CHARS`.
+    """
     url = url.strip()
     cap = _size(settings.fetch_max_bytes)
     try:
@@ -142,7 +142,12 @@ def _looks_like_html(body: bytes) -> bool:
 
 
 def _main_text(markup: str | bytes, url: str) -> tuple[str | None, str]:
-    """Title and main text by trafilatura (CPU-bound: runs in a worker thread)."""
+    """Title and main text by trafilatura (CPU-bound: runs in a worker thread).
+
+    ``bare_extraction`` leaves navigation, cookie banners, ads and footers behind. It only
+    parses what :func:`~signoff.kit.safe_http.safe_get` fetched: trafilatura's own fetcher is
+    never used.
+    """
     document = trafilatura.bare_extraction(
         markup,
         url=url,

@@ -1,20 +1,8 @@
-"""``generate_image``: an image from a prompt, for a step that a person approves (docs/api.md, Tools).
+"""``generate_image``: an image from a prompt, for a step a person approves (docs/api.md, Tools).
 
-With ``SIGNOFF_IMAGE_BASE_URL`` set, an OpenAI-compatible images API draws it:
-``POST {base}/v1/images/generations`` with ``{"model", "prompt", "n": 1, "size"}`` and a Bearer
-key. We ask for ``response_format: "b64_json"`` except from OpenAI's ``gpt-image-*`` models, which
-always answer base64 and refuse that parameter ("Unknown parameter: 'response_format'"). An
-answer that only carries a ``url`` is downloaded through the SSRF-safe client: the provider chose
-that URL, not us. The provider endpoint itself is a trusted setting (plain httpx).
-
-With no provider and the built-in ``offline`` model, a placeholder is drawn locally with Pillow:
-a soft background, a line saying it is a placeholder, and the prompt. It is deterministic (the
-same prompt gives the same bytes), so tests and demos can compare it. With no provider and a
-real model, the agent is told that no image provider is configured.
-
-Whatever the source, the bytes are capped (:data:`MAX_IMAGE_BYTES`) and must open and verify as
-PNG, JPEG or WebP before anyone sees them. Nothing here raises into the engine: failures are an
-:class:`ImageOutcome` with ``error`` set.
+An OpenAI-compatible images API draws it, or, with the ``offline`` model and no provider, a local
+placeholder (:func:`generate_image`). Whatever the source, the bytes are capped and verified
+(:func:`_checked`); failures are an :class:`ImageOutcome` with ``error`` set, never raised.
 """
 
 from __future__ import annotations
@@ -95,6 +83,10 @@ async def generate_image(
 ) -> ImageOutcome:
     """Draw an image for ``prompt``. Never raises for a provider's failure.
 
+    With ``SIGNOFF_IMAGE_BASE_URL`` set, the provider draws it (:func:`_from_provider`). With no
+    provider and the built-in ``offline`` model, :func:`draw_placeholder` does; with no provider
+    and a real model, the agent is told that no image provider is configured.
+
     ``size`` is passed to the provider as is (``1024x1024``, ``1536x1024``, ``auto``, … as the
     model allows); the placeholder uses it when it reads ``WxH`` (256 to 2048 a side).
     ``timeout_seconds`` bounds the provider call: image models commonly take a minute.
@@ -113,6 +105,15 @@ async def generate_image(
 async def _from_provider(
     settings: Settings, prompt: str, size: str, timeout_seconds: float
 ) -> ImageOutcome:
+    """``POST {base}/v1/images/generations`` with ``{"model", "prompt", "n": 1, "size"}`` and a
+    Bearer key.
+
+    We ask for ``response_format: "b64_json"`` except from OpenAI's ``gpt-image-*`` models, which
+    always answer base64 and refuse that parameter ("Unknown parameter: 'response_format'"). The
+    endpoint is a trusted setting (plain httpx); an answer that only carries a ``url`` is
+    downloaded through :func:`~signoff.kit.safe_http.safe_get`, because the provider chose that
+    URL, not us.
+    """
     base = settings.image_base_url.strip().rstrip("/").removesuffix("/v1")
     endpoint = f"{base}/v1/images/generations"
     try:
@@ -229,7 +230,8 @@ def _provider_message(answer: bytes) -> str:
 
 
 async def _checked(prompt: str, image: bytes, provider: str) -> ImageOutcome:
-    """The outcome for ``image`` if it really is a PNG, JPEG or WebP within the size cap."""
+    """The outcome for ``image`` if it really is a PNG, JPEG or WebP within the size cap
+    (:data:`MAX_IMAGE_BYTES`): checked before anyone sees it, whatever drew it."""
     if len(image) > MAX_IMAGE_BYTES:
         return ImageOutcome(
             prompt=prompt, provider=provider, error="the image is larger than the 10 MB limit."
@@ -263,8 +265,11 @@ def _verify(image: bytes) -> tuple[str, int, int]:
 
 
 def draw_placeholder(prompt: str, size: str = "1024x1024") -> bytes:
-    """A PNG that says it is a placeholder and shows the prompt; the same prompt and size give
-    the same bytes."""
+    """A PNG that says it is a placeholder and shows the prompt, on a soft background.
+
+    Deterministic (the same prompt and size give the same bytes), so tests and demos can
+    compare it. Drawn locally with Pillow: no network, no font file.
+    """
     width, height = _placeholder_size(size)
     digest = hashlib.sha256(prompt.encode()).digest()
     # A soft colour chosen by the prompt, so different prompts are told apart at a glance.

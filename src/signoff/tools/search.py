@@ -1,21 +1,8 @@
 """``web_search``: current facts from a configured search provider (docs/api.md, Tools).
 
-Three providers, each through its documented HTTP API, chosen by ``SIGNOFF_SEARCH_PROVIDER``:
-
-- ``tavily``: ``POST https://api.tavily.com/search`` with a JSON body (``query``,
-  ``max_results``), ``Authorization: Bearer <key>``; results carry ``title``, ``url``, ``content``.
-- ``brave``: ``GET https://api.search.brave.com/res/v1/web/search?q=…&count=…`` with the key in
-  ``X-Subscription-Token``; results under ``web.results`` carry ``title``, ``url``,
-  ``description`` (with ``<strong>`` highlighting, which we strip).
-- ``searxng``: ``GET {SIGNOFF_SEARXNG_URL}/search?q=…&format=json`` (self-hosted, no key; the
-  instance must allow the ``json`` format in its ``settings.yml``).
-
-The provider endpoint is a trusted setting (a SearXNG may well live on the local network), so it
-uses a plain httpx client, not :mod:`signoff.kit.safe_http`. Nothing here raises into the engine:
-every failure becomes a :class:`SearchOutcome` whose ``error`` is a sentence the agent can relay.
-Timeouts, connection failures and 5xx are retried with backoff; a 429 is retried once when its
-``Retry-After`` is short; a refused key is reported at once. Results reach the agent fenced as
-untrusted data, with invisible characters removed (:mod:`signoff.tools.extract`).
+Tavily, Brave or a self-hosted SearXNG, chosen by ``SIGNOFF_SEARCH_PROVIDER`` (:func:`web_search`).
+Nothing here raises into the engine: every failure becomes a :class:`SearchOutcome` whose
+``error`` is a sentence the agent can relay, and results reach it fenced as untrusted data.
 """
 
 from __future__ import annotations
@@ -120,6 +107,12 @@ async def web_search(
 ) -> SearchOutcome:
     """Search the web with the configured provider. Never raises for a provider's failure.
 
+    Each provider through its documented HTTP API: ``tavily`` is ``POST {TAVILY_URL}/search``
+    with a JSON body and ``Authorization: Bearer <key>``; ``brave`` is ``GET
+    {BRAVE_URL}/res/v1/web/search?q=…&count=…`` with the key in ``X-Subscription-Token``;
+    ``searxng`` is ``GET {SIGNOFF_SEARXNG_URL}/search?q=…&format=json``, no key (the instance
+    must allow the ``json`` format in its ``settings.yml``).
+
     ``base_url`` replaces the provider's public endpoint (for tests against a local fake); for
     SearXNG the endpoint is the ``searxng_url`` setting itself.
     """
@@ -178,7 +171,13 @@ async def web_search(
 
 
 async def _send(request: httpx.Request, provider: str, policy: RetryPolicy) -> Any:
-    """The provider's JSON answer, after the retries the policy allows; else _ProviderFailed."""
+    """The provider's JSON answer, after the retries the policy allows; else _ProviderFailed.
+
+    Timeouts, connection failures and 5xx are retried with backoff; a 429 is waited out once
+    when it asks for a short wait; a refused key is reported at once. The endpoint is a trusted
+    setting (a SearXNG may well live on the local network), so this is a plain httpx client,
+    not :mod:`signoff.kit.safe_http`.
+    """
     waited_for_rate_limit = False
     attempt = 0
     async with httpx.AsyncClient(
@@ -279,6 +278,9 @@ def _provider_detail(response: httpx.Response) -> str:
 
 
 def _parse(provider: str, data: Any) -> list[SearchResult]:
+    """The results of an answer: ``results`` with ``title``, ``url`` and ``content`` (Tavily,
+    SearXNG), or ``web.results`` with ``description`` as the snippet (Brave). Text is cleaned
+    of invisible characters and tags (:func:`_plain`); non-http(s) URLs are dropped."""
     if not isinstance(data, dict):
         raise _ProviderFailed("the search provider answered with an unexpected document.")
     if provider == "brave":
