@@ -1,4 +1,5 @@
-"""Email link endpoints (docs/api.md, Email links). No session is needed: whoever holds a valid link decides.
+"""Email link endpoints (docs/api.md, Email links): whoever holds a valid link decides, with
+no session.
 
 Every mode: GET/HEAD from a known scanner user agent → 200, nothing decided; HEAD never
 decides; POST always decides (then 303 to the dashboard).
