@@ -364,13 +364,8 @@ async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db
 async def activate(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await workflow_service.activate(
-            session,
-            settings,
-            workflow.id,
-            revision=workflow.plan_revision,
-            decided_by=auth.user_id,
-            via="dashboard",
+        activation = await workflow_service.approve_signed_in(
+            session, settings, workflow, auth.user_id
         )
     notice = f"Plan approved: the workflow is active and run {activation.run.run_number} started."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
@@ -530,17 +525,7 @@ async def decide(
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await run_service.decide(
-            session,
-            settings,
-            run_id=run.id,
-            step_index=run.current_step_index,
-            attempt=await run_service.current_attempt(session, run),
-            action=body.action,
-            note=body.note,
-            decided_by=auth.user_id,
-            via="dashboard",
-        )
+        decision = await run_service.decide_signed_in(session, settings, run, body, auth.user_id)
     if body.action == "reject":
         message = "Changes requested: the step runs again with your feedback."
     elif decision.run.status == RunStatus.COMPLETED:

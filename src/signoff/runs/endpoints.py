@@ -55,17 +55,7 @@ async def decide(
     """Approve or request changes on the step the run waits at (the email link's decision)."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await service.decide(
-            session,
-            settings,
-            run_id=run.id,
-            step_index=run.current_step_index,
-            attempt=await service.current_attempt(session, run),
-            action=body.action,
-            note=body.note,
-            decided_by=auth.user_id,
-            via="dashboard",
-        )
+        decision = await service.decide_signed_in(session, settings, run, body, auth.user_id)
         return await service.detail(session, decision.run)
 
 

@@ -31,7 +31,7 @@ from signoff.models import (
 from signoff.planner.rules import step_fields
 from signoff.queue.jobs import StepJob, defer
 from signoff.runs import conversation, emails, repository
-from signoff.runs.schemas import RunDetail, RunStepOut, RunSummary
+from signoff.runs.schemas import DecisionRequest, RunDetail, RunStepOut, RunSummary
 from signoff.runs.states import transition_run, transition_step
 
 STOPPED_BY_USER = "Stopped by user"
@@ -240,10 +240,22 @@ async def get_visible(
     return run
 
 
-async def current_attempt(session: AsyncSession, run: Run) -> int:
-    """The attempt of the step the run is at (0 when it has none)."""
+async def decide_signed_in(
+    session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, user_id: str
+) -> Decision:
+    """A signed-in admin's decision (API or dashboard) on the step the run waits at now."""
     step = await repository.get_step(session, run.id, run.current_step_index)
-    return step.attempt if step else 0
+    return await decide(
+        session,
+        settings,
+        run_id=run.id,
+        step_index=run.current_step_index,
+        attempt=step.attempt if step else 0,
+        action=body.action,
+        note=body.note,
+        decided_by=user_id,
+        via="dashboard",
+    )
 
 
 async def detail(session: AsyncSession, run: Run) -> RunDetail:

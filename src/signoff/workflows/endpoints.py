@@ -90,14 +90,7 @@ async def activate_workflow(
     becomes active and its first run starts)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await service.activate(
-            session,
-            settings,
-            workflow.id,
-            revision=workflow.plan_revision,
-            decided_by=auth.user_id,
-            via="dashboard",
-        )
+        activation = await service.approve_signed_in(session, settings, workflow, auth.user_id)
         return await service.load_detail(session, activation.workflow)
 
 

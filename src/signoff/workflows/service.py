@@ -255,6 +255,20 @@ async def activate(
     return Activation(workflow=workflow, run=run, job=job)
 
 
+async def approve_signed_in(
+    session: AsyncSession, settings: Settings, workflow: Workflow, user_id: str
+) -> Activation:
+    """A signed-in admin approves the plan (API or dashboard): the revision they see."""
+    return await activate(
+        session,
+        settings,
+        workflow.id,
+        revision=workflow.plan_revision,
+        decided_by=user_id,
+        via="dashboard",
+    )
+
+
 def check_plan_decidable(workflow: Workflow, revision: int) -> None:
     """Raise the reason why plan ``revision`` can no longer be approved, if there is one."""
     if workflow.status == WorkflowStatus.ARCHIVED:
