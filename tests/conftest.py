@@ -7,43 +7,44 @@
   reachable, that half is skipped with a loud notice, except under ``CI=true``, where it fails.
 - ``settings``, ``app``, ``client``: the application as users get it, over ASGI.
 - ``clock``: a frozen clock the test moves by hand.
+- ``smtp_server``, ``fake_openai``: a real SMTP server and a real OpenAI-compatible server on
+  127.0.0.1; ``web``, ``listener``, ``connect_attempts``, ``certificate``: the local web of the
+  tools' and safe_http's tests.
+
+What these fixtures are built from (and every other helper) is in ``tests/support/``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic_ai import models as llm_models
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from signoff.app import create_app
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock, use_clock
-from signoff.migrations.runner import upgrade
+from signoff.kit.safe_http import allow_loopback_for_tests
 from signoff.models import Base
-
-pytest_plugins = ["tests.fakes.smtp", "tests.fakes.openai"]
+from tests.support import processes
+from tests.support.fakeweb import FakeWeb, Listener, recording_connections, self_signed_certificate
+from tests.support.openai_fake import FakeOpenAI, running_fake_openai
+from tests.support.postgres import NOTICES, fresh_postgres_database
+from tests.support.settings import make_settings
+from tests.support.smtp import FakeSmtpServer, running_smtp_server
 
 # No test talks to a real LLM provider; tests of the wire protocol turn requests back on
 # (pydantic_ai.models.override_allow_model_requests) around a local fake server.
 llm_models.ALLOW_MODEL_REQUESTS = False
-
-POSTGRES_URL = os.environ.get(
-    "SIGNOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() == "true"
-_postgres_notice: list[str] = []
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -55,41 +56,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", backends, scope="function")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the test's fixtures: those may start processes (tests.support.processes).
+    processes.set_marked(item.get_closest_marker("processes") is not None)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _postgres_notice:
+    if NOTICES:
         terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED", red=True, bold=True)
-        terminalreporter.write_line(_postgres_notice[0], red=True)
-
-
-def _server_reachable(url: str) -> str | None:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return str(exc).strip()
+        terminalreporter.write_line(NOTICES[0], red=True)
 
 
 @pytest.fixture(scope="session")
 def postgres_database_url(worker_id: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (and xdist worker)."""
-    problem = _server_reachable(POSTGRES_URL)
-    if problem is not None:
-        message = f"No PostgreSQL server at {POSTGRES_URL}: {problem}"
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)")
-        _postgres_notice.append(message + " — set SIGNOFF_TEST_POSTGRES_URL or start one.")
-        pytest.skip(message)
-    name = f"signoff_test_{worker_id}_{os.getpid()}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
+    with fresh_postgres_database(f"test_{worker_id}") as url:
         yield url
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -115,20 +98,6 @@ async def database(backend: str, database_url: str) -> AsyncIterator[Database]:
             async with db.engine.begin() as conn:
                 await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         await db.dispose()
-
-
-def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "database_url": database_url,
-        "base_url": "http://testserver",
-        "token_secret": "test-secret-" + "x" * 40,
-        # Cheap hashes keep hundreds of signups fast; production keeps the real cost.
-        "password_time_cost": 1,
-        "password_memory_kib": 64,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -164,3 +133,52 @@ def clock() -> Iterator[FrozenClock]:
         yield frozen
     finally:
         use_clock(None)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[FakeSmtpServer]:
+    """A running SMTP server on 127.0.0.1 for one test; stopped afterwards."""
+    with running_smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A running fake OpenAI server on 127.0.0.1 for one test; its ``base_url`` ends in ``/v1``."""
+    with running_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def web() -> Iterator[FakeWeb]:
+    """A scripted HTTP server on 127.0.0.1 that safe_get may reach (its port only)."""
+    server = FakeWeb().start()
+    try:
+        with allow_loopback_for_tests(server.port):
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    """A TCP listener on 127.0.0.1 that nothing may reach; it counts connections."""
+    target = Listener()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+@pytest.fixture
+def connect_attempts() -> Iterator[list[tuple[str, int]]]:
+    """Every (address, port) this process tries to connect to during the test; connections
+    outside loopback are refused before any packet."""
+    with recording_connections() as attempts:
+        yield attempts
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Path]]:
+    """A factory of self-signed certificates for a host name: (cert.pem, key.pem)."""
+    return partial(self_signed_certificate, tmp_path_factory.mktemp("tls"))

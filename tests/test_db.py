@@ -67,7 +67,7 @@ async def test_a_cancelled_caller_waits_until_the_transaction_has_ended(
     caller = asyncio.create_task(database.write_direct(write))
     assert await asyncio.to_thread(inside.wait, 5)
     caller.cancel()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # time for a cancellation that is not held back to end the task
     assert not caller.done()  # still waiting for the thread
     release.set()
     with pytest.raises(asyncio.CancelledError):
@@ -83,12 +83,14 @@ async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path)
     async with database.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     committed: list[str] = []
+    holding = asyncio.Event()
     release = asyncio.Event()
 
     async def first() -> None:
         async with database.write() as session:
             session.add(Team(id="t1", name="First"))
             await session.flush()  # holds SQLite's write lock from here
+            holding.set()
             await release.wait()
         committed.append("first")
 
@@ -96,16 +98,18 @@ async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path)
         connection.execute(insert(TEAMS), {"id": "t2", "name": "Second"})
 
     try:
-        holding = asyncio.create_task(first())
-        await asyncio.sleep(0.05)
+        holder = asyncio.create_task(first())
+        await asyncio.wait_for(holding.wait(), timeout=10)
         waiting = asyncio.create_task(database.write_direct(second))
         waiting.add_done_callback(lambda _: committed.append("second"))
+        # Time for what the turns prevent: the second writer's thread backing off in SQLite's
+        # busy handler (there is nothing to wait on: with the turns, it is not there).
         await asyncio.sleep(0.3)
         release.set()
         async with database.write() as session:
             session.add(Team(id="t3", name="Third"))
         committed.append("third")
-        await asyncio.gather(holding, waiting)
+        await asyncio.gather(holder, waiting)
         assert committed == ["first", "second", "third"]
         assert await _team_names(database) == ["First", "Second", "Third"]
     finally:

@@ -43,10 +43,11 @@ from signoff.models import (
     Workflow,
     WorkflowStatus,
 )
-from tests.conftest import make_settings
-from tests.support import PASSWORD, Account, signup
+from tests.support.accounts import PASSWORD, Account, signup
+from tests.support.settings import make_settings
+from tests.support.waiting import wait_until
+from tests.support.workflows import GOAL, create_workflow, start_run
 
-GOAL = "Write a LinkedIn post about our spring product launch"
 LINK = "email link: the signed or emailed token is the credential (SPEC §6), no session needed"
 PAGE = "dashboard HTML page: without a session it sends the browser to sign in"
 FORM = (
@@ -171,29 +172,26 @@ class World:
         return body
 
     async def new_draft(self) -> dict[str, Any]:
-        return await self.post("/api/workflows", {"goal": GOAL})
+        return await create_workflow(self.client, self.owner)
 
     async def running(self) -> tuple[str, int]:
         """A fresh active workflow and its first run (active: running or paused)."""
-        workflow_id = (await self.new_draft())["workflowId"]
-        detail = await self.post(f"/api/workflows/{workflow_id}/activate")
-        run_id: int = detail["workflowRuns"][0]["id"]
-        return workflow_id, run_id
+        return await start_run(self.client, self.owner)
 
     async def paused(self) -> tuple[str, int]:
         """A fresh run waiting for approval. Polled in the database, not through the API:
         several runs pause at once here, and polling their full detail costs more CPU than
         the runs themselves."""
         workflow_id, run_id = await self.running()
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
+
+        async def waiting() -> bool:
             async with self.database.read() as session:
                 status = await session.scalar(select(Run.status).where(Run.id == run_id))
-            if status == RunStatus.AWAITING_APPROVAL:
-                return workflow_id, run_id
-            assert status == RunStatus.RUNNING, status
-            assert asyncio.get_running_loop().time() < deadline, "the run did not pause"
-            await asyncio.sleep(0.05)
+            assert status in (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL), status
+            return status == RunStatus.AWAITING_APPROVAL
+
+        await wait_until(waiting, f"run {run_id} to pause", timeout=30, interval=0.05)
+        return workflow_id, run_id
 
     async def idle(self) -> str:
         """A fresh active workflow that never ran: a new draft made active directly, since
@@ -446,7 +444,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def test_every_route_has_a_rule(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/r.db"))
+    app = create_app(make_settings(tmp_path))
     routes = app_routes(app)
     assert not set(PUBLIC) & set(RULES), "a route is both public and ruled"
     unruled = sorted(routes - set(PUBLIC) - set(RULES))

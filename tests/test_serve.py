@@ -2,59 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.processes import processes
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNOFF_")} | {
-        "SIGNOFF_PORT": str(port)
-    }
-    signoff = Path(sys.executable).with_name("signoff")
-    process = subprocess.Popen(
-        [str(signoff), "serve"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-        else:
-            pytest.fail("signoff serve did not answer within 30 s")
+    with processes(workdir) as started:
+        # Nothing configured but the port: the process's health endpoint is polled (for as long
+        # as a busy machine needs; an exit fails at once, with the output).
+        _, base = started.serve(defaults=False)
         # Zero configuration: SQLite and the generated secret live in ./.signoff/.
         assert (workdir / ".signoff" / "signoff.db").exists()
         assert (workdir / ".signoff" / "token_secret").exists()
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_openapi_and_offline_docs(server: str) -> None:

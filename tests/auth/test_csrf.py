@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from signoff.auth.dependencies import SESSION_COOKIE
 from signoff.db import Database
 from signoff.models import Run
-from tests.dashboard.support import GOAL, csrf_of
-from tests.support import PASSWORD, signup
+from tests.support.accounts import PASSWORD, signup
+from tests.support.db import count
+from tests.support.pages import csrf_of
+from tests.support.workflows import GOAL
 
 pytestmark = pytest.mark.postgres
-
-
-async def run_count(database: Database) -> int:
-    async with database.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Run)) or 0)
 
 
 async def test_a_cookie_authenticated_post_needs_the_csrf_header(
@@ -29,7 +25,7 @@ async def test_a_cookie_authenticated_post_needs_the_csrf_header(
     activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=account.headers)
     first = activated.json()["workflowRuns"][0]["id"]
     await client.post(f"/api/workflows/{workflow_id}/runs/{first}/stop", headers=account.headers)
-    assert await run_count(database) == 1
+    assert await count(database, Run) == 1
 
     login = await client.post(
         "/api/auth/login", json={"email": account.email, "password": PASSWORD}
@@ -43,14 +39,14 @@ async def test_a_cookie_authenticated_post_needs_the_csrf_header(
     assert missing.json()["code"] == "csrf_failed"
     wrong = await client.post(path, headers={"X-CSRF-Token": "0" * 64})
     assert wrong.status_code == 403
-    assert await run_count(database) == 1
+    assert await count(database, Run) == 1
 
     # A safe method needs no token; the dashboard pages carry the right one.
     page = await client.get("/dashboard", headers={"Accept": "text/html"})
     token = csrf_of(page.text)
     started = await client.post(path, headers={"X-CSRF-Token": token})
     assert started.status_code == 201, started.text
-    assert await run_count(database) == 2
+    assert await count(database, Run) == 2
 
     # Bearer requests carry no cookie of the browser's: they need no token.
     await client.post(
@@ -60,7 +56,7 @@ async def test_a_cookie_authenticated_post_needs_the_csrf_header(
     client.cookies.clear()
     by_bearer = await client.post(path, headers=account.headers)
     assert by_bearer.status_code == 201
-    assert await run_count(database) == 3
+    assert await count(database, Run) == 3
 
 
 async def test_the_token_belongs_to_its_session(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,7 @@ from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.kit.ids import hash_token
 from signoff.models import AuthSession, Role, User
-from tests.support import PASSWORD, join, signup
+from tests.support.accounts import PASSWORD, join, signup
 
 pytestmark = pytest.mark.postgres
 

@@ -8,21 +8,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from signoff.auth.verification import SEND_LIMIT
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import EmailVerification, Invitation, OutboxMail
-from tests.support import signup
-from tests.teams.helpers import invite
+from tests.support.accounts import invite, signup
+from tests.support.db import count
 
 pytestmark = pytest.mark.postgres
-
-
-async def count(database: Database, table: type[object]) -> int:
-    async with database.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_verification_resends_are_capped_per_hour(

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import OutboxMail
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import PASSWORD, Account, signup, wait_for_run
-from tests.teams.helpers import HTML, as_browser, invite, link, mail_to
+from tests.support.accounts import HTML, PASSWORD, Account, as_browser, invite, signup
+from tests.support.mailbox import link, mail_to
+from tests.support.smtp import FakeSmtpServer
+from tests.support.workflows import activate, create_workflow, wait_for_run
 
 pytestmark = pytest.mark.postgres
 
 VERIFY_SUBJECT = "Verify your email address"
-GOAL = "Write a LinkedIn post about our spring product launch"
 
 
 async def verified(client: httpx.AsyncClient, account: Account) -> bool:
@@ -117,8 +117,7 @@ class TestDevelopment:
         self, client: httpx.AsyncClient, smtp_server: FakeSmtpServer
     ) -> None:
         owner = await signup(client, "dev@example.com")
-        created = await client.post("/api/workflows", json={"goal": GOAL}, headers=owner.headers)
-        body = created.json()
+        body = await create_workflow(client, owner)
         assert body["emailedTo"] == ["dev@example.com"]
         assert "Not emailed" not in body["message"]
         await mail_to(smtp_server, "dev@example.com", "Approve your workflow plan")
@@ -133,9 +132,8 @@ class TestProduction:
         self, client: httpx.AsyncClient, smtp_server: FakeSmtpServer, database: Database
     ) -> None:
         owner = await signup(client, "prod@example.com")
-        created = await client.post("/api/workflows", json={"goal": GOAL}, headers=owner.headers)
-        assert created.status_code == 201
-        body = created.json()
+        body = await create_workflow(client, owner)
+        first_id = body["workflowId"]
         assert body["emailedTo"] == []
         assert "No owner of this team could be emailed" in body["message"]
         assert (
@@ -152,8 +150,7 @@ class TestProduction:
         as_browser(client, None)
         joined = await client.post(f"{path}/signup", data={"password": PASSWORD}, headers=HTML)
         assert joined.status_code == 200
-        second = await client.post("/api/workflows", json={"goal": GOAL}, headers=owner.headers)
-        body = second.json()
+        body = await create_workflow(client, owner)
         assert body["emailedTo"] == ["co@example.com"]
         assert "the approval link went to co@example.com" in body["message"]
         assert "Not emailed: prod@example.com" in body["message"]
@@ -161,17 +158,14 @@ class TestProduction:
 
         # Run emails follow the same rule: the step approval email skips the unverified owner.
         workflow_id = body["workflowId"]
-        activated = await client.post(
-            f"/api/workflows/{workflow_id}/activate", headers=owner.headers
-        )
-        run_id = activated.json()["workflowRuns"][0]["id"]
+        run_id = await activate(client, owner, workflow_id)
         await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
         assert await recipients(database, "step_approval") == ["co@example.com"]
 
         # Once verified, the owner gets them too, and the message stops mentioning it.
         await verify_through_email(client, smtp_server, owner)
         resent = await client.post(
-            f"/api/workflows/{created.json()['workflowId']}/approval-email", headers=owner.headers
+            f"/api/workflows/{first_id}/approval-email", headers=owner.headers
         )
         assert resent.status_code == 200
         assert sorted(resent.json()["emailedTo"]) == ["co@example.com", "prod@example.com"]

@@ -11,23 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Server
-from tests.browser.support import (
-    SEED_GOAL,
-    api_create_workflow,
-    api_signup,
-    new_email,
-    shot,
-    sign_in,
-)
-from tests.support import PASSWORD
+from tests.support.accounts import PASSWORD, new_email, signup_sync
+from tests.support.browser import Server, shot, sign_in
+from tests.support.workflows import SEED_GOAL, create_workflow_sync
 
 # The first test of a worker also starts the service and Chromium (seconds; more on a busy
 # machine): more room than the suite's 120 s per test.
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.processes, pytest.mark.timeout(240)]
 
 # Long enough for a few offline model calls on a busy machine; only a failure waits this long.
 RUN_TIMEOUT_MS = 30_000
@@ -265,14 +259,15 @@ def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
     expect(run_status(page)).to_have_attribute("data-run-status", "failed")
 
 
-def test_another_teams_workflow_is_not_found(server: Server, new_page: Callable[..., Page]) -> None:
-    owner_headers = api_signup(server, new_email("owner"))
-    workflow_id = api_create_workflow(server, owner_headers)
-    stranger = new_email("stranger")
-    api_signup(server, stranger)
+def test_another_teams_workflow_is_not_found(
+    api: httpx.Client, new_page: Callable[..., Page]
+) -> None:
+    owner = signup_sync(api, new_email("owner"))
+    workflow_id = create_workflow_sync(api, owner, SEED_GOAL)["workflowId"]
+    stranger = signup_sync(api, new_email("stranger"))
 
     page = new_page()
-    sign_in(page, stranger)
+    sign_in(page, stranger.email)
     response = page.goto(f"/dashboard/workflows/{workflow_id}")
     assert response is not None
     assert response.status == 404
@@ -281,12 +276,12 @@ def test_another_teams_workflow_is_not_found(server: Server, new_page: Callable[
 
 
 def test_without_javascript_a_refresh_link_stands_in_for_live_updates(
-    server: Server, new_page: Callable[..., Page]
+    server: Server, api: httpx.Client, new_page: Callable[..., Page]
 ) -> None:
-    email = new_email("owner")
-    workflow_id = api_create_workflow(server, api_signup(server, email))
+    owner = signup_sync(api, new_email("owner"))
+    workflow_id = create_workflow_sync(api, owner, SEED_GOAL)["workflowId"]
     page = new_page(java_script_enabled=False)
-    sign_in(page, email)
+    sign_in(page, owner.email)
     page.goto(f"/dashboard/workflows/{workflow_id}")
     refresh = page.get_by_role("link", name="Refresh")
     expect(refresh).to_be_visible()
@@ -295,12 +290,11 @@ def test_without_javascript_a_refresh_link_stands_in_for_live_updates(
 
 
 def test_a_form_with_a_tampered_csrf_token_changes_nothing(
-    server: Server, new_page: Callable[..., Page]
+    api: httpx.Client, new_page: Callable[..., Page]
 ) -> None:
-    email = new_email("owner")
-    api_signup(server, email)
+    owner = signup_sync(api, new_email("owner"))
     page = new_page()
-    sign_in(page, email)
+    sign_in(page, owner.email)
     page.get_by_role("link", name="New workflow").click()
     page.get_by_label("Goal").fill(SEED_GOAL)
     form = page.locator("form").filter(has=page.get_by_label("Goal"))

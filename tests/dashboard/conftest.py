@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 
-from tests.dashboard.support import Browser, browser_factory
+from tests.support.pages import Browser, browser_factory
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from signoff.auth.dependencies import SESSION_COOKIE
 from signoff.db import Database
 from signoff.models import AuthSession, Membership, Role, Team, User
-from tests.dashboard.support import Browser, csrf_of
-from tests.support import PASSWORD, signup
+from tests.support.accounts import PASSWORD, signup
+from tests.support.pages import Browser, csrf_of
 
 
 async def test_sign_up_creates_an_account_with_its_team_and_signs_in(

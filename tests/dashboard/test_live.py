@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from signoff.auth.dependencies import SESSION_COOKIE
-from tests.dashboard.support import GOAL, Browser, new_account
-from tests.support import wait_for_run
+from tests.support.pages import Browser, draft_on_page, new_account, paused_run_on_pages
+from tests.support.workflows import wait_for_run
 
 pytestmark = pytest.mark.postgres
 
@@ -83,13 +83,7 @@ async def test_the_stream_sends_a_new_version_when_a_run_changes(
 ) -> None:
     async with browser() as page:
         account, csrf = await new_account(client, page)
-        created = await page.post("/dashboard/workflows", data={"goal": GOAL, "csrf_token": csrf})
-        workflow_id = created.headers["location"].rsplit("/", 1)[1]
-        await page.post(f"/dashboard/workflows/{workflow_id}/activate", data={"csrf_token": csrf})
-        run_id = (
-            await client.get(f"/api/workflows/{workflow_id}", headers=account.headers)
-        ).json()["workflowRuns"][0]["id"]
-        await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
+        workflow_id, run_id = await paused_run_on_pages(client, page, account, csrf)
         shown = await page.get(f"/dashboard/workflows/{workflow_id}/runs/{run_id}")
         version = re.search(r'data-live-version="(\w+)"', shown.text).group(1)  # type: ignore[union-attr]
         cookie = page.cookies[SESSION_COOKIE]
@@ -123,8 +117,7 @@ async def test_the_stream_needs_a_session_of_the_team(
 ) -> None:
     async with browser() as page, browser() as outsider:
         _account, csrf = await new_account(client, page)
-        created = await page.post("/dashboard/workflows", data={"goal": GOAL, "csrf_token": csrf})
-        workflow_id = created.headers["location"].rsplit("/", 1)[1]
+        workflow_id = await draft_on_page(page, csrf)
         await new_account(client, outsider)
         anonymous = await client.get(f"/dashboard/workflows/{workflow_id}/events")
         assert anonymous.status_code == 303

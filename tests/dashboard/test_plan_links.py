@@ -15,7 +15,9 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import Role, Workflow
-from tests.support import BROWSER, Account, join, signup
+from tests.support.accounts import BROWSER, Account, signup, signup_into
+from tests.support.db import stored
+from tests.support.workflows import create_workflow
 
 pytestmark = pytest.mark.postgres
 
@@ -23,16 +25,12 @@ GOAL = "Write a LinkedIn post about our product launch"
 
 
 async def status_of(database: Database, workflow_id: str) -> tuple[str, int]:
-    async with database.read() as session:
-        workflow = await session.get(Workflow, workflow_id)
-    assert workflow is not None
+    workflow = await stored(database, Workflow, workflow_id)
     return workflow.status.value, workflow.plan_revision
 
 
 async def draft(client: httpx.AsyncClient, account: Account) -> str:
-    response = await client.post("/api/workflows", json={"goal": GOAL}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    workflow_id: str = response.json()["workflowId"]
+    workflow_id: str = (await create_workflow(client, account, GOAL))["workflowId"]
     return workflow_id
 
 
@@ -103,8 +101,7 @@ async def test_a_member_session_does_not_make_get_decide(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
     owner = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
     workflow_id = await draft(client, owner)
     client.cookies.set("signoff_session", member.token)
     response = await client.get(

@@ -14,20 +14,11 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import Run
-from tests.support import BROWSER, Account, signup, wait_for_run
+from tests.support.accounts import BROWSER, HTML, signup
+from tests.support.db import stored
+from tests.support.workflows import paused_run, wait_for_run
 
 pytestmark = pytest.mark.postgres
-
-HTML = {"User-Agent": BROWSER, "Accept": "text/html"}
-GOAL = "Write a LinkedIn post about our spring product launch"
-
-
-async def paused_run(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:
-    created = await client.post("/api/workflows", json={"goal": GOAL}, headers=account.headers)
-    workflow_id = created.json()["workflowId"]
-    activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=account.headers)
-    run_id = activated.json()["workflowRuns"][0]["id"]
-    return await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
 
 
 def step_link(settings: Settings, run: dict[str, Any], action: str, attempt: int = 1) -> str:
@@ -43,10 +34,7 @@ def step_link(settings: Settings, run: dict[str, Any], action: str, attempt: int
 
 
 async def status(database: Database, run_id: int) -> str:
-    async with database.read() as session:
-        run = await session.get(Run, run_id)
-    assert run is not None
-    return run.status.value
+    return (await stored(database, Run, run_id)).status.value
 
 
 async def test_confirm_mode_pages_and_post(

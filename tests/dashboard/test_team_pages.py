@@ -17,38 +17,11 @@ from signoff.dashboard.team_pages import MAILBOX_PAGE_SIZE, linkify
 from signoff.db import Database
 from signoff.mail import service as mail_service
 from signoff.models import Invitation, Membership, MemoryEntry, Role
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import Account, join, signup
-from tests.teams.helpers import HTML, as_browser, roles
+from tests.support.accounts import HTML, Account, as_browser, join, roles, signup, signup_into
+from tests.support.pages import csrf_of, open_page, post_form
+from tests.support.smtp import FakeSmtpServer
 
 pytestmark = pytest.mark.postgres
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def page(client: httpx.AsyncClient, account: Account | None, path: str) -> httpx.Response:
-    """GET a page as a browser signed in as ``account``."""
-    as_browser(client, account)
-    return await client.get(path, headers=HTML)
-
-
-async def post_form(
-    client: httpx.AsyncClient,
-    account: Account,
-    page_path: str,
-    action: str,
-    data: dict[str, str] | None = None,
-    *,
-    csrf: bool = True,
-) -> httpx.Response:
-    """Submit a form the way a browser does: open the page, post with its CSRF token."""
-    shown = await page(client, account, page_path)
-    assert shown.status_code == 200, shown.text
-    fields = dict(data or {})
-    if csrf:
-        [token, *_] = _CSRF.findall(shown.text)
-        fields["csrf_token"] = token
-    return await client.post(action, data=fields, headers=HTML)
 
 
 async def newcomer(
@@ -56,8 +29,7 @@ async def newcomer(
 ) -> Account:
     """Someone in the team and no other, as after joining through an invitation link: the
     dashboard shows a person's first team."""
-    account = await signup(client)
-    await join(database, team_id, account, role)
+    account = await signup_into(client, database, team_id, role)
     async with database.write() as session:
         await session.execute(
             delete(Membership).where(
@@ -81,7 +53,7 @@ async def core_of(database: Database, team_id: str) -> str | None:
 
 async def test_pages_send_a_visitor_without_session_to_sign_in(client: httpx.AsyncClient) -> None:
     for path in ("/dashboard/team", "/dashboard/memory", "/dashboard/mailbox"):
-        response = await page(client, None, path)
+        response = await open_page(client, None, path)
         assert response.status_code == 303
         assert response.headers["location"] == f"/dashboard/login?next={path}"
     # A form posted without a session asks to sign in first.
@@ -97,10 +69,9 @@ async def test_owner_sees_the_team_and_invites(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client, name="Olivia Owner")
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
 
-    shown = await page(client, owner, "/dashboard/team")
+    shown = await open_page(client, owner, "/dashboard/team")
     assert shown.status_code == 200
     assert owner.email in shown.text
     assert member.email in shown.text
@@ -136,7 +107,7 @@ async def test_a_member_sees_the_team_but_cannot_manage_it(
     member = await newcomer(client, database, owner.team_id, Role.MEMBER)
     before = await roles(database, owner.team_id)
 
-    shown = await page(client, member, "/dashboard/team")
+    shown = await open_page(client, member, "/dashboard/team")
     assert shown.status_code == 200
     assert owner.email in shown.text
     assert member.email in shown.text
@@ -170,11 +141,10 @@ async def test_forms_without_the_csrf_token_change_nothing(
 ) -> None:
     owner = await signup(client)
     other = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
     before = await roles(database, owner.team_id)
     # Another session's token is as good as none.
-    [foreign_token, *_] = _CSRF.findall((await page(client, other, "/dashboard/memory")).text)
+    foreign_token = csrf_of((await open_page(client, other, "/dashboard/memory")).text)
 
     attempts: list[tuple[str, dict[str, str]]] = [
         ("/dashboard/team/invitations", {"email": "x@example.com", "role": "member"}),
@@ -216,7 +186,7 @@ async def test_owner_changes_roles_removes_and_revokes(
     assert (await roles(database, team))[member.user_id] == Role.ADMIN
 
     # The admin manages members and admins, but the owner role is the owners' alone.
-    shown = await page(client, member, "/dashboard/team")
+    shown = await open_page(client, member, "/dashboard/team")
     assert 'value="owner"' not in shown.text
     refused = await post_form(
         client, member, "/dashboard/team", f"/dashboard/team/members/{owner.user_id}/role",
@@ -271,8 +241,7 @@ async def test_a_bad_invitation_is_shown_with_its_reason(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
     for data, status, reason in [
         ({"email": "not-an-address", "role": "member"}, 422, "Enter the email address"),
         ({"email": "a@example.com", "role": "boss"}, 422, "Choose a role"),
@@ -301,7 +270,7 @@ async def test_admins_edit_core_memory_and_members_read_it(
     )
     assert put.status_code == 200
 
-    shown = await page(client, owner, "/dashboard/memory")
+    shown = await open_page(client, owner, "/dashboard/memory")
     assert '<label for="core-memory">Core memory</label>' in shown.text
     assert ">Save</button>" in shown.text
     assert "Founders &amp; &lt;CTOs&gt;" in shown.text
@@ -315,7 +284,7 @@ async def test_admins_edit_core_memory_and_members_read_it(
     api = await client.get("/api/memory/core", headers=owner.headers)
     assert api.json()["value"] == "Warm, plain words.\nNo jargon."
 
-    read_only = await page(client, member, "/dashboard/memory")
+    read_only = await open_page(client, member, "/dashboard/memory")
     assert read_only.status_code == 200
     assert "Warm, plain words." in read_only.text
     assert "<textarea" not in read_only.text
@@ -350,7 +319,7 @@ async def test_the_mailbox_shows_the_viewers_team_only_with_working_links(
         )
         assert response.status_code == 201
 
-    shown = await page(client, first, "/dashboard/mailbox")
+    shown = await open_page(client, first, "/dashboard/mailbox")
     assert shown.status_code == 200
     assert shown.headers["cache-control"] == "no-store"
     assert shown.headers["referrer-policy"] == "no-referrer"
@@ -398,7 +367,7 @@ async def test_the_mailbox_pages_back_and_escapes_what_it_shows(
                 team_id=owner.team_id,
             )
 
-    first_page = await page(client, owner, "/dashboard/mailbox")
+    first_page = await open_page(client, owner, "/dashboard/mailbox")
     subjects = re.findall(r"Mail &lt;b&gt;(\d+)&lt;/b&gt;</h2>", first_page.text)
     assert subjects[:2] == [str(MAILBOX_PAGE_SIZE + 1), str(MAILBOX_PAGE_SIZE)]
     assert len(subjects) == MAILBOX_PAGE_SIZE
@@ -436,11 +405,11 @@ class TestWithSmtp:
 
     async def test_there_is_no_mailbox(self, client: httpx.AsyncClient) -> None:
         owner = await signup(client)
-        response = await page(client, owner, "/dashboard/mailbox")
+        response = await open_page(client, owner, "/dashboard/mailbox")
         assert response.status_code == 404
         assert "Not found" in response.text
         # Without a session it asks to sign in first, like every page.
-        assert (await page(client, None, "/dashboard/mailbox")).status_code == 303
+        assert (await open_page(client, None, "/dashboard/mailbox")).status_code == 303
 
 
 # -- team switcher -----------------------------------------------------------------------------
@@ -450,15 +419,15 @@ async def test_a_person_in_two_teams_switches_between_them(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client, name="Other Owner")
-    person = await signup(client, name="Pia")  # has a team of her own, shown first
-    await join(database, owner.team_id, person, Role.MEMBER)
+    # Pia has a team of her own, shown first.
+    person = await signup_into(client, database, owner.team_id, Role.MEMBER, name="Pia")
     created = await client.post(
         "/api/workflows", json={"goal": "Summarise our support tickets"}, headers=owner.headers
     )
     assert created.status_code == 201, created.text
     title = created.json()["title"]
 
-    first = await page(client, person, "/dashboard")
+    first = await open_page(client, person, "/dashboard")
     assert 'action="/dashboard/team/switch"' in first.text
     assert html.escape(title) not in first.text
 
@@ -507,7 +476,8 @@ async def test_after_leaving_the_last_team_one_can_still_sign_out(
     lost = await client.get("/dashboard", headers=HTML)
     assert lost.status_code == 403
     assert "You are not in any team" in lost.text
-    [token] = _CSRF.findall(lost.text)
+    assert lost.text.count('name="csrf_token"') == 1  # the sign-out form's
+    token = csrf_of(lost.text)
     out = await client.post("/dashboard/logout", data={"csrf_token": token}, headers=HTML)
     assert out.status_code == 303
     assert out.headers["location"] == "/dashboard/login"

@@ -11,41 +11,17 @@ import pytest
 from signoff.db import Database
 from signoff.models import Role, Workflow
 from signoff.workflows.service import RUNS_IN_DETAIL
-from tests.dashboard.support import GOAL, Browser, new_account
-from tests.support import Account, join, wait_for_run
+from tests.support.accounts import join
+from tests.support.db import stored
+from tests.support.pages import Browser, draft_on_page, new_account, paused_run_on_pages
+from tests.support.workflows import GOAL, wait_for_run
 
 pytestmark = pytest.mark.postgres
 
 
-async def draft(page: httpx.AsyncClient, csrf: str, **fields: str) -> str:
-    response = await page.post(
-        "/dashboard/workflows", data={"goal": GOAL, "csrf_token": csrf, **fields}
-    )
-    assert response.status_code == 303, response.text
-    location: str = response.headers["location"]
-    return location.rsplit("/", 1)[1]
-
-
 async def state(database: Database, workflow_id: str) -> tuple[str, int, str | None]:
-    async with database.read() as session:
-        workflow = await session.get(Workflow, workflow_id)
-    assert workflow is not None
+    workflow = await stored(database, Workflow, workflow_id)
     return workflow.status.value, workflow.plan_revision, workflow.schedule
-
-
-async def paused_run(
-    client: httpx.AsyncClient, page: httpx.AsyncClient, account: Account, csrf: str
-) -> tuple[str, int]:
-    """A workflow approved from its page, with run 1 waiting at its post."""
-    workflow_id = await draft(page, csrf)
-    approved = await page.post(
-        f"/dashboard/workflows/{workflow_id}/activate", data={"csrf_token": csrf}
-    )
-    assert approved.status_code == 303
-    detail = await client.get(f"/api/workflows/{workflow_id}", headers=account.headers)
-    run_id: int = detail.json()["workflowRuns"][0]["id"]
-    await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
-    return workflow_id, run_id
 
 
 async def test_new_workflow_drafts_the_plan_and_says_the_email_went_out(
@@ -60,7 +36,9 @@ async def test_new_workflow_drafts_the_plan_and_says_the_email_went_out(
         assert 'id="schedule-preview"' in form.text
         assert ">Draft plan</button>" in form.text
 
-        workflow_id = await draft(page, csrf, schedule="0 9 * * MON", timezone="Europe/Paris")
+        workflow_id = await draft_on_page(
+            page, csrf, schedule="0 9 * * MON", timezone="Europe/Paris"
+        )
         shown = await page.get(f"/dashboard/workflows/{workflow_id}")
         assert shown.status_code == 200
         assert shown.headers["cache-control"] == "no-store"
@@ -110,7 +88,7 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
 ) -> None:
     async with browser() as page:
         account, csrf = await new_account(client, page)
-        workflow_id, run_id = await paused_run(client, page, account, csrf)
+        workflow_id, run_id = await paused_run_on_pages(client, page, account, csrf)
         base = f"/dashboard/workflows/{workflow_id}"
 
         workflow_page = await page.get(base)
@@ -175,7 +153,7 @@ async def test_forms_without_the_csrf_token_change_nothing(
 ) -> None:
     async with browser() as page:
         account, csrf = await new_account(client, page)
-        workflow_id = await draft(page, csrf)
+        workflow_id = await draft_on_page(page, csrf)
         base = f"/dashboard/workflows/{workflow_id}"
         for path, data in (
             (f"{base}/activate", {}),
@@ -199,7 +177,7 @@ async def test_another_teams_objects_are_not_found(
 ) -> None:
     async with browser() as owner_page, browser() as outsider_page:
         owner, csrf = await new_account(client, owner_page)
-        workflow_id, run_id = await paused_run(client, owner_page, owner, csrf)
+        workflow_id, run_id = await paused_run_on_pages(client, owner_page, owner, csrf)
         _outsider, outsider_csrf = await new_account(client, outsider_page)
         base = f"/dashboard/workflows/{workflow_id}"
         for path in (base, f"{base}/runs/{run_id}", f"{base}/plan", f"{base}/events"):
@@ -223,8 +201,8 @@ async def test_members_see_the_state_but_cannot_decide(
         owner, csrf = await new_account(client, owner_page)
         member, member_csrf = await new_account(client, member_page)
         await join(database, owner.team_id, member, Role.MEMBER)
-        draft_id = await draft(owner_page, csrf)
-        workflow_id, run_id = await paused_run(client, owner_page, owner, csrf)
+        draft_id = await draft_on_page(owner_page, csrf)
+        workflow_id, run_id = await paused_run_on_pages(client, owner_page, owner, csrf)
 
         plan = await member_page.get(f"/dashboard/workflows/{draft_id}")
         assert plan.status_code == 200
@@ -255,7 +233,7 @@ async def test_plan_edits_are_checked_by_the_plan_rules(
 ) -> None:
     async with browser() as page:
         _account, csrf = await new_account(client, page)
-        workflow_id = await draft(page, csrf)
+        workflow_id = await draft_on_page(page, csrf)
         path = f"/dashboard/workflows/{workflow_id}/plan"
         editor = await page.get(path)
         assert editor.status_code == 200
@@ -314,7 +292,7 @@ async def test_plan_steps_are_reordered_by_their_position_numbers(
 ) -> None:
     async with browser() as page:
         account, csrf = await new_account(client, page)
-        workflow_id = await draft(page, csrf)
+        workflow_id = await draft_on_page(page, csrf)
         path = f"/dashboard/workflows/{workflow_id}/plan"
         editor = await page.get(path)
         assert 'name="position-0" value="1"' in editor.text
@@ -352,7 +330,7 @@ async def test_the_schedule_is_changed_from_the_workflow_page(
 ) -> None:
     async with browser() as page:
         _account, csrf = await new_account(client, page)
-        workflow_id = await draft(page, csrf)
+        workflow_id = await draft_on_page(page, csrf)
         path = f"/dashboard/workflows/{workflow_id}/schedule"
         bad = await page.post(
             path, data={"csrf_token": csrf, "schedule": "0 9 * *", "timezone": "UTC"}
@@ -376,7 +354,7 @@ async def test_older_runs_are_a_page_away(
 ) -> None:
     async with browser() as page:
         account, csrf = await new_account(client, page)
-        workflow_id, run_id = await paused_run(client, page, account, csrf)
+        workflow_id, run_id = await paused_run_on_pages(client, page, account, csrf)
         base = f"/api/workflows/{workflow_id}"
         stopped = await client.post(f"{base}/runs/{run_id}/stop", headers=account.headers)
         assert stopped.status_code == 200, stopped.text

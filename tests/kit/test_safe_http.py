@@ -8,7 +8,7 @@ import ssl
 import time
 import tracemalloc
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from signoff.kit.safe_http import (
     allow_loopback_for_tests,
     safe_get,
 )
-from tests.tools.fakeweb import FakeWeb, Listener, Reply, gzip_of_zeros
+from tests.support.fakeweb import FakeWeb, Listener, Reply, gzip_of_zeros, repeated
 
 MiB = 1 << 20
 
@@ -242,10 +242,6 @@ async def test_follows_up_to_five_redirects_and_no_more(web: FakeWeb) -> None:
     assert [seen.path for seen in web.requests].count("/loop") == 6
 
 
-def _repeated(chunk: bytes, count: int) -> Callable[[], Iterator[bytes]]:
-    return lambda: (chunk for _ in range(count))
-
-
 async def _peak_memory_of(
     call: Callable[[], Awaitable[SafeResponse]],
 ) -> tuple[SafeResponse, int]:
@@ -265,7 +261,7 @@ async def test_a_50_mb_response_is_cut_at_the_cap_in_bounded_memory(web: FakeWeb
     chunk = b"a" * (64 * 1024)
     web.route(
         "/huge",
-        Reply(body=_repeated(chunk, 800), headers={"Content-Length": str(800 * len(chunk))}),
+        Reply(body=repeated(chunk, 800), headers={"Content-Length": str(800 * len(chunk))}),
     )
     cap = MiB
 
@@ -335,7 +331,7 @@ async def test_the_deadline_covers_the_whole_fetch(web: FakeWeb) -> None:
 
 async def test_unwanted_content_is_refused_before_the_body_is_read(web: FakeWeb) -> None:
     chunk = b"%PDF" + b"x" * (64 * 1024)
-    web.route("/file.pdf", Reply(body=_repeated(chunk, 10_000), content_type="application/pdf"))
+    web.route("/file.pdf", Reply(body=repeated(chunk, 10_000), content_type="application/pdf"))
 
     with pytest.raises(UnwantedContent) as refused:
         await safe_get(

@@ -20,19 +20,21 @@ from signoff.kit.clock import FrozenClock
 from signoff.mail.sender import MailSender, is_permanent_refusal
 from signoff.mail.service import enqueue
 from signoff.models import MailStatus
-from tests.fakes.smtp import FakeSmtpServer, free_port
-from tests.mail.support import (
+from tests.support.mailbox import hrefs
+from tests.support.outbox import (
     LINK,
     RECIPIENT,
     all_mails,
-    hrefs,
+    claimed_at,
     load,
     make_team,
     stop,
-    wait_until,
     with_smtp,
     write_notice,
 )
+from tests.support.ports import free_port
+from tests.support.smtp import FakeSmtpServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -323,10 +325,9 @@ async def test_a_dead_senders_claim_blocks_others_until_it_runs_out(
         doomed = MailSender(database, settings.model_copy(update={"smtp_url": silent_url}))
         mail = await write_notice(database, settings)
         dying = asyncio.create_task(doomed.deliver_due())
-        claimed = (await load(database, mail.id)).claimed_until
-        while claimed is None:
-            await asyncio.sleep(0.01)
-            claimed = (await load(database, mail.id)).claimed_until
+        claimed = await wait_until(
+            lambda: claimed_at(database, mail.id), "the sender to claim the mail", interval=0.01
+        )
         dying.cancel()
         with pytest.raises(asyncio.CancelledError):
             await dying
@@ -359,7 +360,7 @@ async def test_run_waits_for_the_poll_and_wake_sends_at_once(
         # The first pass runs at once; after it the loop waits for a wake or the poll.
         await wait_until(lambda: len(smtp_server.messages) == 1)
         second = await write_notice(database, settings)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # nothing to wait on: the second mail must not go without a wake
         assert smtp_server.message_ids == [first.message_id]
 
         sender.wake()

@@ -12,7 +12,6 @@ from typing import Any
 import aiosmtplib
 import jinja2
 import pytest
-from aiosmtpd.controller import Controller
 
 from signoff.config import Settings
 from signoff.db import Database
@@ -26,8 +25,10 @@ from signoff.mail.sender import (
 from signoff.mail.service import Button, enqueue, render
 from signoff.models import Base, MailStatus
 from signoff.runtime import Runtime, offline_model
-from tests.fakes.smtp import FakeSmtpServer, free_port
-from tests.mail.support import hrefs, load, stop, wait_until, with_smtp, write_notice
+from tests.support.mailbox import hrefs
+from tests.support.outbox import claimed_at, load, stop, with_smtp, write_notice
+from tests.support.smtp import FakeSmtpServer, serving_smtp
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.parametrize(
@@ -122,8 +123,9 @@ async def test_a_cancelled_sender_stops_at_once_even_if_smtp_ignores_it(
     mail = await write_notice(database, settings)
     sending = asyncio.create_task(MailSender(database, settings).deliver_due())
     try:
-        while (await load(database, mail.id)).claimed_until is None:
-            await asyncio.sleep(0.01)
+        await wait_until(
+            lambda: claimed_at(database, mail.id), "the sender to claim the mail", interval=0.01
+        )
         await stop(sending)
     finally:
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
@@ -175,24 +177,22 @@ class HeldSmtpServer(FakeSmtpServer):
 async def test_a_graceful_stop_lets_the_mail_in_flight_finish(
     database: Database, settings: Settings
 ) -> None:
-    server = HeldSmtpServer()
-    port = free_port()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        settings = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
-        mail = await write_notice(database, settings)
-        runtime = Runtime(settings, database, offline_model())
-        await runtime.start()
-        await asyncio.to_thread(server.receiving.wait, 5)
-        stopping = asyncio.create_task(runtime.stop())
-        await asyncio.sleep(0.2)  # the stop is under way: everything else is down by now
-        assert not stopping.done(), "the stop did not wait for the delivery in flight"
-        server.release.set()
-        await asyncio.wait_for(stopping, timeout=10)
-    finally:
-        server.release.set()
-        controller.stop()
+    with serving_smtp(HeldSmtpServer()) as server:
+        try:
+            settings = with_smtp(settings, server)
+            mail = await write_notice(database, settings)
+            runtime = Runtime(settings, database, offline_model())
+            await runtime.start()
+            assert await asyncio.to_thread(server.receiving.wait, 5)
+            stopping = asyncio.create_task(runtime.stop())
+            # A negative check (no event says "the stop would have ended by now"): the stop is
+            # under way and everything else is down, and it still waits for the delivery.
+            await asyncio.sleep(0.2)
+            assert not stopping.done(), "the stop did not wait for the delivery in flight"
+            server.release.set()
+            await asyncio.wait_for(stopping, timeout=10)
+        finally:
+            server.release.set()  # before the server stops: its handler is waiting for it
     # Delivered once and recorded: not left pending, to be sent again after its claim.
     stored = await load(database, mail.id)
     assert (stored.status, stored.attempts) == (MailStatus.SENT, 1)

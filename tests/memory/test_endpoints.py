@@ -7,17 +7,16 @@ import pytest
 
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import join, signup
+from tests.support.accounts import signup, signup_into
 
 pytestmark = pytest.mark.postgres
 
 
 async def test_memory_crud_roles_and_tenancy(client: httpx.AsyncClient, database: Database) -> None:
     owner = await signup(client)
-    member = await signup(client)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
     stranger = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
-    as_member = {**member.headers, "X-Team-Id": owner.team_id}
+    as_member = member.headers_in(owner.team_id)
 
     put = await client.put(
         "/api/memory/core", json={"value": "Warm, plain English. No hype."}, headers=owner.headers

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
 
 from signoff.db import create_engine
 from signoff.migrations.runner import downgrade, include_name, upgrade
 from signoff.models import Base
-from tests.conftest import POSTGRES_URL
+from tests.support.postgres import fresh_postgres_database
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -42,19 +40,11 @@ async def test_sqlite_migrations_match_models_and_downgrade(tmp_path: Path) -> N
     assert await _schema_diff(url) == []
 
 
-async def test_postgres_migrations_match_models(postgres_database_url: str) -> None:
-    # The session database was migrated by the fixture; check a throwaway one up and down.
-    name = make_url(postgres_database_url).database + "_m"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+async def test_postgres_migrations_match_models() -> None:
+    # The session database was migrated by its fixture; check a throwaway one from nothing.
+    with fresh_postgres_database("migrations", migrated=False) as url:
         await asyncio.to_thread(upgrade, url)
         assert await _schema_diff(url) == []
         await asyncio.to_thread(downgrade, url, "base")
         await asyncio.to_thread(upgrade, url)
         assert await _schema_diff(url) == []
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

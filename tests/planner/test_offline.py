@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -24,17 +23,12 @@ from signoff.planner.rules import plan_problems
 from signoff.planner.schemas import Plan
 from signoff.planner.service import DraftedPlan, draft_plan
 from signoff.runtime import offline_model
-from tests.conftest import make_settings
-
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
+from tests.support.settings import make_settings
+from tests.support.workflows import SEED_GOAL
 
 
 def _tools(plan: Plan) -> list[str]:
     return [step.tool_name for step in plan.steps]
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/signoff.db", **overrides)
 
 
 async def _draft(goal: str, settings: Settings, core_memory: str | None = None) -> DraftedPlan:
@@ -196,7 +190,7 @@ def test_any_goal_gets_a_valid_plan(goal: str) -> None:
 
 
 async def test_the_offline_model_drafts_through_the_planner(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = make_settings(tmp_path)
     first = await _draft(SEED_GOAL, settings, core_memory="We are warm and plain.")
     second = await _draft(SEED_GOAL, settings, core_memory="We are warm and plain.")
 
@@ -214,14 +208,16 @@ async def test_the_offline_model_drafts_through_the_planner(tmp_path: Path) -> N
 
 async def test_the_offline_model_reads_the_goal_out_of_its_fence(tmp_path: Path) -> None:
     goal = "Write a LinkedIn post about </goal> tags <goal> in HTML"
-    drafted = await _draft(goal, _settings(tmp_path), core_memory="<goal>Post about cats</goal>")
+    drafted = await _draft(
+        goal, make_settings(tmp_path), core_memory="<goal>Post about cats</goal>"
+    )
     assert drafted.title == "Write a LinkedIn post about </goal> tags <goal> in HTML"
     outline = drafted.steps[0]
     assert outline.tool_input["topic"] == "</goal> tags <goal> in HTML"
 
 
 async def test_the_offline_delay_is_honoured(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, offline_delay_seconds=0.2)
+    settings = make_settings(tmp_path, offline_delay_seconds=0.2)
     started = time.perf_counter()
     await _draft(SEED_GOAL, settings)
     assert time.perf_counter() - started >= 0.2

@@ -23,22 +23,18 @@ from signoff.llm.offline import OfflineModel
 from signoff.planner.prompts import PLANNER_INSTRUCTIONS
 from signoff.planner.service import DraftedPlan, PlannerFailed, draft_plan
 from signoff.runtime import build_llm
-from tests.conftest import make_settings
-from tests.fakes.openai import FakeOpenAI, http_error, text, tool_call
-from tests.fakes.smtp import free_port
+from tests.support.openai_fake import FakeOpenAI, http_error, text, tool_call
+from tests.support.ports import free_port
+from tests.support.settings import make_settings
+from tests.support.workflows import SEED_GOAL
 
-GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
 TEAM = "Acme Marketing"
 CORE_MEMORY = "We write in a warm, plain voice. Never use emojis."
 
 
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/signoff.db", **overrides)
-
-
 @pytest.fixture
 def settings(tmp_path: Path, fake_openai: FakeOpenAI) -> Settings:
-    return _settings(tmp_path, llm_model="fake-model", llm_base_url=fake_openai.base_url)
+    return make_settings(tmp_path, llm_model="fake-model", llm_base_url=fake_openai.base_url)
 
 
 def _step(tool: str, index: int = 0, **fields: Any) -> dict[str, Any]:
@@ -69,7 +65,7 @@ GOOD_PLAN = _plan(
 )  # fmt: skip
 
 
-async def _draft(model: Model, settings: Settings, goal: str = GOAL) -> DraftedPlan:
+async def _draft(model: Model, settings: Settings, goal: str = SEED_GOAL) -> DraftedPlan:
     with override_allow_model_requests(True):
         return await draft_plan(
             model, goal=goal, team_name=TEAM, core_memory=CORE_MEMORY, settings=settings
@@ -119,7 +115,7 @@ async def test_a_good_plan_is_drafted_over_the_wire(
     system = [m["content"] for m in request["messages"] if m["role"] == "system"]
     assert system == [PLANNER_INSTRUCTIONS]
     user = fake_openai.user_text(0)
-    assert f"<goal>\n{GOAL}\n</goal>" in user
+    assert f"<goal>\n{SEED_GOAL}\n</goal>" in user
     assert f"<team_name>\n{TEAM}\n</team_name>" in user
     assert f"<core_memory>\n{CORE_MEMORY}\n</core_memory>" in user
     # No key configured: a placeholder, never an empty header or an environment key.
@@ -127,7 +123,7 @@ async def test_a_good_plan_is_drafted_over_the_wire(
 
 
 async def test_the_configured_api_key_is_sent(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    settings = _settings(
+    settings = make_settings(
         tmp_path,
         llm_model="openai:fake-model",
         llm_base_url=fake_openai.base_url,
@@ -160,7 +156,7 @@ async def test_an_empty_core_memory_is_said_plainly(
 
     with override_allow_model_requests(True):
         await draft_plan(
-            build_llm(settings), goal=GOAL, team_name=TEAM, core_memory="  ", settings=settings
+            build_llm(settings), goal=SEED_GOAL, team_name=TEAM, core_memory="  ", settings=settings
         )
 
     user = fake_openai.user_text(0)
@@ -320,7 +316,7 @@ def _single_attempt_model(base_url: str) -> Model:
 async def test_a_slow_model_times_out_into_planner_failed(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    settings = _settings(tmp_path, llm_timeout_seconds=0.2)
+    settings = make_settings(tmp_path, llm_timeout_seconds=0.2)
     fake_openai.script(http_error(500, delay_seconds=2))
 
     with pytest.raises(PlannerFailed) as caught:
@@ -330,7 +326,7 @@ async def test_a_slow_model_times_out_into_planner_failed(
 
 
 async def test_an_unreachable_server_becomes_planner_failed(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = make_settings(tmp_path)
     model = _single_attempt_model(f"http://127.0.0.1:{free_port()}/v1")
 
     with pytest.raises(PlannerFailed) as caught:
@@ -343,7 +339,7 @@ async def test_an_unreachable_server_becomes_planner_failed(tmp_path: Path) -> N
 
 
 def test_offline_is_the_default_model(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, offline_delay_seconds=0.25)
+    settings = make_settings(tmp_path, offline_delay_seconds=0.25)
     model = build_llm(settings)
     assert isinstance(model, OfflineModel)
     assert model.delay_seconds == 0.25
@@ -362,7 +358,7 @@ def test_offline_is_the_default_model(tmp_path: Path) -> None:
 def test_a_base_url_means_an_openai_compatible_chat_server(
     tmp_path: Path, name: str, served_as: str
 ) -> None:
-    settings = _settings(tmp_path, llm_model=name, llm_base_url="http://127.0.0.1:11434/v1")
+    settings = make_settings(tmp_path, llm_model=name, llm_base_url="http://127.0.0.1:11434/v1")
     model = build_llm(settings)
     # Chat completions, which local servers speak; not OpenAI's Responses API.
     assert type(model) is OpenAIChatModel
@@ -374,7 +370,7 @@ def test_library_model_names_take_the_configured_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    settings = _settings(tmp_path, llm_model="openai:gpt-4o", llm_api_key="sk-test")
+    settings = make_settings(tmp_path, llm_model="openai:gpt-4o", llm_api_key="sk-test")
     model = build_llm(settings)
     assert isinstance(model, OpenAIResponsesModel)
     assert model_label(model) == "openai:gpt-4o"
@@ -395,10 +391,10 @@ def test_an_unusable_model_fails_when_built(
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError) as caught:
-        build_llm(_settings(tmp_path, **overrides))
+        build_llm(make_settings(tmp_path, **overrides))
     assert words in str(caught.value)
     assert "Agent('test')" not in str(caught.value)  # the library's advice, not ours
 
 
 def test_model_settings_carry_the_timeout(tmp_path: Path) -> None:
-    assert model_settings(_settings(tmp_path, llm_timeout_seconds=7.5)) == {"timeout": 7.5}
+    assert model_settings(make_settings(tmp_path, llm_timeout_seconds=7.5)) == {"timeout": 7.5}

@@ -15,7 +15,6 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -39,25 +38,27 @@ from signoff.queue.procrastinate_queue import (
     ProcrastinateQueue,
 )
 from signoff.runs import conversation
-from tests.conftest import make_settings
-from tests.fakes.smtp import FakeSmtpServer, running_smtp_server
-from tests.runs.engine_support import active_workflow_run
-from tests.runs.processes import (
+from tests.support.accounts import BROWSER, signup
+from tests.support.engine import active_workflow_run
+from tests.support.mailbox import links_in, mail_to, text_of
+from tests.support.postgres import fresh_postgres_database, libpq
+from tests.support.processes import (
     Process,
     QueuedStep,
     emails_sent_once,
-    eventually,
-    fresh_postgres_database,
     job_status,
-    libpq,
     processes,
     step_jobs,
     wait_for_workers,
     worker_ids,
 )
-from tests.support import BROWSER, links_in, signup, wait_for_run
+from tests.support.settings import make_settings
+from tests.support.smtp import FakeSmtpServer, running_smtp_server
+from tests.support.waiting import wait_until
+from tests.support.workflows import SEED_GOAL, create_workflow, wait_for_run
 
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
+# The workers are other processes: room for a busy machine, and a gentler poll of the database.
+PATIENCE: dict[str, Any] = {"timeout": 20.0, "interval": 0.05}
 
 
 @dataclass
@@ -130,16 +131,6 @@ async def queue(cluster: Cluster) -> AsyncIterator[ProcrastinateQueue]:
         await deferrer.close()
 
 
-async def mail(smtp: FakeSmtpServer, to: str, subject: str) -> EmailMessage:
-    """The email to ``to`` whose subject contains ``subject``, once it arrived."""
-
-    async def arrived() -> EmailMessage | None:
-        found = [m for m in smtp.messages if m["To"] == to and subject in str(m["Subject"])]
-        return found[0] if found else None
-
-    return await eventually(arrived, f"an email to {to} about {subject!r}", timeout=15)
-
-
 async def stored(db: Database, run_id: int) -> tuple[Run, list[RunStep], list[ModelMessage]]:
     async with db.read() as session:
         run = await session.get(Run, run_id)
@@ -188,7 +179,9 @@ async def all_succeeded(url: str, job_ids: list[int], cluster: Cluster) -> None:
         assert "failed" not in statuses, statuses
         return all(status == "succeeded" for status in statuses)
 
-    await eventually(finished, "the deferred jobs to be executed", watch=cluster.workers)
+    await wait_until(
+        finished, "the deferred jobs to be executed", watch=cluster.workers, **PATIENCE
+    )
 
 
 async def finished_jobs(cluster: Cluster, run_id: int) -> list[QueuedStep]:
@@ -200,7 +193,7 @@ async def finished_jobs(cluster: Cluster, run_id: int) -> list[QueuedStep]:
         jobs = await step_jobs(cluster.database_url, run_id)
         return jobs if all(job.status not in ("todo", "doing") for job in jobs) else None
 
-    return await eventually(finished, "the run's jobs to finish", watch=cluster.workers)
+    return await wait_until(finished, "the run's jobs to finish", watch=cluster.workers, **PATIENCE)
 
 
 def periodic_ticks(queue: ProcrastinateQueue, task_name: str, count: int = 30) -> list[float]:
@@ -225,19 +218,19 @@ def test_the_sweep_is_scheduled_every_interval(interval: float, every: int) -> N
     assert {round(b - a) for a, b in itertools.pairwise(ticks[1:])} == {every}
 
 
+@pytest.mark.processes
 async def test_seed_flow_with_worker_processes(
     api: httpx.AsyncClient, cluster: Cluster, db: Database
 ) -> None:
     smtp = cluster.smtp
     owner = await signup(api)
-    created = await api.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
-    assert created.status_code == 201, created.text
-    workflow_id = created.json()["workflowId"]
-    tools = [step["toolName"] for step in created.json()["steps"]]
+    created = await create_workflow(api, owner, SEED_GOAL)
+    workflow_id = created["workflowId"]
+    tools = [step["toolName"] for step in created["steps"]]
     assert tools == ["web_search", "generate_outline", "format_post"]
 
     # Approve the plan from the email: run 1 starts; its jobs go to the worker processes.
-    plan_mail = await mail(smtp, owner.email, "Approve your workflow plan")
+    plan_mail = await mail_to(smtp, owner.email, "Approve your workflow plan", timeout=15)
     [approve_plan] = [link for link in links_in(plan_mail) if "/approve?" in link]
     assert (await api.post(approve_plan)).status_code == 303
     [run] = (await api.get(f"/api/workflows/{workflow_id}", headers=owner.headers)).json()[
@@ -252,10 +245,8 @@ async def test_seed_flow_with_worker_processes(
         "completed",
         "awaiting_approval",
     ]
-    step_mail = await mail(smtp, owner.email, "Approval needed (step 3, attempt 1)")
-    body = step_mail.get_body(preferencelist=("plain",))
-    assert body is not None
-    assert first_post.splitlines()[0] in str(body.get_content())
+    step_mail = await mail_to(smtp, owner.email, "Approval needed (step 3, attempt 1)", timeout=15)
+    assert first_post.splitlines()[0] in text_of(step_mail)
     [reject] = [link for link in links_in(step_mail) if "action=reject" in link]
 
     # Reject with a note: a worker runs the step again as attempt 2, with the feedback.
@@ -268,7 +259,9 @@ async def test_seed_flow_with_worker_processes(
     revised = await wait_for_run(api, owner, workflow_id, run_id, "awaiting_approval", timeout=20)
     assert revised["steps"][2]["attempt"] == 2
     assert "webinar" in revised["steps"][2]["output"].lower()
-    second_mail = await mail(smtp, owner.email, "Approval needed (step 3, attempt 2)")
+    second_mail = await mail_to(
+        smtp, owner.email, "Approval needed (step 3, attempt 2)", timeout=15
+    )
     [approve] = [link for link in links_in(second_mail) if "action=approve" in link]
     assert (await api.post(approve)).status_code == 303
     done = await wait_for_run(api, owner, workflow_id, run_id, "completed", timeout=20)
@@ -303,6 +296,7 @@ async def test_seed_flow_with_worker_processes(
     assert kinds["run_failed"] == 0
 
 
+@pytest.mark.processes
 async def test_a_job_delivered_twice_does_nothing_the_second_time(
     cluster: Cluster, db: Database, queue: ProcrastinateQueue, tmp_path: Path
 ) -> None:
@@ -315,10 +309,11 @@ async def test_a_job_delivered_twice_does_nothing_the_second_time(
     job_ids = await asyncio.gather(
         defer(queue, job, locked=True), *(defer(queue, job, locked=False) for _ in range(3))
     )
-    await eventually(
+    await wait_until(
         lambda: run_status(db, run_id, RunStatus.COMPLETED),
         "the run to complete",
         watch=cluster.workers,
+        **PATIENCE,
     )
     await all_succeeded(cluster.database_url, [i for i in job_ids if i is not None], cluster)
     run, steps, messages = await stored(db, run_id)
@@ -343,6 +338,7 @@ async def test_a_job_delivered_twice_does_nothing_the_second_time(
     ]
 
 
+@pytest.mark.processes
 async def test_the_sweep_defers_what_was_committed_but_never_deferred(
     cluster: Cluster, db: Database, tmp_path: Path
 ) -> None:
@@ -351,10 +347,11 @@ async def test_the_sweep_defers_what_was_committed_but_never_deferred(
     # died between the commit and the defer.
     _, run_id, _ = await active_workflow_run(db, settings, tools=("web_search",))
     assert await step_jobs(cluster.database_url, run_id) == []
-    await eventually(
+    await wait_until(
         lambda: run_status(db, run_id, RunStatus.COMPLETED),
         "the sweep to defer the step and a worker to run it",
         timeout=15,
+        interval=0.05,
         watch=cluster.workers,
     )
     # Deferred by the sweep (with the step attempt's lock; more than once if a tick came
@@ -366,6 +363,7 @@ async def test_the_sweep_defers_what_was_committed_but_never_deferred(
     assert all(job.status == "succeeded" and job.worker_id in workers for job in jobs), jobs
 
 
+@pytest.mark.processes
 async def test_the_sweep_retries_a_job_stalled_on_a_dead_worker(
     cluster: Cluster, queue: ProcrastinateQueue
 ) -> None:
@@ -383,6 +381,7 @@ async def test_the_sweep_retries_a_job_stalled_on_a_dead_worker(
     await all_succeeded(cluster.database_url, [job_id], cluster)
 
 
+@pytest.mark.processes
 async def test_old_succeeded_jobs_are_removed_hourly(
     cluster: Cluster, queue: ProcrastinateQueue
 ) -> None:

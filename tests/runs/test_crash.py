@@ -13,7 +13,7 @@ On procrastinate, the surviving worker is then stopped with SIGTERM: it exits 0 
 unregisters (a graceful stop, unlike the kill).
 
 (A job delivered twice on the inline backend: tests/runs/test_engine.py; on procrastinate:
-tests/runs/test_procrastinate.py.)
+tests/queue/test_procrastinate.py.)
 """
 
 from __future__ import annotations
@@ -32,22 +32,23 @@ from signoff.app import create_app
 from signoff.db import Database
 from signoff.models import RunStep
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
-from tests.conftest import make_settings
-from tests.fakes.smtp import FakeSmtpServer
-from tests.runs.processes import (
+from tests.support.accounts import Account, signup
+from tests.support.postgres import fresh_postgres_database
+from tests.support.processes import (
     Process,
     emails_sent_once,
-    eventually,
-    fresh_postgres_database,
     outbox_of,
     processes,
     step_jobs,
     wait_for_workers,
     worker_ids,
 )
-from tests.support import Account, signup, wait_for_run
+from tests.support.settings import make_settings
+from tests.support.smtp import FakeSmtpServer
+from tests.support.waiting import wait_until
+from tests.support.workflows import SEED_GOAL, activate, create_workflow, wait_for_run
 
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
+pytestmark = pytest.mark.processes
 CRASH_SETTINGS: dict[str, Any] = {
     "offline_delay_seconds": 1.0,  # each model call: a step is in flight for a second
     "step_lease_seconds": 2,
@@ -70,10 +71,9 @@ async def run_through_a_crash(
     from then on), see the run through, check what the crash must not change; returns the
     run id."""
     owner = await signup(client)
-    created = await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
-    assert created.status_code == 201, created.text
-    workflow_id = created.json()["workflowId"]
-    assert [s["toolName"] for s in created.json()["steps"]] == [
+    created = await create_workflow(client, owner, SEED_GOAL)
+    workflow_id = created["workflowId"]
+    assert [s["toolName"] for s in created["steps"]] == [
         "web_search",
         "generate_outline",
         "format_post",
@@ -81,16 +81,14 @@ async def run_through_a_crash(
     # Emails so far are delivered before anything crashes: a crash between an SMTP delivery and
     # its record may resend that one email (with the same Message-ID), which is not the point.
     await all_delivered(database_url, owner)
-    activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=owner.headers)
-    assert activated.status_code == 200, activated.text
-    run_id: int = activated.json()["workflowRuns"][0]["id"]
+    run_id = await activate(client, owner, workflow_id)
     path = f"/api/workflows/{workflow_id}/runs/{run_id}"
 
     async def interrupted_step_running() -> dict[str, Any] | None:
         run: dict[str, Any] = (await client.get(path, headers=owner.headers)).json()
         return run if run["steps"][INTERRUPTED]["status"] == "running" else None
 
-    before = await eventually(
+    before = await wait_until(
         interrupted_step_running, "step 2 to be executing", timeout=30, interval=0.03, watch=watch
     )
     assert before["steps"][0]["status"] == "completed"
@@ -142,7 +140,7 @@ async def all_delivered(database_url: str, owner: Account) -> None:
         rows = await outbox_of(database_url, owner.email)
         return bool(rows) and all(row.status == "sent" for row in rows)
 
-    await eventually(delivered, "the emails so far to be delivered", timeout=15)
+    await wait_until(delivered, "the emails so far to be delivered", timeout=15)
 
 
 async def test_kill_9_of_signoff_serve_inline_on_sqlite(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.exceptions import ModelHTTPError
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from signoff.auth import service as auth_service
@@ -30,7 +29,8 @@ from signoff.queue.jobs import StepJob
 from signoff.runs import conversation, service
 from signoff.runs.executor import Engine
 from signoff.runs.states import RUN_TRANSITIONS, IllegalTransition, transition_run
-from tests.runs.engine_support import RecordingQueue, ScriptedModel, active_workflow_run
+from tests.support.db import count
+from tests.support.engine import RecordingQueue, ScriptedModel, active_workflow_run
 
 pytestmark = pytest.mark.postgres
 
@@ -52,14 +52,6 @@ async def load(database: Database, run_id: int) -> tuple[Run, list[RunStep]]:
         )
     assert run is not None
     return run, steps
-
-
-async def count(database: Database, model: type, *where: Any) -> int:
-    async with database.read() as session:
-        query = select(func.count()).select_from(model)
-        for clause in where:
-            query = query.where(clause)
-        return int(await session.scalar(query) or 0)
 
 
 async def test_run_to_approval_one_request_per_step(
@@ -659,7 +651,7 @@ def test_transition_table_refuses_everything_else() -> None:
 async def test_memory_tool_cannot_change_core(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    from tests.support import signup
+    from tests.support.accounts import signup
 
     account = await signup(client)
     await client.put("/api/memory/core", json={"value": "Calm voice."}, headers=account.headers)

@@ -12,10 +12,32 @@ from PIL import Image
 
 from signoff.approvals import tokens
 from signoff.config import Settings
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import BROWSER, signup, wait_for_run, wait_for_subject
+from tests.support.accounts import BROWSER, Account, signup
+from tests.support.mailbox import mail_to
+from tests.support.smtp import FakeSmtpServer
+from tests.support.workflows import activate, create_workflow, wait_for_run
 
 pytestmark = pytest.mark.postgres
+
+
+async def paused_image_run(
+    client: httpx.AsyncClient, owner: Account, tool_input: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A workflow whose one step draws the banner, approved: its run 1 waiting at the image."""
+    workflow_id = (await create_workflow(client, owner, "Draw a banner for our launch"))[
+        "workflowId"
+    ]
+    step = {"description": "Draw the banner", "toolName": "generate_image"}
+    await client.post(
+        f"/api/workflows/{workflow_id}/steps",
+        json={
+            "mode": "replace",
+            "steps": [step | ({"toolInput": tool_input} if tool_input else {})],
+        },
+        headers=owner.headers,
+    )
+    run_id = await activate(client, owner, workflow_id)
+    return await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
 
 
 async def test_image_step_through_link_and_assets(
@@ -23,27 +45,8 @@ async def test_image_step_through_link_and_assets(
 ) -> None:
     owner = await signup(client)
     stranger = await signup(client)
-    created = await client.post(
-        "/api/workflows", json={"goal": "Draw a banner for our launch"}, headers=owner.headers
-    )
-    workflow_id = created.json()["workflowId"]
-    await client.post(
-        f"/api/workflows/{workflow_id}/steps",
-        json={
-            "mode": "replace",
-            "steps": [
-                {
-                    "description": "Draw the banner",
-                    "toolName": "generate_image",
-                    "toolInput": {"prompt": "A rocket over a city at dawn"},
-                }
-            ],
-        },
-        headers=owner.headers,
-    )
-    activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=owner.headers)
-    run_id = activated.json()["workflowRuns"][0]["id"]
-    run = await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
+    run = await paused_image_run(client, owner, {"prompt": "A rocket over a city at dawn"})
+    workflow_id, run_id = run["workflowId"], run["id"]
     token = tokens.issue_step_token(
         settings,
         workflow_id=workflow_id,
@@ -84,22 +87,8 @@ async def test_the_approval_email_shows_the_image_inline(
     client: httpx.AsyncClient, smtp_server: FakeSmtpServer
 ) -> None:
     owner = await signup(client)
-    created = await client.post(
-        "/api/workflows", json={"goal": "Draw a banner for our launch"}, headers=owner.headers
-    )
-    workflow_id = created.json()["workflowId"]
-    await client.post(
-        f"/api/workflows/{workflow_id}/steps",
-        json={
-            "mode": "replace",
-            "steps": [{"description": "Draw the banner", "toolName": "generate_image"}],
-        },
-        headers=owner.headers,
-    )
-    activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=owner.headers)
-    run_id = activated.json()["workflowRuns"][0]["id"]
-    await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
-    message = await wait_for_subject(smtp_server, "Approval needed")
+    await paused_image_run(client, owner)
+    message = await mail_to(smtp_server, owner.email, "Approval needed")
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None
     [image] = [part for part in message.walk() if part.get_content_maintype() == "image"]

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
 from signoff.config import Settings
 from signoff.db import Database
-from signoff.kit.safe_http import allow_loopback_for_tests
 from signoff.models import OutboxMail, Run, RunStatus, RunStep
 from signoff.queue.jobs import StepJob
 from signoff.runs.executor import Engine
-from tests.runs.engine_support import RecordingQueue, ScriptedModel, active_workflow_run
-from tests.tools.fakeweb import FakeWeb, Reply
-from tests.tools.test_extract import INJECTION_PAGE
+from tests.support.engine import RecordingQueue, ScriptedModel, active_workflow_run
+from tests.support.fakeweb import INJECTION_PAGE, FakeWeb, Reply
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def web() -> Iterator[FakeWeb]:
-    server = FakeWeb().start()
-    try:
-        with allow_loopback_for_tests(server.port):
-            yield server
-    finally:
-        server.stop()
 
 
 async def test_an_injected_page_still_pauses_at_format_post(

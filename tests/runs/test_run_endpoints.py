@@ -10,22 +10,10 @@ import pytest
 
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import Account, join, signup, wait_for_run
+from tests.support.accounts import signup, signup_into
+from tests.support.workflows import GOAL, start_run, wait_for_run
 
 pytestmark = pytest.mark.postgres
-
-GOAL = "Write a LinkedIn post about our spring product launch"
-
-
-async def active_workflow(client: httpx.AsyncClient, account: Account) -> tuple[str, int]:
-    """A workflow approved from the dashboard; returns it and its first run (paused)."""
-    created = await client.post("/api/workflows", json={"goal": GOAL}, headers=account.headers)
-    assert created.status_code == 201
-    workflow_id = created.json()["workflowId"]
-    activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=account.headers)
-    assert activated.status_code == 200
-    run_id: int = activated.json()["workflowRuns"][0]["id"]
-    return workflow_id, run_id
 
 
 async def test_run_preconditions(client: httpx.AsyncClient) -> None:
@@ -36,7 +24,7 @@ async def test_run_preconditions(client: httpx.AsyncClient) -> None:
     assert not_active.status_code == 422
     assert not_active.json()["code"] == "workflow_not_active"
 
-    workflow_id, first = await active_workflow(client, account)
+    workflow_id, first = await start_run(client, account)
     busy = await client.post(f"/api/workflows/{workflow_id}/run", headers=account.headers)
     assert busy.status_code == 409
     assert busy.json()["code"] == "run_active"
@@ -65,7 +53,7 @@ async def test_run_preconditions(client: httpx.AsyncClient) -> None:
 
 async def test_fifty_concurrent_starts_one_wins(client: httpx.AsyncClient) -> None:
     account = await signup(client)
-    workflow_id, first = await active_workflow(client, account)
+    workflow_id, first = await start_run(client, account)
     await wait_for_run(client, account, workflow_id, first, "awaiting_approval")
     await client.post(f"/api/workflows/{workflow_id}/runs/{first}/stop", headers=account.headers)
     responses = await asyncio.gather(
@@ -86,7 +74,7 @@ async def test_stop_while_awaiting_approval_kills_the_links(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     account = await signup(client)
-    workflow_id, run_id = await active_workflow(client, account)
+    workflow_id, run_id = await start_run(client, account)
     paused = await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
     stopped = await client.post(
         f"/api/workflows/{workflow_id}/runs/{run_id}/stop", headers=account.headers
@@ -121,10 +109,9 @@ async def test_decision_endpoint_roles_and_flow(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
-    as_member = {**member.headers, "X-Team-Id": owner.team_id}
-    workflow_id, run_id = await active_workflow(client, owner)
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
+    as_member = member.headers_in(owner.team_id)
+    workflow_id, run_id = await start_run(client, owner)
     await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
     path = f"/api/workflows/{workflow_id}/runs/{run_id}/decision"
     assert (
@@ -153,7 +140,7 @@ async def test_decision_endpoint_roles_and_flow(
 async def test_runs_listing_detail_and_tenancy(client: httpx.AsyncClient) -> None:
     owner = await signup(client)
     stranger = await signup(client)
-    workflow_id, run_id = await active_workflow(client, owner)
+    workflow_id, run_id = await start_run(client, owner)
     await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
     paths: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", f"/api/workflows/{workflow_id}/runs", None),

@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import BROWSER, links_in, signup, wait_for_mail, wait_for_run
+from tests.support.accounts import BROWSER, signup
+from tests.support.mailbox import links_in, text_of, wait_for_mail
+from tests.support.smtp import FakeSmtpServer
+from tests.support.workflows import SEED_GOAL, create_workflow, wait_for_run
 
 pytestmark = pytest.mark.postgres
-
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
 
 
 @pytest.fixture
@@ -20,18 +20,13 @@ def settings_overrides(smtp_server: FakeSmtpServer) -> dict[str, Any]:
     return {"smtp_url": smtp_server.url}
 
 
-def subjects(server: FakeSmtpServer) -> list[str]:
-    return [str(message["Subject"]) for message in server.messages]
-
-
 async def test_seed_flow(client: httpx.AsyncClient, smtp_server: FakeSmtpServer) -> None:
     owner = await signup(client, "owner@example.com")
     await wait_for_mail(smtp_server, 1)  # the verification email signup sends
     smtp_server.messages.clear()
-    created = await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
-    assert created.status_code == 201
-    workflow_id = created.json()["workflowId"]
-    steps = created.json()["steps"]
+    created = await create_workflow(client, owner, SEED_GOAL)
+    workflow_id = created["workflowId"]
+    steps = created["steps"]
     post_index = [step["toolName"] for step in steps].index("format_post")
 
     # Approve the plan from the email: the workflow is active and run 1 starts.
@@ -55,9 +50,7 @@ async def test_seed_flow(client: httpx.AsyncClient, smtp_server: FakeSmtpServer)
     mails = await wait_for_mail(smtp_server, 2)
     step_mail = mails[1]
     assert "Approval needed" in str(step_mail["Subject"])
-    body = step_mail.get_body(preferencelist=("plain",))
-    assert body is not None
-    assert first_post.splitlines()[0] in str(body.get_content())
+    assert first_post.splitlines()[0] in text_of(step_mail)
     approve_link, reject_link = (
         next(link for link in links_in(step_mail) if "action=approve" in link),
         next(link for link in links_in(step_mail) if "action=reject" in link),

@@ -9,14 +9,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import Run, ScheduleFire, Workflow
 from signoff.scheduling import service as scheduling
-from tests.support import Account, signup, wait_for_run
+from tests.support.accounts import Account, signup
+from tests.support.db import count, stored
+from tests.support.workflows import create_workflow, wait_for_run
 
 pytestmark = pytest.mark.postgres
 
@@ -25,12 +27,10 @@ async def scheduled_workflow(
     client: httpx.AsyncClient, account: Account, schedule: str, tool: str = "llm_response"
 ) -> dict[str, Any]:
     """An active workflow with a one-step plan; its approval run is left to finish or wait."""
-    created = await client.post(
-        "/api/workflows",
-        json={"goal": "Summarise our week", "schedule": schedule, "timezone": "Europe/Paris"},
-        headers=account.headers,
+    created = await create_workflow(
+        client, account, "Summarise our week", schedule=schedule, timezone="Europe/Paris"
     )
-    workflow_id = created.json()["workflowId"]
+    workflow_id = created["workflowId"]
     step = {"description": "Say something useful", "toolName": tool}
     replaced = await client.post(
         f"/api/workflows/{workflow_id}/steps",
@@ -56,14 +56,6 @@ async def fires(database: Database, workflow_id: str) -> list[ScheduleFire]:
         return list(rows)
 
 
-async def run_count(database: Database, workflow_id: str) -> int:
-    async with database.read() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Run).where(Run.workflow_id == workflow_id)
-        )
-    return int(count or 0)
-
-
 async def settle(app: FastAPI) -> None:
     """Let the inline engine finish what the tick queued."""
     await asyncio.sleep(0)
@@ -84,7 +76,9 @@ async def test_every_five_minutes_for_an_hour_fires_twelve_times(
     log = await fires(database, workflow["id"])
     assert [fire.outcome.value for fire in log] == ["started"] * 12
     assert [fire.due_at.minute for fire in log] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 0]
-    assert await run_count(database, workflow["id"]) == 13  # the approval run + 12 fires
+    assert (
+        await count(database, Run, Run.workflow_id == workflow["id"]) == 13
+    )  # the approval run + 12 fires
     api = await client.get(f"/api/workflows/{workflow['id']}/fires", headers=account.headers)
     assert len(api.json()) == 12
     assert api.json()[0]["outcome"] == "started"
@@ -103,7 +97,7 @@ async def test_fires_are_skipped_while_a_run_waits_for_approval(
     log = await fires(database, workflow["id"])
     assert [fire.outcome.value for fire in log] == ["skipped"] * 3
     assert all(fire.run_id is None for fire in log)
-    assert await run_count(database, workflow["id"]) == 1
+    assert await count(database, Run, Run.workflow_id == workflow["id"]) == 1
 
 
 async def test_downtime_logs_missed_fires_and_one_catch_up_run(
@@ -126,10 +120,9 @@ async def test_downtime_logs_missed_fires_and_one_catch_up_run(
     assert catch_up[0].outcome.value == "started"
     assert catch_up[0].run_id is not None
     assert len(log) == 3
-    async with database.read() as session:
-        stored = await session.get(Workflow, workflow["id"])
-    assert stored is not None
-    assert stored.next_run_at == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert (await stored(database, Workflow, workflow["id"])).next_run_at == datetime(
+        2026, 3, 2, 12, 0, tzinfo=UTC
+    )
 
 
 async def test_two_schedulers_fire_each_due_time_once(
@@ -201,8 +194,7 @@ async def test_invalid_schedule_on_create_is_422_and_saves_nothing(
     for body in ({"goal": "x", "schedule": "0 25 * * *"}, {"goal": "x", "timezone": "Mars/Base"}):
         response = await client.post("/api/workflows", json=body, headers=account.headers)
         assert response.status_code == 422
-    async with database.read() as session:
-        assert await session.scalar(select(func.count()).select_from(Workflow)) == 0
+    assert await count(database, Workflow) == 0
 
 
 async def test_drafts_are_not_armed(client: httpx.AsyncClient) -> None:

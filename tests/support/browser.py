@@ -1,22 +1,96 @@
-"""What browser tests do over and over: screenshots, and acting as a person (or an API client)."""
+"""Playwright tests against a real ``signoff serve``: the browser's settings, what every page is
+checked for (:class:`Traffic`), screenshots, and acting as a person."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import Server
-from tests.support import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.processes import Process
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-# The seed goal (SPEC): the offline model plans research, an outline and an approval-gated post.
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
-_counter = itertools.count()
+CHROMIUM = Path("/usr/bin/chromium")
+# ENGINEERING.md: tests run as root and offline.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Seconds per offline model call: long enough to see a step running (the page after a decision
+# is rendered before the step's one call ends, even on a busy machine), short enough to be quick.
+OFFLINE_DELAY = 1.5
+VIEWPORT = {"width": 1200, "height": 800}
+# Actions and assertions wait this long at most: room for a busy machine (two cores shared by
+# the whole suite), short of Playwright's 30 s for actions that would hide a stuck page.
+TIMEOUT_MS = 20_000
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    process: Process
+
+    @property
+    def origin(self) -> str:
+        return self.base_url
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "signoff.db"
+
+
+PAGE_CHECK = """() => ({
+  inline: document.querySelectorAll("script:not([src])").length,
+  unlabelled: [...document.querySelectorAll(
+    "input:not([type=hidden]):not([type=submit]):not([type=button]), textarea, select")]
+    .filter((el) => !el.labels.length && !el.getAttribute("aria-label")
+      && !el.getAttribute("aria-labelledby"))
+    .map((el) => el.outerHTML.slice(0, 160)),
+})"""
+
+
+@dataclass
+class Traffic:
+    """What the pages of one test asked for."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    inline_scripts: list[str] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
+
+    def guard(self, route: Route) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin:
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort("blockedbyclient")
+
+    def check_page(self, page: Page) -> None:
+        """What every page must be, checked as each one loads: its JavaScript comes from our
+        static files (no inline script, so none that could act on an approval link by itself),
+        and every form control has a label."""
+        try:
+            found = page.evaluate(PAGE_CHECK)
+        except PlaywrightError:  # navigated away meanwhile: its next page is checked
+            return
+        if found["inline"]:
+            self.inline_scripts.append(page.url)
+        self.unlabelled.extend(f"{page.url}: {control}" for control in found["unlabelled"])
 
 
 def shot(page: Page, name: str) -> Path:
@@ -25,29 +99,6 @@ def shot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-def new_email(label: str = "user") -> str:
-    # Unique across xdist workers too (each has its own server, but the names stay readable).
-    return f"{label}{next(_counter)}-{os.getpid()}@example.com"
-
-
-def api_signup(server: Server, email: str) -> dict[str, str]:
-    """Sign up through the API; returns Bearer headers."""
-    response = httpx.post(
-        f"{server.base_url}/api/auth/signup", json={"email": email, "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-def api_create_workflow(server: Server, headers: dict[str, str], goal: str = SEED_GOAL) -> str:
-    response = httpx.post(
-        f"{server.base_url}/api/workflows", json={"goal": goal}, headers=headers, timeout=60
-    )
-    assert response.status_code == 201, response.text
-    workflow_id: str = response.json()["workflowId"]
-    return workflow_id
 
 
 def sign_in(page: Page, email: str) -> None:

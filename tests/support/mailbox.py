@@ -1,36 +1,28 @@
-"""Helpers for the team tests: memberships, invitations, and reading the emails they send."""
+"""Reading the emails the fake SMTP server received: wait for them, their text and their links."""
 
 from __future__ import annotations
 
-import asyncio
+import re
 from email.message import EmailMessage
-from typing import Any
+from html.parser import HTMLParser
 
-import httpx
-from sqlalchemy import select
-
-from signoff.db import Database
-from signoff.models import Membership, Role
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import BROWSER, Account, links_in
-
-HTML = {"User-Agent": BROWSER, "Accept": "text/html,application/xhtml+xml"}
+from tests.support.settings import BASE_URL
+from tests.support.smtp import FakeSmtpServer
+from tests.support.waiting import wait_until
 
 
-async def roles(database: Database, team_id: str) -> dict[str, Role]:
-    """The team's memberships as user id → role, read straight from the database."""
-    async with database.read() as session:
-        rows = await session.scalars(select(Membership).where(Membership.team_id == team_id))
-        return {row.user_id: row.role for row in rows}
+async def wait_for_mail(
+    server: FakeSmtpServer, count: int, *, timeout: float = 10.0
+) -> list[EmailMessage]:
+    """Every email received, once there are at least ``count``."""
 
+    def arrived() -> list[EmailMessage] | None:
+        return list(server.messages) if len(server.messages) >= count else None
 
-async def invite(
-    client: httpx.AsyncClient, inviter: Account, team_id: str, email: str, role: str = "member"
-) -> httpx.Response:
-    return await client.post(
-        f"/api/teams/{team_id}/invitations",
-        json={"email": email, "role": role},
-        headers=inviter.headers,
+    return await wait_until(
+        arrived,
+        lambda: f"{count} emails; got {len(server.messages)}",
+        timeout=timeout,
     )
 
 
@@ -38,19 +30,35 @@ async def mail_to(
     server: FakeSmtpServer, address: str, subject: str, *, count: int = 1, timeout: float = 10.0
 ) -> EmailMessage:
     """The ``count``-th email to ``address`` whose subject contains ``subject``, once it came."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    def arrived() -> EmailMessage | None:
         found = [
             message
             for message in list(server.messages)
             if message["To"] == address and subject in str(message["Subject"])
         ]
-        if len(found) >= count:
-            return found[count - 1]
-        if asyncio.get_running_loop().time() > deadline:
-            subjects = [(str(m["To"]), str(m["Subject"])) for m in server.messages]
-            raise AssertionError(f"no email {subject!r} #{count} to {address}; got {subjects}")
-        await asyncio.sleep(0.02)
+        return found[count - 1] if len(found) >= count else None
+
+    def received() -> str:
+        got = [(str(m["To"]), str(m["Subject"])) for m in server.messages]
+        return f"email {subject!r} #{count} to {address}; got {got}"
+
+    return await wait_until(arrived, received, timeout=timeout)
+
+
+def text_of(message: EmailMessage) -> str:
+    """The email's plain-text part."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    """The links of an email's text part, as paths on the test server."""
+    return [
+        url.removeprefix(BASE_URL)
+        for url in re.findall(re.escape(BASE_URL) + r"/\S+", text_of(message))
+    ]
 
 
 def link(message: EmailMessage, prefix: str) -> str:
@@ -59,19 +67,17 @@ def link(message: EmailMessage, prefix: str) -> str:
     return path
 
 
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
+def hrefs(html: str) -> list[str]:
+    """The ``href`` of every link in an HTML document, entities decoded as a browser would."""
 
+    class _Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
 
-def as_browser(client: httpx.AsyncClient, account: Account | None) -> None:
-    """Make the client a browser signed in as ``account`` (or signed out: None)."""
-    client.cookies.clear()
-    if account is not None:
-        client.cookies.set("signoff_session", account.token)
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.found += [value for name, value in attrs if name == "href" and value]
 
-
-def json_of(response: httpx.Response) -> Any:
-    assert response.headers["content-type"].startswith("application/json"), response.text
-    return response.json()
+    parser = _Links()
+    parser.feed(html)
+    return parser.found

@@ -3,7 +3,7 @@
 It answers from a queue of scripted replies and records every request body, so a test drives
 pydantic-ai's real OpenAI client over real HTTP and then reads what the model was sent::
 
-    from tests.fakes.openai import FakeOpenAI, http_error, tool_call
+    from tests.support.openai_fake import FakeOpenAI, http_error, tool_call
 
     async def test_something(fake_openai: FakeOpenAI) -> None:
         fake_openai.script(tool_call("submit_plan", {...}), http_error(500))
@@ -15,8 +15,7 @@ pydantic-ai's real OpenAI client over real HTTP and then reads what the model wa
 A request that finds the queue empty is answered 500 (and recorded), so a test that expects
 fewer requests fails on its request count rather than hanging.
 
-The ``fake_openai`` fixture is registered for every test by ``pytest_plugins`` in
-``tests/conftest.py``.
+The ``fake_openai`` fixture (tests/conftest.py) runs one per test.
 """
 
 from __future__ import annotations
@@ -31,8 +30,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
-
-import pytest
 
 MODEL = "fake-model"
 
@@ -177,9 +174,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """A running fake on 127.0.0.1 for one test; its ``base_url`` ends in ``/v1``."""
+@contextlib.contextmanager
+def running_fake_openai() -> Iterator[FakeOpenAI]:
+    """A running fake on 127.0.0.1 until the block ends; its ``base_url`` ends in ``/v1``."""
     fake = FakeOpenAI()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     server.daemon_threads = True

@@ -1,11 +1,9 @@
-"""Helpers for the mail tests: write a notice, read rows back, wait for a condition."""
+"""The outbox: write a notice as the application does, read its rows back, stop a sender."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from html.parser import HTMLParser
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +12,7 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.mail.service import enqueue
 from signoff.models import OutboxMail, Team
-from tests.fakes.smtp import FakeSmtpServer
+from tests.support.smtp import FakeSmtpServer
 
 # Long (quoted-printable wraps lines at 76 characters), with characters that HTML escapes and
 # a JWT-like token: what a real approval link looks like.
@@ -77,15 +75,6 @@ def with_smtp(settings: Settings, server: FakeSmtpServer, **changes: object) -> 
     return settings.model_copy(update={"smtp_url": server.url, **changes})
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``condition`` for work happening in another task (not for time to pass)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 async def stop(task: asyncio.Task[Any]) -> None:
     """Cancel a running sender and check it stops (a failure, not a hung suite, if not)."""
     task.cancel()
@@ -94,17 +83,6 @@ async def stop(task: asyncio.Task[Any]) -> None:
     assert task.cancelled()
 
 
-def hrefs(html: str) -> list[str]:
-    """The ``href`` of every link in an HTML document, entities decoded as a browser would."""
-
-    class _Links(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found: list[str] = []
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            self.found += [value for name, value in attrs if name == "href" and value]
-
-    parser = _Links()
-    parser.feed(html)
-    return parser.found
+async def claimed_at(db: Database, mail_id: int) -> datetime | None:
+    """Until when a sender holds its claim on the mail (None: unclaimed)."""
+    return (await load(db, mail_id)).claimed_until

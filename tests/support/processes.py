@@ -1,64 +1,74 @@
-"""Real Signoff processes for crash and multi-process tests.
+"""Real Signoff processes for the crash, multi-process, serve and browser tests.
 
-- :class:`Processes` starts ``signoff serve`` / ``signoff worker`` the way users do (the console
-  script, settings from ``SIGNOFF_*`` variables, a scratch working directory so no ``.env`` is
-  read), keeps each one's output in a log file, and always stops them (SIGKILL at the latest).
-- :func:`fresh_postgres_database`: a new, migrated PostgreSQL database (our tables and
-  procrastinate's) for one test or module, dropped afterwards, so worker processes never see
-  another test's jobs. With no server reachable it skips loudly (fails under ``CI=true``), like
-  the ``postgres_database_url`` fixture.
-- Helpers that read what the processes did: step jobs in procrastinate's table, the outbox.
+:class:`Processes` starts ``signoff serve`` / ``signoff worker`` (and one-shot commands such as
+``signoff db upgrade``) the way users do: the console script, settings from ``SIGNOFF_*``
+variables, a scratch working directory so no ``.env`` is read. It keeps each one's output in a
+log file and always stops them (SIGKILL at the latest). Every test that starts one carries the
+``processes`` marker (tests/conftest.py fails a test that does not).
+
+Below it, helpers that read what the processes did: procrastinate's jobs and workers, the outbox.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psycopg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from signoff.db import Database
-from signoff.migrations.runner import upgrade
 from signoff.models import MailStatus, OutboxMail
-from tests.conftest import IN_CI, POSTGRES_URL, _postgres_notice, _server_reachable
-from tests.fakes.smtp import FakeSmtpServer, free_port
+from tests.support.ports import free_port
+from tests.support.postgres import libpq
+from tests.support.settings import BASE_URL, FAST_PASSWORDS, TOKEN_SECRET
+from tests.support.smtp import FakeSmtpServer
+from tests.support.waiting import wait_until, wait_until_sync
 
 SIGNOFF = Path(sys.executable).with_name("signoff")
-# The same secret as tests.conftest.make_settings: an in-process API verifies the step links
-# that worker processes sign.
-TOKEN_SECRET = "test-secret-" + "x" * 40
-T = TypeVar("T")
+# How long a ``signoff serve`` may take to answer: generous, for a machine busy with the whole
+# suite; a process that exits fails the wait at once, with its output.
+STARTUP_TIMEOUT = 120.0
+_marked = False
 
 
-def signoff_env(**settings: object) -> dict[str, str]:
+def set_marked(marked: bool) -> None:
+    """Whether the test about to run carries the ``processes`` marker (tests/conftest.py)."""
+    global _marked
+    _marked = marked
+
+
+def signoff_env(*, defaults: bool = True, **settings: object) -> dict[str, str]:
     """The environment of a Signoff process: this one's, minus any ``SIGNOFF_*`` of the
-    developer's, plus ``settings`` (``smtp_url="…"`` → ``SIGNOFF_SMTP_URL=…``)."""
+    developer's, plus ``settings`` (``smtp_url="…"`` → ``SIGNOFF_SMTP_URL=…``) over the tests'
+    defaults (none with ``defaults=False``: a new user's zero configuration)."""
     base: dict[str, object] = {
-        "base_url": "http://testserver",  # links in emails: tests.support.links_in reads them
-        "token_secret": TOKEN_SECRET,
+        "base_url": BASE_URL,  # links in emails: tests.support.mailbox.links_in reads them
+        "token_secret": TOKEN_SECRET,  # an in-process API verifies the links workers sign
         "mail_poll_seconds": 0.2,
-        "password_time_cost": 1,
-        "password_memory_kib": 64,
+        **FAST_PASSWORDS,
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNOFF_")}
-    for name, value in (base | settings).items():
+    for name, value in ((base if defaults else {}) | settings).items():
         env[f"SIGNOFF_{name.upper()}"] = str(value)
     return env
+
+
+def _check_marked(command: str) -> None:
+    if not _marked:
+        pytest.fail(
+            f"`signoff {command}` started by a test without @pytest.mark.processes: mark it, "
+            "so that `pytest -m 'not processes'` stays the fast loop"
+        )
 
 
 @dataclass
@@ -116,13 +126,16 @@ class Processes:
     workdir: Path
     started: list[Process] = field(default_factory=list)
 
-    def start(self, command: str, name: str, **settings: object) -> Process:
+    def start(
+        self, command: str, name: str, *, defaults: bool = True, **settings: object
+    ) -> Process:
+        _check_marked(command)
         log = self.workdir / f"{name}.log"
         with log.open("ab") as sink:
             popen = subprocess.Popen(
                 [str(SIGNOFF), command],
                 cwd=self.workdir,
-                env=signoff_env(**settings),
+                env=signoff_env(defaults=defaults, **settings),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -132,23 +145,52 @@ class Processes:
         return process
 
     def serve(
-        self, name: str = "serve", port: int | None = None, **settings: object
+        self,
+        name: str = "serve",
+        port: int | None = None,
+        *,
+        defaults: bool = True,
+        **settings: object,
     ) -> tuple[Process, str]:
         """``signoff serve`` on ``port`` (default: a free one); returns it and its base URL
-        once it answers."""
+        once its health endpoint answers."""
         port = port or free_port()
-        process = self.start("serve", name, host="127.0.0.1", port=port, **settings)
+        if defaults:
+            settings = {"host": "127.0.0.1", **settings}
+        process = self.start("serve", name, defaults=defaults, port=port, **settings)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            process.check_alive()
+
+        def answers() -> bool:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    return process, base
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"{name} did not answer within 60 s:\n{process.output()[-4000:]}")
+                return False
+
+        wait_until_sync(
+            answers,
+            lambda: f"{name} to answer on {base}; its output:\n{process.output()[-4000:]}",
+            timeout=STARTUP_TIMEOUT,
+            watch=(process,),
+        )
+        return process, base
+
+    def run(self, *command: str, timeout: float = 120, **settings: object) -> None:
+        """A one-shot command (``run("db", "upgrade")``) to its end; fails with its output
+        unless it exits 0."""
+        _check_marked(" ".join(command))
+        done = subprocess.run(
+            [str(SIGNOFF), *command],
+            cwd=self.workdir,
+            env=signoff_env(**settings),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"signoff {' '.join(command)} failed:\n{done.stdout}{done.stderr}"
+        )
 
     def close(self) -> None:
         for process in self.started:  # all at once: graceful stops take a moment each
@@ -169,76 +211,18 @@ def processes(workdir: Path) -> Iterator[Processes]:
         started.close()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]],
-    what: str,
-    *,
-    timeout: float = 20.0,
-    interval: float = 0.05,
-    watch: tuple[Process, ...] = (),
-) -> T:
-    """Poll ``probe`` until it returns something other than None/False; fail after
-    ``timeout`` seconds (or at once when a watched process died)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None and value is not False:
-            return value
-        for process in watch:
-            process.check_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
-# -- PostgreSQL ---------------------------------------------------------------------------------
-
-
-def require_postgres() -> None:
-    """Skip loudly without a PostgreSQL server (fail under CI=true), as tests/conftest.py does."""
-    problem = _server_reachable(POSTGRES_URL)
-    if problem is None:
-        return
-    message = f"No PostgreSQL server at {POSTGRES_URL}: {problem}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)")
-    _postgres_notice.append(message + " — set SIGNOFF_TEST_POSTGRES_URL or start one.")
-    pytest.skip(message)
-
-
-@contextmanager
-def fresh_postgres_database(label: str) -> Iterator[str]:
-    """A new database migrated to head (procrastinate's schema included); dropped at the end."""
-    require_postgres()
-    name = f"signoff_{label}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+# -- procrastinate ------------------------------------------------------------------------------
 
 
 def wait_for_workers(url: str, count: int, watch: tuple[Process, ...], timeout: float = 60) -> None:
     """Block until ``count`` procrastinate workers registered themselves in the database."""
-    deadline = time.monotonic() + timeout
     with psycopg.connect(libpq(url), autocommit=True) as conn:
-        while True:
+
+        def registered() -> bool:
             row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-            if row is not None and row[0] >= count:
-                return
-            for process in watch:
-                process.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(f"{count} workers did not start within {timeout} s")
-            time.sleep(0.05)
+            return row is not None and row[0] >= count
+
+        wait_until_sync(registered, f"{count} workers to start", timeout=timeout, watch=watch)
 
 
 @dataclass(frozen=True)
@@ -306,7 +290,7 @@ async def emails_sent_once(
         done = all(row.status == MailStatus.SENT for row in rows)
         return rows if done and received >= {row.message_id for row in rows} else None
 
-    rows = await eventually(all_sent, f"every email to {address} to be delivered", timeout=timeout)
+    rows = await wait_until(all_sent, f"every email to {address} to be delivered", timeout=timeout)
     received = Counter(str(m["Message-ID"]) for m in smtp.messages if m["To"] == address)
     assert received == Counter({row.message_id: 1 for row in rows}), received
     return Counter(row.kind for row in rows)

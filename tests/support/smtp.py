@@ -1,6 +1,6 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1, keeping what it receives.
 
-Register with ``pytest_plugins = ["tests.fakes.smtp"]`` (or import ``smtp_server``) and use::
+The ``smtp_server`` fixture (tests/conftest.py) runs one per test; use it as::
 
     async def test_something(smtp_server: FakeSmtpServer) -> None:
         settings = settings.model_copy(update={"smtp_url": smtp_server.url})
@@ -13,27 +13,22 @@ greylisting or overloaded server does, to exercise the sender's retries over the
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.support.ports import free_port
+
+S = TypeVar("S", bound="FakeSmtpServer")
+
 TEMPORARY_FAILURE = "451 4.3.0 Try again later"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of the call)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class FakeSmtpServer:
@@ -77,7 +72,14 @@ class FakeSmtpServer:
 @contextmanager
 def running_smtp_server() -> Iterator[FakeSmtpServer]:
     """A running SMTP server on 127.0.0.1 until the block ends (for fixtures of any scope)."""
-    server = FakeSmtpServer()
+    with serving_smtp(FakeSmtpServer()) as server:
+        yield server
+
+
+@contextmanager
+def serving_smtp(server: S) -> Iterator[S]:
+    """``server`` (a FakeSmtpServer, or a subclass a test made) listening on 127.0.0.1 until
+    the block ends; its ``url`` is set."""
     # aiosmtpd needs a concrete port (it connects to it to check it started); another process
     # may take the free port between the probe and the bind, so try a few.
     for _ in range(5):
@@ -95,10 +97,3 @@ def running_smtp_server() -> Iterator[FakeSmtpServer]:
         yield server
     finally:
         controller.stop()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[FakeSmtpServer]:
-    """A running SMTP server on 127.0.0.1 for one test; stopped afterwards."""
-    with running_smtp_server() as server:
-        yield server

@@ -9,14 +9,25 @@ from typing import Any
 import httpx
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from signoff.db import Database
 from signoff.kit.clock import FrozenClock
 from signoff.models import Invitation, Role
-from tests.fakes.smtp import FakeSmtpServer
-from tests.support import PASSWORD, Account, join, signup
-from tests.teams.helpers import HTML, as_browser, invite, link, mail_to, roles, text_of
+from tests.support.accounts import (
+    HTML,
+    PASSWORD,
+    Account,
+    as_browser,
+    invite,
+    join,
+    roles,
+    signup,
+    signup_into,
+)
+from tests.support.db import count
+from tests.support.mailbox import link, mail_to, text_of
+from tests.support.smtp import FakeSmtpServer
 
 pytestmark = pytest.mark.postgres
 
@@ -35,11 +46,6 @@ async def invitations(
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
-
-
-async def invitation_count(database: Database) -> int:
-    async with database.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(Invitation)) or 0)
 
 
 async def test_new_person_signs_up_through_the_link_and_joins(
@@ -191,15 +197,16 @@ async def test_expired_revoked_and_member_invitations_are_refused(
     clock: FrozenClock,
 ) -> None:
     owner = await signup(client)
-    member = await signup(client, "member@example.com")
-    await join(database, owner.team_id, member, Role.MEMBER)
+    member = await signup_into(
+        client, database, owner.team_id, Role.MEMBER, email="member@example.com"
+    )
 
     # Inviting someone who is already a member: 409, no invitation, no email.
     existing = await invite(client, owner, owner.team_id, "MEMBER@example.com")
     assert existing.status_code == 409
     assert existing.json()["code"] == "already_member"
     assert "member@example.com is already a member" in existing.json()["error"]
-    assert await invitation_count(database) == 0
+    assert await count(database, Invitation) == 0
     own = await invite(client, owner, owner.team_id, owner.email)
     assert own.status_code == 409
     # Invited, then added another way before accepting: the link says so and changes nothing.
@@ -277,11 +284,9 @@ async def test_expired_revoked_and_member_invitations_are_refused(
 
 async def test_who_may_invite_and_revoke(client: httpx.AsyncClient, database: Database) -> None:
     owner = await signup(client)
-    admin = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, admin, Role.ADMIN)
-    await join(database, owner.team_id, member, Role.MEMBER)
     team = owner.team_id
+    admin = await signup_into(client, database, team, Role.ADMIN)
+    member = await signup_into(client, database, team, Role.MEMBER)
 
     assert (await invite(client, member, team, "a@example.com")).status_code == 403
     only_owners = await invite(client, admin, team, "b@example.com", "owner")

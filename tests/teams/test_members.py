@@ -10,8 +10,7 @@ import pytest
 
 from signoff.db import Database
 from signoff.models import Role
-from tests.support import Account, join, signup
-from tests.teams.helpers import roles
+from tests.support.accounts import Account, roles, signup, signup_into
 
 pytestmark = pytest.mark.postgres
 
@@ -36,8 +35,7 @@ async def remove(
 
 async def test_the_last_owner_stays(client: httpx.AsyncClient, database: Database) -> None:
     owner = await signup(client)
-    admin = await signup(client)
-    await join(database, owner.team_id, admin, Role.ADMIN)
+    admin = await signup_into(client, database, owner.team_id, Role.ADMIN)
     team = owner.team_id
     before = await roles(database, team)
 
@@ -72,8 +70,7 @@ async def test_two_owners_demoting_each_other_at_once_leave_one_owner(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     first = await signup(client)
-    second = await signup(client)
-    await join(database, first.team_id, second, Role.OWNER)
+    second = await signup_into(client, database, first.team_id, Role.OWNER)
     team = first.team_id
     responses = await asyncio.gather(
         set_role(client, first, team, second, "admin"),
@@ -87,13 +84,10 @@ async def test_only_owners_touch_owners_and_members_manage_nobody(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client)
-    admin = await signup(client)
-    member = await signup(client)
-    other = await signup(client)
     team = owner.team_id
-    await join(database, team, admin, Role.ADMIN)
-    await join(database, team, member, Role.MEMBER)
-    await join(database, team, other, Role.MEMBER)
+    admin = await signup_into(client, database, team, Role.ADMIN)
+    member = await signup_into(client, database, team, Role.MEMBER)
+    other = await signup_into(client, database, team, Role.MEMBER)
     before = await roles(database, team)
 
     # Members: 403 for every management action, with the reason.
@@ -136,7 +130,7 @@ async def test_only_owners_touch_owners_and_members_manage_nobody(
     assert invalid.status_code == 422
 
     # An owner may remove an owner (when another remains).
-    await join(database, team, await signup(client), Role.OWNER)
+    await signup_into(client, database, team, Role.OWNER)
     co_owner = next(uid for uid, role in (await roles(database, team)).items() if uid not in before)
     gone = await client.delete(f"/api/teams/{team}/members/{co_owner}", headers=owner.headers)
     assert gone.status_code == 204
@@ -147,16 +141,14 @@ async def test_removal_and_leaving_take_effect_at_once(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client)
-    member = await signup(client)
-    leaver = await signup(client)
     team = owner.team_id
-    await join(database, team, member, Role.MEMBER)
-    await join(database, team, leaver, Role.ADMIN)
+    member = await signup_into(client, database, team, Role.MEMBER)
+    leaver = await signup_into(client, database, team, Role.ADMIN)
     created = await client.post(
         "/api/workflows", json={"goal": "Write a weekly post"}, headers=owner.headers
     )
     workflow = f"/api/workflows/{created.json()['workflowId']}"
-    as_member = {**member.headers, "X-Team-Id": team}
+    as_member = member.headers_in(team)
     assert (await client.get(workflow, headers=member.headers)).status_code == 200
     assert (await client.get("/api/workflows", headers=as_member)).status_code == 200
 

@@ -18,7 +18,7 @@ from signoff.tools.images import (
     draw_placeholder,
     generate_image,
 )
-from tests.tools.fakeweb import FakeWeb, Reply
+from tests.support.fakeweb import FakeWeb, Reply
 
 PROMPT = "A watercolour of two hydrogen tugboats guiding a container ship at dawn"
 PATH = "/v1/images/generations"

@@ -12,7 +12,7 @@ import pytest
 
 from signoff.config import Settings
 from signoff.tools.search import RetryPolicy, SearchOutcome, web_search
-from tests.tools.fakeweb import FakeWeb, Reply, Seen
+from tests.support.fakeweb import FakeWeb, Reply, Seen
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_retry_after_seconds=0.5, timeout_seconds=2)
 QUERY = "hydrogen tugboats Rotterdam"
@@ -335,7 +335,7 @@ async def test_a_timeout_then_an_answer_succeeds(
 
 
 async def test_an_unreachable_provider_is_reported(make_settings: Callable[..., Settings]) -> None:
-    from tests.tools.fakeweb import Listener
+    from tests.support.fakeweb import Listener
 
     closed = Listener()
     closed.stop()  # nothing listens on that port any more

@@ -9,29 +9,16 @@ import pytest
 from fastapi import FastAPI
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from sqlalchemy import func, select
 
 from signoff.db import Database
 from signoff.models import OutboxMail, Role, Workflow
-from tests.support import Account, join, signup
+from tests.support.accounts import signup, signup_into
+from tests.support.db import count, stored
+from tests.support.workflows import create_workflow
 
 pytestmark = pytest.mark.postgres
 
 GOAL = "Research the latest AI news and write a LinkedIn post about it"
-
-
-async def create(client: httpx.AsyncClient, account: Account, **extra: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/api/workflows", json={"goal": GOAL, **extra}, headers=account.headers
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def count(database: Database, model: type) -> int:
-    async with database.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 @pytest.fixture
@@ -114,8 +101,10 @@ async def test_planner_failure_is_502_and_nothing_is_saved(
 
 async def test_create_list_and_detail(client: httpx.AsyncClient) -> None:
     account = await signup(client)
-    first = await create(client, account, schedule="0 9 * * MON", timezone="Europe/Paris")
-    second = await create(client, account)
+    first = await create_workflow(
+        client, account, GOAL, schedule="0 9 * * MON", timezone="Europe/Paris"
+    )
+    second = await create_workflow(client, account, GOAL)
     listed = await client.get("/api/workflows", headers=account.headers)
     assert listed.status_code == 200
     items = listed.json()
@@ -143,7 +132,7 @@ async def test_another_teams_workflow_is_404_on_every_route(
 ) -> None:
     owner = await signup(client)
     stranger = await signup(client)
-    workflow_id = (await create(client, owner))["workflowId"]
+    workflow_id = (await create_workflow(client, owner, GOAL))["workflowId"]
     routes = [
         ("GET", f"/api/workflows/{workflow_id}", None),
         (
@@ -163,9 +152,7 @@ async def test_another_teams_workflow_is_404_on_every_route(
         assert foreign.status_code == missing.status_code == 404, path
         assert foreign.json() == missing.json()
     assert (await client.get("/api/workflows", headers=stranger.headers)).json() == []
-    async with database.read() as session:
-        workflow = await session.get(Workflow, workflow_id)
-    assert workflow is not None
+    workflow = await stored(database, Workflow, workflow_id)
     assert workflow.status.value == "draft"
     assert workflow.plan_revision == 1
 
@@ -174,10 +161,9 @@ async def test_members_cannot_edit_activate_or_archive(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     owner = await signup(client)
-    member = await signup(client)
-    await join(database, owner.team_id, member, Role.MEMBER)
-    as_member = {**member.headers, "X-Team-Id": owner.team_id}
-    workflow_id = (await create(client, owner))["workflowId"]
+    member = await signup_into(client, database, owner.team_id, Role.MEMBER)
+    as_member = member.headers_in(owner.team_id)
+    workflow_id = (await create_workflow(client, owner, GOAL))["workflowId"]
     step = {"steps": [{"description": "x", "toolName": "llm_response"}]}
     for path, body in [("steps", step), ("activate", None), ("archive", None)]:
         response = await client.post(
@@ -200,7 +186,7 @@ async def test_edit_steps_merge_replace_and_rules(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     account = await signup(client)
-    created = await create(client, account)
+    created = await create_workflow(client, account, GOAL)
     workflow_id = created["workflowId"]
     original = created["steps"]
     path = f"/api/workflows/{workflow_id}/steps"
@@ -264,7 +250,7 @@ async def test_active_workflows_cannot_be_edited_and_archive(
     client: httpx.AsyncClient,
 ) -> None:
     account = await signup(client)
-    workflow_id = (await create(client, account))["workflowId"]
+    workflow_id = (await create_workflow(client, account, GOAL))["workflowId"]
     activated = await client.post(f"/api/workflows/{workflow_id}/activate", headers=account.headers)
     assert activated.status_code == 200
     assert activated.json()["status"] == "active"

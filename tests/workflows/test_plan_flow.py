@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
 
 from signoff.db import Database
 from signoff.models import LinkDecision, Workflow
-from tests.fakes.smtp import FakeSmtpServer as SmtpServer
-from tests.support import BROWSER, signup
+from tests.support.accounts import BROWSER, HTML, signup
+from tests.support.db import count, stored
+from tests.support.mailbox import links_in, text_of, wait_for_mail
+from tests.support.smtp import FakeSmtpServer as SmtpServer
+from tests.support.workflows import SEED_GOAL, create_workflow
 
 pytestmark = pytest.mark.postgres
-
-HTML = {"User-Agent": BROWSER, "Accept": "text/html,application/xhtml+xml"}
-SEED_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
 
 
 @pytest.fixture
@@ -28,33 +25,13 @@ def settings_overrides(smtp_server: SmtpServer) -> dict[str, Any]:
     return {"smtp_url": smtp_server.url, "mail_from": "Signoff <signoff@example.com>"}
 
 
-def text_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
 def approve_link(message: EmailMessage) -> str:
-    match = re.search(
-        r"http://testserver(/api/workflows/[^/\s]+/approve\?token=\S+)", text_part(message)
-    )
-    assert match, text_part(message)
-    return match.group(1)
-
-
-async def wait_for_mail(server: SmtpServer, count: int) -> list[EmailMessage]:
-    for _ in range(200):
-        if len(server.messages) >= count:
-            return list(server.messages)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} emails, got {len(server.messages)}")
+    [found] = [url for url in links_in(message) if "/approve?token=" in url]
+    return found
 
 
 async def status_of(database: Database, workflow_id: str) -> str:
-    async with database.read() as session:
-        workflow = await session.get(Workflow, workflow_id)
-    assert workflow is not None
-    return workflow.status.value
+    return (await stored(database, Workflow, workflow_id)).status.value
 
 
 async def test_seed_flow_through_real_smtp(
@@ -63,13 +40,7 @@ async def test_seed_flow_through_real_smtp(
     owner = await signup(client, "owner@example.com", name="Olive")
     await wait_for_mail(smtp_server, 1)  # the verification email signup sends
     smtp_server.messages.clear()
-    created = await client.post(
-        "/api/workflows",
-        json={"goal": SEED_GOAL, "schedule": "0 9 * * MON"},
-        headers=owner.headers,
-    )
-    assert created.status_code == 201, created.text
-    body = created.json()
+    body = await create_workflow(client, owner, SEED_GOAL, schedule="0 9 * * MON")
     assert body["status"] == "draft"
     assert body["plannedBy"] == "offline"
     assert body["emailedTo"] == ["owner@example.com"]
@@ -82,7 +53,7 @@ async def test_seed_flow_through_real_smtp(
     [message] = await wait_for_mail(smtp_server, 1)
     assert message["To"] == "owner@example.com"
     assert body["title"] in message["Subject"]
-    assert "Approve & Activate" in text_part(message)
+    assert "Approve & Activate" in text_of(message)
     link = approve_link(message)
 
     # A person's browser, not signed in: a confirm page; nothing changes.
@@ -106,8 +77,7 @@ async def test_seed_flow_through_real_smtp(
     again_get = await client.get(link, headers={"User-Agent": BROWSER})
     assert again_get.status_code == 400
     assert again_get.json()["code"] == "already_decided"
-    async with database.read() as session:
-        assert await session.scalar(select(func.count()).select_from(LinkDecision)) == 1
+    assert await count(database, LinkDecision) == 1
     assert await status_of(database, workflow_id) == "active"
     # No second plan email. (The run the approval started may already have emailed
     # its first step approval; that race is the run's, not the plan's.)
@@ -129,9 +99,7 @@ async def test_signed_in_owner_decides_with_one_click(
     owner = await signup(client)
     await wait_for_mail(smtp_server, 1)  # the verification email signup sends
     smtp_server.messages.clear()
-    created = (
-        await client.post("/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers)
-    ).json()
+    created = await create_workflow(client, owner, SEED_GOAL)
     link = approve_link((await wait_for_mail(smtp_server, 1))[0])
     client.cookies.set("signoff_session", owner.token)
     response = await client.get(link, headers=HTML)
