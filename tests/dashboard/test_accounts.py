@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from signoff.auth.dependencies import SESSION_COOKIE
 from signoff.db import Database
 from signoff.models import AuthSession, Membership, Role, Team, User
 from tests.support.accounts import PASSWORD, signup
+from tests.support.db import count
 from tests.support.pages import Browser, csrf_of
 
 
@@ -65,9 +66,8 @@ async def test_sign_up_problems_re_render_the_form_and_create_nothing(
         assert duplicate.status_code == 409
         assert "already exists" in duplicate.text
         assert not page.cookies.get(SESSION_COOKIE)
-    async with database.read() as session:
-        assert await session.scalar(select(func.count()).select_from(User)) == 1
-        assert await session.scalar(select(func.count()).select_from(Team)) == 1
+    assert await count(database, User) == 1
+    assert await count(database, Team) == 1
 
 
 async def test_sign_in_page_links_to_sign_up(browser: Browser) -> None:
@@ -115,8 +115,7 @@ async def test_sign_in_and_sign_up_forms_from_another_site_are_refused(
     # browser's word on where the form came from decides.
     account = await signup(client)
     credentials = {"email": account.email, "password": PASSWORD}
-    async with database.read() as session:
-        sessions_before = await session.scalar(select(func.count()).select_from(AuthSession))
+    sessions_before = await count(database, AuthSession)
     async with browser() as page:
         for headers in (
             {"Sec-Fetch-Site": "cross-site"},
@@ -136,11 +135,8 @@ async def test_sign_in_and_sign_up_forms_from_another_site_are_refused(
             assert "set-cookie" not in login.headers
             assert "set-cookie" not in created.headers
         assert not page.cookies.get(SESSION_COOKIE)
-    async with database.read() as session:
-        assert await session.scalar(select(func.count()).select_from(AuthSession)) == (
-            sessions_before
-        )
-        assert await session.scalar(select(func.count()).select_from(User)) == 1
+    assert await count(database, AuthSession) == sessions_before
+    assert await count(database, User) == 1
 
     # Our own page (what a browser says of it), and a client that is no browser at all.
     for headers in (
