@@ -99,10 +99,10 @@ from signoff.models import (
 from signoff.models.memory import CORE_KEY
 from signoff.queue.jobs import JobQueue, StepJob
 from signoff.runs import conversation, emails, repository
+from signoff.runs.agents import step_agent
 from signoff.runs.prompts import run_opening, step_text
 from signoff.runs.service import end_unfinished_steps
 from signoff.runs.states import run_transition, step_transition, transition_run, transition_step
-from signoff.tools.agents import step_agent
 from signoff.tools.base import ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
