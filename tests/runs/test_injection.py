@@ -12,7 +12,7 @@ from signoff.db import Database
 from signoff.kit.safe_http import allow_loopback_for_tests
 from signoff.models import OutboxMail, Run, RunStatus, RunStep
 from signoff.queue.jobs import StepJob
-from signoff.runs.executor import Engine
+from signoff.runs.executor import StepExecutor
 from tests.runs.engine_support import RecordingQueue, ScriptedModel, active_workflow_run
 from tests.tools.fakeweb import FakeWeb, Reply
 from tests.tools.test_extract import INJECTION_PAGE
@@ -36,7 +36,7 @@ async def test_an_injected_page_still_pauses_at_format_post(
     web.route("/update", Reply(body=INJECTION_PAGE.encode()))
     script = ScriptedModel()
     queue = RecordingQueue()
-    engine = Engine(db=database, settings=settings, model=script.model(), queue=queue)
+    engine = StepExecutor(db=database, settings=settings, model=script.model(), queue=queue)
     _, run_id, job = await active_workflow_run(
         database, settings, tools=("web_extract", "generate_outline", "format_post")
     )

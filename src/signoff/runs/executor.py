@@ -242,11 +242,11 @@ _INSERT_ASSET = insert(_ASSETS)
 
 
 def _chain_record(with_asset: bool) -> Select[Any]:
-    """PostgreSQL: the chain's record (:meth:`Engine._record_direct` for a step that is not the
-    run's last) as one statement, run in autocommit: one round trip where the transaction takes
-    six. Its parameters are the other statements' merged, plus the messages (``m_*``: the rows
-    as one JSON array) and the asset's columns (``a_*``). It returns the next step's row, or
-    nothing.
+    """PostgreSQL: the chain's record (:meth:`StepExecutor._record_direct` for a step that is
+    not the run's last) as one statement, run in autocommit: one round trip where the
+    transaction takes six. Its parameters are the other statements' merged, plus the messages
+    (``m_*``: the rows as one JSON array) and the asset's columns (``a_*``). It returns the next
+    step's row, or nothing.
 
     It is all or nothing without a transaction to roll back: the run's row is locked first (the
     order of every state change) and each write depends on the one before it through its
@@ -462,7 +462,7 @@ def _classify(exc: BaseException) -> StepFailure:
     return StepFailure(f"Unexpected error: {type(exc).__name__}: {exc}")
 
 
-class Engine:
+class StepExecutor:
     """Executes step jobs. Holds no state per run: everything is in the database."""
 
     def __init__(
