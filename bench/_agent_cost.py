@@ -62,9 +62,9 @@ async def measure(runs: int, warmup: int = 3) -> dict[str, Any]:
     from signoff.llm.models import model_settings
     from signoff.migrations.runner import upgrade
     from signoff.models import RunStep
+    from signoff.runs.agents import step_agent
     from signoff.runs.prompts import run_opening, step_text
     from signoff.runtime import offline_model
-    from signoff.tools.agents import step_agent
     from signoff.tools.base import ToolContext
 
     with tempfile.TemporaryDirectory(prefix="signoff_bench_agent_") as scratch:

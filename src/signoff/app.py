@@ -111,7 +111,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         settings.secret_key()  # generate the development secret now, not on the first link
         runtime = Runtime(settings, app.state.db, app.state.llm)
         app.state.runtime = runtime
-        app.state.engine = runtime.engine
+        app.state.executor = runtime.executor
         app.state.queue = runtime.queue
         app.state.mail_sender = runtime.mail_sender
         await runtime.start()

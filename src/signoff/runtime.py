@@ -24,7 +24,7 @@ from signoff.planner import offline as planner_offline
 from signoff.queue.inline import InlineQueue
 from signoff.queue.jobs import JobQueue, deferred
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
-from signoff.runs.executor import Engine
+from signoff.runs.executor import StepExecutor
 from signoff.scheduling import service as scheduling
 from signoff.tools import offline as tools_offline
 
@@ -62,7 +62,7 @@ class Runtime:
                 sweep_interval=settings.sweep_interval_seconds,
             )
         queue: JobQueue = self.queue
-        self.engine = Engine(
+        self.executor = StepExecutor(
             db=db, settings=settings, model=model, queue=queue, wake_mail=self.mail_sender.wake
         )
         self._mail_task: asyncio.Task[None] | None = None
@@ -82,7 +82,7 @@ class Runtime:
         self._mail_task = asyncio.create_task(self.mail_sender.run(), name="signoff-mail")
         self._tasks.append(asyncio.create_task(self._schedule_loop(), name="signoff-scheduler"))
         if isinstance(self.queue, InlineQueue):
-            self.queue.start(self.engine.execute, self.engine.sweep)
+            self.queue.start(self.executor.execute, self.executor.sweep)
         else:
             await self.queue.open()
 
@@ -90,7 +90,7 @@ class Runtime:
         """``signoff worker``: execute procrastinate jobs until cancelled."""
         assert isinstance(self.queue, ProcrastinateQueue)
         await self.queue.run_worker(
-            self.engine.execute, self.engine.sweep, concurrency=self.settings.worker_concurrency
+            self.executor.execute, self.executor.sweep, concurrency=self.settings.worker_concurrency
         )
 
     async def schedule_tick(self) -> int:

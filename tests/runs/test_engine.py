@@ -1,4 +1,6 @@
-"""The engine's invariants (ENGINE.md), each with a test that fails if it breaks."""
+"""The run engine's invariants, each with a test that fails if it breaks: a job names its work
+exactly, one writer per step, nothing is lost between commit and enqueue, the conversation is
+the run's only state, emails are written with the change that causes them."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from signoff.models import (
 )
 from signoff.queue.jobs import StepJob
 from signoff.runs import conversation, service
-from signoff.runs.executor import Engine
+from signoff.runs.executor import StepExecutor
 from signoff.runs.states import RUN_TRANSITIONS, IllegalTransition, transition_run
 from tests.support.db import count
 from tests.support.engine import RecordingQueue, ScriptedModel, active_workflow_run
@@ -37,9 +39,9 @@ pytestmark = pytest.mark.postgres
 
 def engine_for(
     database: Database, settings: Settings, script: ScriptedModel
-) -> tuple[Engine, RecordingQueue]:
+) -> tuple[StepExecutor, RecordingQueue]:
     queue = RecordingQueue()
-    return Engine(db=database, settings=settings, model=script.model(), queue=queue), queue
+    return StepExecutor(db=database, settings=settings, model=script.model(), queue=queue), queue
 
 
 async def load(database: Database, run_id: int) -> tuple[Run, list[RunStep]]:
@@ -460,7 +462,9 @@ async def test_the_last_step_completes_the_run_and_emails_each_owner_it_should(
     # to every owner who receives team mail; in production only verified addresses do.
     script = ScriptedModel()
     production = settings.model_copy(update={"env": "production"})
-    engine = Engine(db=database, settings=production, model=script.model(), queue=RecordingQueue())
+    engine = StepExecutor(
+        db=database, settings=production, model=script.model(), queue=RecordingQueue()
+    )
     workflow_id, run_id, job = await active_workflow_run(
         database, settings, tools=("web_search", "generate_report")
     )

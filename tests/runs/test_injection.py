@@ -9,7 +9,7 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.models import OutboxMail, Run, RunStatus, RunStep
 from signoff.queue.jobs import StepJob
-from signoff.runs.executor import Engine
+from signoff.runs.executor import StepExecutor
 from tests.support.engine import RecordingQueue, ScriptedModel, active_workflow_run
 from tests.support.fakeweb import INJECTION_PAGE, FakeWeb, Reply
 
@@ -22,7 +22,7 @@ async def test_an_injected_page_still_pauses_at_format_post(
     web.route("/update", Reply(body=INJECTION_PAGE.encode()))
     script = ScriptedModel()
     queue = RecordingQueue()
-    engine = Engine(db=database, settings=settings, model=script.model(), queue=queue)
+    engine = StepExecutor(db=database, settings=settings, model=script.model(), queue=queue)
     _, run_id, job = await active_workflow_run(
         database, settings, tools=("web_extract", "generate_outline", "format_post")
     )

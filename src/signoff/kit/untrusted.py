@@ -12,8 +12,8 @@ import re
 # characters (Cf: zero-width space/joiners, bidi embeddings/overrides/isolates, word joiner,
 # BOM, soft hyphen, interlinear annotations, the tag characters U+E0000–E007F that can smuggle
 # ASCII), control characters except tab and newline, variation selectors, and the Hangul fillers
-# and combining grapheme joiner that render as nothing. tests/tools checks this list against
-# unicodedata's Cf category.
+# and combining grapheme joiner that render as nothing. tests/kit/test_untrusted.py checks this
+# list against unicodedata's Cf category.
 _INVISIBLE = re.compile(
     "["
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"

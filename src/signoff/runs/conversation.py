@@ -1,15 +1,18 @@
 """The run's conversation: pydantic-ai messages stored one per row, reloaded exactly.
 
 Each row holds one ``ModelMessage`` serialised by the library's own type adapter, so a step
-sees every earlier step's messages exactly as they were produced. :func:`public_messages`
-turns them into the stable API shape (role, kind, text / tool call / tool result).
+sees every earlier step's messages exactly as they were produced: :func:`dump` and
+:func:`parse` are that format, whoever writes the rows (this module in an ORM session, or the
+executor's fast path through :mod:`signoff.runs.step_store`, whose statements both use).
+:func:`public_messages` turns the rows into the stable API shape (role, kind, text / tool call
+/ tool result).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.messages import (
@@ -22,23 +25,15 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import ScalarResult, Table, bindparam, func, insert, select
+from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
 from signoff.models import ConversationMessage
 from signoff.runs.schemas import MessageOut
+from signoff.runs.step_store import INSERT_MESSAGES, LOAD_MESSAGES, message_params
 
 APPROVED_MESSAGE = "Approved. Please continue."
-_MESSAGES = cast(Table, ConversationMessage.__table__)
-# Built once (a statement caches its own cache key); the table: a Core executemany, not the
-# ORM's bulk insert. The engine's direct transactions execute these two themselves.
-INSERT_MESSAGES = insert(_MESSAGES)
-LOAD_ROWS = (
-    select(_MESSAGES.c.data)
-    .where(_MESSAGES.c.conversation_id == bindparam("b_conversation"))
-    .order_by(_MESSAGES.c.position)
-)
 
 
 def rejected_message(note: str | None) -> str:
@@ -49,7 +44,9 @@ def rejected_message(note: str | None) -> str:
 async def load(session: AsyncSession, conversation_id: str) -> list[ModelMessage]:
     """Every message, in order. Positions run 0, 1, 2, … (see :func:`append`), so the length of
     the list is the position the next message takes."""
-    rows: ScalarResult[str] = await session.scalars(LOAD_ROWS, {"b_conversation": conversation_id})
+    rows: ScalarResult[str] = await session.scalars(
+        LOAD_MESSAGES, {"b_conversation": conversation_id}
+    )
     # One validation of the whole array: each row holds one element of the library's own
     # list format, and validating them one by one costs several times as much.
     return parse(list(rows))
@@ -90,7 +87,7 @@ async def append(
         )
         position = 0 if last is None else last + 1
     rows = dump(messages)
-    await session.execute(INSERT_MESSAGES, insert_params(conversation_id, position, rows))
+    await session.execute(INSERT_MESSAGES, message_params(conversation_id, position, rows))
     return rows
 
 
@@ -98,20 +95,6 @@ def dump(messages: list[ModelMessage]) -> list[str]:
     """The rows that store ``messages``: each one element of the library's own list format
     (see :func:`parse`)."""
     return [ModelMessagesTypeAdapter.dump_json([message]).decode()[1:-1] for message in messages]
-
-
-def insert_params(conversation_id: str, position: int, rows: list[str]) -> list[dict[str, Any]]:
-    """:data:`INSERT_MESSAGES`'s parameters for ``rows`` (from :func:`dump`) from ``position``."""
-    now = utc_now()
-    return [
-        {
-            "conversation_id": conversation_id,
-            "position": position + offset,
-            "data": data,
-            "created_at": now,
-        }
-        for offset, data in enumerate(rows)
-    ]
 
 
 async def append_user_text(session: AsyncSession, conversation_id: str, text: str) -> None:

@@ -1,23 +1,23 @@
 """The emails a run sends, written to the outbox in the transaction that causes them.
 
 Like plan emails, they go to every owner of the workflow's team (as in the original product).
+Here is what they say and to whom; the run's completion email, which the executor's fast path
+writes, reaches the outbox through :mod:`signoff.runs.step_store` (:func:`run_completed_mails`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import STEP_LINK_TTL, issue_step_token
 from signoff.auth.repository import receives_team_mail
 from signoff.config import Settings
 from signoff.mail import service as mail
-from signoff.models import Membership, OutboxMail, Role, Run, RunStep, User, Workflow
+from signoff.models import OutboxMail, Run, RunStep
 from signoff.runs import repository
+from signoff.runs.step_store import RUN_AND_OWNERS, RunOwner
 
 PREVIEW_LIMIT = 4000
 
@@ -33,8 +33,8 @@ async def _send_to_owners(
     context: dict[str, Any],
     inline_assets: tuple[str, ...] = (),
 ) -> list[str]:
-    rows = (await session.execute(_RUN_AND_OWNERS, {"b_run": run.id})).all()
-    workflow, owners = _workflow_and_owners(settings, rows)
+    result = await session.execute(RUN_AND_OWNERS, {"b_run": run.id})
+    workflow, owners = _workflow_and_owners(settings, [RunOwner._make(row) for row in result])
     for row in _owner_mails(
         settings,
         run,
@@ -50,12 +50,19 @@ async def _send_to_owners(
     return [email for email, _name in owners]
 
 
+class _Workflow(NamedTuple):
+    """A workflow as the templates read it."""
+
+    id: str
+    title: str
+
+
 def _workflow_and_owners(
-    settings: Settings, rows: Sequence[Row[Any]]
-) -> tuple[SimpleNamespace, list[tuple[str, str | None]]]:
-    """From :data:`_RUN_AND_OWNERS`' rows: the workflow as the templates read it, and the
-    owners (address, name) who receive its email."""
-    workflow = SimpleNamespace(id=rows[0].workflow_id, title=rows[0].title)
+    settings: Settings, rows: list[RunOwner]
+) -> tuple[_Workflow, list[tuple[str, str | None]]]:
+    """From a run's owner rows: its workflow, and the owners (address, name) who receive its
+    email."""
+    workflow = _Workflow(rows[0].workflow_id, rows[0].title)
     owners = [
         (row.email, row.name)
         for row in rows
@@ -66,8 +73,8 @@ def _workflow_and_owners(
 
 def _owner_mails(
     settings: Settings,
-    run: Any,
-    workflow: Any,
+    run: Run | RunOwner,
+    workflow: _Workflow,
     owners: list[tuple[str, str | None]],
     *,
     kind: str,
@@ -76,8 +83,8 @@ def _owner_mails(
     context: dict[str, Any],
     inline_assets: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """The outbox rows of one email to each owner (address, name). ``run`` and ``workflow``
-    are what the templates read: ORM objects, or the engine's rows with the same names."""
+    """The outbox rows of one email to each owner (address, name). ``run`` is what the
+    templates read: the ORM object, or the fast path's row with the same names."""
     base = settings.public_base_url
     full_context = {
         **context,
@@ -150,7 +157,7 @@ async def run_completed(session: AsyncSession, settings: Settings, run: Run) -> 
     return await _send_to_owners(session, settings, run, **_completed(run))
 
 
-def _completed(run: Any) -> dict[str, Any]:
+def _completed(run: Run | RunOwner) -> dict[str, Any]:
     return {
         "kind": "run_completed",
         "subject": f"Run {run.run_number} completed",
@@ -159,40 +166,11 @@ def _completed(run: Any) -> dict[str, Any]:
     }
 
 
-# A run with its workflow and owners, in one statement that an ORM session and the engine's
-# direct transactions (no session) both execute; its columns carry the names the templates use.
-_W = cast(Table, Workflow.__table__)
-_R = cast(Table, Run.__table__)
-_M = cast(Table, Membership.__table__)
-_U = cast(Table, User.__table__)
-_RUN_AND_OWNERS = (
-    select(
-        _R.c.id,
-        _R.c.team_id,
-        _R.c.run_number,
-        _R.c.step_count,
-        _W.c.id.label("workflow_id"),
-        _W.c.title,
-        _U.c.email,
-        _U.c.name,
-        _U.c.email_verified_at,
-    )
-    .join_from(_R, _W, _W.c.id == _R.c.workflow_id)
-    .outerjoin(_M, and_(_M.c.team_id == _R.c.team_id, _M.c.role == Role.OWNER))
-    .outerjoin(_U, _U.c.id == _M.c.user_id)
-    .where(_R.c.id == bindparam("b_run"))
-    .order_by(_M.c.created_at, _U.c.email)
-)
-INSERT_MAIL = insert(cast(Table, OutboxMail.__table__))
-
-
-def write_run_completed(connection: Connection, settings: Settings, run_id: int) -> None:
-    """:func:`run_completed`, in one of the engine's direct transactions."""
-    rows = connection.execute(_RUN_AND_OWNERS, {"b_run": run_id}).all()
+def run_completed_mails(settings: Settings, rows: list[RunOwner]) -> list[dict[str, Any]]:
+    """:func:`run_completed`'s outbox rows, from the run's owner rows: for the executor's fast
+    path, which writes them in its own transaction (no session)."""
     workflow, owners = _workflow_and_owners(settings, rows)
-    mails = _owner_mails(settings, rows[0], workflow, owners, **_completed(rows[0]))
-    if mails:
-        connection.execute(INSERT_MAIL, mails)
+    return _owner_mails(settings, rows[0], workflow, owners, **_completed(rows[0]))
 
 
 async def run_failed(

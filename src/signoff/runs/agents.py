@@ -1,5 +1,7 @@
-"""One step agent per tool, built once: the tool is the agent's output function, so the
-model's single request that calls it completes the step (SPEC §5: one request per step)."""
+"""The step agents, one per tool, built once and shared by every step that uses the tool.
+
+The tool is the agent's output function, so the model's single request that calls it completes
+the step: one request per step, not a tool call followed by a summary."""
 
 from __future__ import annotations
 
