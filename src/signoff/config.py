@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     schedule_tick_seconds: float = Field(default=10.0, gt=0)
     schedule_grace_seconds: float = Field(default=300.0, ge=0)
 
-    # Web search (docs/api.md, Tools): tavily, brave or searxng; none answers "not configured" to the agent.
+    # Web search (docs/api.md, Tools): tavily, brave or searxng; none answers "not configured"
+    # to the agent.
     search_provider: Literal["none", "tavily", "brave", "searxng"] = "none"
     search_api_key: SecretStr | None = None
     searxng_url: str = ""

@@ -76,8 +76,8 @@ async def owner_recipients(
 ) -> Sequence[tuple[User, Role]]:
     """The owners that workflow emails (plans, approvals, run outcomes) go to.
 
-    In production only verified addresses receive them (docs/api.md, Accounts and teams): a mistyped address must
-    not receive the team's plans and outputs. Development holds nothing back.
+    In production only verified addresses receive them (docs/api.md, Accounts and teams): a
+    mistyped address must not receive the team's plans and outputs. Development holds nothing back.
     """
     owners = await list_team_members(session, team_id, role=Role.OWNER)
     return [

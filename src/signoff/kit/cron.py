@@ -1,12 +1,13 @@
 """Cron expressions: exactly five fields, evaluated by cronsim in the workflow's timezone.
 
-DST follows classic cron (docs/engine.md, Scheduling). A schedule whose minute and hour are fixed (numbers, or
-lists of numbers) fires once on both changes: a time that occurs twice fires at its first
-occurrence, a time that does not exist fires at the first valid minute after the gap — which
-is cronsim's own handling of such schedules. A schedule whose minute or hour is a wildcard, a
-range or a step follows the wall clock: it fires in both copies of a repeated hour and not in
-a skipped one. cronsim only treats fields that *start* with ``*`` that way, so wall-clock
-schedules are evaluated here on naive wall times and mapped to every instant that shows them.
+DST follows classic cron (docs/engine.md, Scheduling). A schedule whose minute and hour are
+fixed (numbers, or lists of numbers) fires once on both changes: a time that occurs twice fires
+at its first occurrence, a time that does not exist fires at the first valid minute after the
+gap — which is cronsim's own handling of such schedules. A schedule whose minute or hour is a
+wildcard, a range or a step follows the wall clock: it fires in both copies of a repeated hour
+and not in a skipped one. cronsim only treats fields that *start* with ``*`` that way, so
+wall-clock schedules are evaluated here on naive wall times and mapped to every instant that
+shows them.
 """
 
 from __future__ import annotations

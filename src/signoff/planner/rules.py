@@ -1,4 +1,5 @@
-"""The plan rules (docs/api.md, The planner), checked in code whatever a model (or a person editing) said.
+"""The plan rules (docs/api.md, The planner), checked in code whatever a model (or a person
+editing) said.
 
 Used by the planner (problems go back to the model) and by plan edits (problems are a 422).
 """

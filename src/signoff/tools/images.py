@@ -1,4 +1,5 @@
-"""``generate_image``: an image from a prompt, for a step that a person approves (docs/api.md, Tools).
+"""``generate_image``: an image from a prompt, for a step that a person approves (docs/api.md,
+Tools).
 
 With ``SIGNOFF_IMAGE_BASE_URL`` set, an OpenAI-compatible images API draws it:
 ``POST {base}/v1/images/generations`` with ``{"model", "prompt", "n": 1, "size"}`` and a Bearer
