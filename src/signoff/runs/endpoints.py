@@ -5,6 +5,7 @@ Starting a run and listing a workflow's runs are workflow routes (``workflows/en
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -26,7 +27,9 @@ from signoff.runs.schemas import (
     RunSummary,
 )
 
-router = APIRouter(tags=["runs"])
+# Each route names its one tag: the team's assets are their own group.
+router = APIRouter()
+RUNS: list[str | Enum] = ["runs"]
 
 # Run ids are 32-bit integer columns: a larger one is a 422, never sent to the database.
 RunId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The run's id (`runId`).")]
@@ -36,6 +39,7 @@ ASSET_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "text/plain", "tex
 
 @router.post(
     "/api/workflows/{workflow_id}/runs/{run_id}/stop",
+    tags=RUNS,
     operation_id="stopRun",
     summary="Stop a run",
     responses=errors(409),
@@ -50,6 +54,7 @@ async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSu
 
 @router.get(
     "/api/workflows/{workflow_id}/runs/{run_id}",
+    tags=RUNS,
     operation_id="getRun",
     summary="Get a run with its steps and conversation",
 )
@@ -62,6 +67,7 @@ async def get_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunDet
 
 @router.post(
     "/api/workflows/{workflow_id}/runs/{run_id}/decision",
+    tags=RUNS,
     operation_id="decideStep",
     summary="Approve or request changes on the waiting step",
     responses=errors(409),
@@ -93,6 +99,7 @@ async def decide(
 
 @router.post(
     "/api/workflows/{workflow_id}/runs/{run_id}/approval-email",
+    tags=RUNS,
     operation_id="resendStepEmail",
     summary="Send fresh step approval links",
     responses=errors(409),
