@@ -1,7 +1,8 @@
 """``/docs`` (Swagger UI 5) and ``/redoc`` (ReDoc 2): both read the OpenAPI 3.1 document.
 
 Their scripts and styles come from the ``fastapi-offline`` package, served here, so the pages
-ask nothing of another origin; the only script of ours starts Swagger UI (no inline script).
+ask nothing of another origin (their Content-Security-Policy says so to the browser too); the
+only script of ours starts Swagger UI (no inline script).
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ _REDOC_PAGE = f"""<!doctype html>
 """
 
 
+# The pages may load nothing from another origin, whatever the bundled scripts try: ReDoc's
+# sidebar, for one, shows a logo from its vendor's CDN (the browser now refuses it, and ReDoc
+# then leaves it out). The bundles inject their styles, and ReDoc's search runs in a blob: worker.
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve the two documentation pages and their assets."""
     # The more specific mount first: /static/apidocs/vendor is the package's, the rest ours.
@@ -59,8 +71,8 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return HTMLResponse(_SWAGGER_PAGE)
+        return HTMLResponse(_SWAGGER_PAGE, headers=DOCS_HEADERS)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return HTMLResponse(_REDOC_PAGE)
+        return HTMLResponse(_REDOC_PAGE, headers=DOCS_HEADERS)
