@@ -58,6 +58,7 @@ STREAM = "dashboard live updates: needs a session; another team's workflow is 40
 
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "API documentation page; serves no data",
+    ("GET", "/redoc"): "API documentation page; serves no data",
     ("GET", "/healthz"): "liveness probe for load balancers; serves no data",
     ("POST", "/api/auth/signup"): "creates an account: the caller has none yet",
     ("POST", "/api/auth/login"): "turns credentials into a session",

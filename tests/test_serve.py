@@ -30,17 +30,22 @@ def test_openapi_and_offline_docs(server: str) -> None:
     openapi = httpx.get(f"{server}/openapi.json").json()
     assert openapi["info"]["title"] == "Signoff"
     assert "/api/auth/signup" in openapi["paths"]
-    docs = httpx.get(f"{server}/docs")
-    assert docs.status_code == 200
-    html = docs.text
-    assert "/static/swagger/swagger-ui-bundle.js" in html
-    # Every asset the page loads is served by Signoff itself, none from another origin.
-    assert "https://" not in html
-    assert '"validatorUrl": null' in html
-    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
-        response = httpx.get(f"{server}/static/swagger/{asset}")
-        assert response.status_code == 200, asset
-        assert len(response.content) > 500
+    for page, asset_names in [
+        ("/docs", ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")),
+        ("/redoc", ("redoc.standalone.js",)),
+    ]:
+        docs = httpx.get(f"{server}{page}")
+        assert docs.status_code == 200
+        # Every asset the page loads is served by Signoff itself, none from another origin.
+        assert "https://" not in docs.text
+        assert "default-src 'self'" in docs.headers["content-security-policy"]
+        for asset in asset_names:
+            response = httpx.get(f"{server}/static/apidocs/vendor/{asset}")
+            assert response.status_code == 200, asset
+            assert len(response.content) > 500
+            assert f"/static/apidocs/vendor/{asset}" in docs.text
+    init = httpx.get(f"{server}/static/apidocs/swagger-init.js")
+    assert "validatorUrl: null" in init.text
 
 
 def test_new_user_flow_over_a_real_socket(server: str) -> None:

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from swagger_ui_bundle import swagger_ui_path
 
 import signoff
+from signoff.apidoc.document import install_openapi
+from signoff.apidoc.pages import install_docs
 from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
 from signoff.dashboard.account_links import router as teams_pages_router
@@ -26,6 +26,7 @@ from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
 from signoff.errors import AppError, ErrorCode
 from signoff.kit.body_limit import BodyLimitMiddleware
+from signoff.kit.storable import reject_unstorable
 from signoff.memory.endpoints import router as memory_router
 from signoff.runs.endpoints import router as runs_router
 from signoff.runtime import Runtime, build_llm
@@ -130,6 +131,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
+        # Text no column can store (NUL, lone surrogates) in a path, query, header or form
+        # value is a 422 before any route reads it (request bodies: kit.schemas.ApiInput).
+        dependencies=[Depends(reject_unstorable)],
     )
     app.state.settings = settings
     # Built now, so a model name that cannot work stops the start with a clear message.
@@ -137,20 +141,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
-    # Swagger UI from the swagger-ui-bundle package: /docs works with no network.
-    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Signoff API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
-            # No call to swagger.io's online validator: the docs make no outside request.
-            swagger_ui_parameters={"validatorUrl": None},
-        )
+    # Swagger UI at /docs and ReDoc at /redoc, served locally: they work with no network.
+    install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -172,4 +164,5 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         dashboard_account_router,
     ):
         app.include_router(router)
+    install_openapi(app)
     return app

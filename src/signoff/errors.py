@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     NO_TEAM = "no_team"
     NOT_AWAITING = "not_awaiting"
     NOT_DRAFT = "not_draft"
+    NOTE_TOO_LONG = "note_too_long"
     PASSWORD_TOO_SHORT = "password_too_short"  # noqa: S105 (a code, not a password)
     PLAN_CHANGED = "plan_changed"
     RUN_ACTIVE = "run_active"

@@ -54,6 +54,15 @@ def session_token(request: Request, credentials: HTTPAuthorizationCredentials | 
     return request.cookies.get(SESSION_COOKIE)
 
 
+def caller_token(request: Request) -> str | None:
+    """The session token a request carries, once :data:`Auth` has accepted it: the Bearer
+    token, else the session cookie."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
 async def current_session_id(
     request: Request,
     db: DB,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from signoff.auth import repository, service
+from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import (
     Auth,
     CallerSession,
+    caller_token,
     clear_session_cookie,
     set_session_cookie,
 )
@@ -22,6 +24,7 @@ from signoff.auth.schemas import (
 )
 from signoff.dependencies import DB, Config
 from signoff.errors import ErrorCode, NotFound, Unauthorized
+from signoff.kit.openapi import errors
 from signoff.models import Team, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -37,7 +40,13 @@ def user_out(user: User) -> UserOut:
     )
 
 
-@router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/auth/signup",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="signup",
+    summary="Create an account",
+    responses=errors(409),
+)
 async def signup(body: SignupRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
     """Create an account and its own team (you are the owner), and sign in. An email with a
     link to verify the address goes out: in production, workflow emails need it."""
@@ -50,7 +59,12 @@ async def signup(body: SignupRequest, response: Response, db: DB, settings: Conf
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 
 
-@router.post("/auth/login")
+@router.post(
+    "/auth/login",
+    operation_id="login",
+    summary="Sign in",
+    responses=errors(401, 404, 429),
+)
 async def login(body: LoginRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
     """Sign in. Wrong credentials answer 401 without saying which part was wrong."""
     async with db.write() as session:
@@ -70,7 +84,12 @@ async def login(body: LoginRequest, response: Response, db: DB, settings: Config
     return AuthResponse(user=user_out(user), team=TeamOut(id=team.id, name=team.name), token=token)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="logout",
+    summary="Sign out",
+)
 async def logout(session_id: CallerSession, db: DB, settings: Config) -> Response:
     """End this session everywhere: the token stops working at once."""
     async with db.write() as session:
@@ -80,9 +99,14 @@ async def logout(session_id: CallerSession, db: DB, settings: Config) -> Respons
     return response
 
 
-@router.get("/me")
-async def me(auth: Auth, db: DB) -> MeResponse:
-    """The signed-in user, their teams with roles, and the team requests act in."""
+@router.get("/me", operation_id="getMe", summary="Who you are")
+async def me(auth: Auth, db: DB, settings: Config, request: Request) -> MeResponse:
+    """The signed-in user, their teams with roles, and the team requests act in; and the
+    CSRF token that a browser client using the session cookie sends back as `X-CSRF-Token`
+    on every state-changing request."""
+    # Auth resolved the session from this token a moment ago. (A Bearer client needs no CSRF
+    # token; it gets the one of its session all the same.)
+    token = caller_token(request)
     async with db.read() as session:
         user = await session.get(User, auth.user_id)
     assert user is not None  # resolved a moment ago; users are never deleted
@@ -93,4 +117,5 @@ async def me(auth: Auth, db: DB) -> MeResponse:
             for team in auth.teams
         ],
         current_team_id=auth.current_team_id,
+        csrf_token=csrf_token(settings, token or ""),
     )

@@ -59,4 +59,8 @@ class AuthResponse(ApiModel):
 class MeResponse(ApiModel):
     user: UserOut
     teams: list[TeamMembershipOut]
-    current_team_id: str
+    current_team_id: str = Field(description="The team list and create routes act in.")
+    csrf_token: str = Field(
+        description="For a browser client signed in by the session cookie: send it back as "
+        "the `X-CSRF-Token` header on every state-changing request (not needed with Bearer)."
+    )

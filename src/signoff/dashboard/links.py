@@ -11,14 +11,15 @@ A step's reject GET decides at once only when the link also carries a note.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import Field, RootModel
 
 from signoff.approvals import tokens
-from signoff.approvals.guard import is_bot
+from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
 from signoff.auth.dependencies import optional_auth
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -27,6 +28,8 @@ from signoff.db import Database
 from signoff.dependencies import DB, Config
 from signoff.errors import AppError, ErrorCode, NotFound
 from signoff.kit.cron import describe
+from signoff.kit.openapi import HTML_PAGE, error_response
+from signoff.kit.schemas import ApiModel
 from signoff.models import Role, Run, RunStep, Workflow
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -37,6 +40,82 @@ router = APIRouter(prefix="/api/workflows", tags=["email links"])
 
 MaybeAuth = Annotated[AuthContext | None, Depends(optional_auth)]
 Token = Annotated[str | None, Query(description="The link's signed token.")]
+# The longest feedback a reject may carry (the dashboard's decision allows the same).
+MAX_NOTE_LENGTH = 4000
+
+
+class LinkIgnored(ApiModel):
+    """A scanner or preview opened the link: nothing was decided."""
+
+    message: str
+    code: Literal["ignored"] = Field(description="Always `ignored`.")
+
+
+class PlanLinkPending(ApiModel):
+    """A confirm-mode GET from an API client: nothing decided yet; POST to decide."""
+
+    message: str
+    workflow_id: str
+    title: str
+
+
+class StepLinkPending(ApiModel):
+    """A confirm-mode GET from an API client: nothing decided yet; POST to decide."""
+
+    message: str
+    run_id: int
+    step_index: int
+    attempt: int
+    output: str | None = Field(description="The output waiting for the decision.")
+
+
+class PlanLinkAnswer(RootModel[PlanLinkPending | LinkIgnored]):
+    """What a GET of a plan link answers a JSON client: nothing was decided."""
+
+
+class StepLinkAnswer(RootModel[StepLinkPending | LinkIgnored]):
+    """What a GET of a step link answers a JSON client: nothing was decided."""
+
+
+def scanner_markers_text() -> str:
+    """The scanner rule and list as the API docs publish them (from the guard's own list)."""
+    markers = ", ".join(f"`{marker}`" for marker in BOT_USER_AGENT_MARKERS)
+    return (
+        "**Scanners never decide.** A `GET` whose `User-Agent` is empty or contains one of "
+        f"these markers (case-insensitive) answers 200 and decides nothing: {markers}. "
+        "`HEAD` never decides either. A script decides with `POST`, whatever its user agent."
+    )
+
+
+_SEE_OTHER = {
+    "description": "Decided: on to the workflow's dashboard page.",
+    "headers": {
+        "Location": {
+            "description": "`/dashboard/workflows/{id}`",
+            "schema": {"type": "string"},
+        }
+    },
+}
+_REFUSED = {
+    **error_response(400),
+    "content": {"application/json": {}, "text/html": HTML_PAGE},
+}
+_REFUSED_OR_INVALID: dict[int | str, dict[str, Any]] = {
+    400: _REFUSED,
+    303: _SEE_OTHER,
+}
+
+
+def _get_responses(answer: type[RootModel[Any]]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "model": answer,
+            "description": "Nothing decided: a confirm page (`text/html`, for browsers), what "
+            "would be decided (JSON), or a scanner's visit (JSON, `code: ignored`).",
+            "content": {"text/html": HTML_PAGE},
+        },
+        **_REFUSED_OR_INVALID,
+    }
 
 
 def _dashboard_url(workflow_id: str) -> str:
@@ -103,10 +182,10 @@ def _redirect(workflow_id: str) -> Response:
 
 async def _load_plan_link(
     db: Database, settings: Settings, workflow_id: str, token: str | None
-) -> tuple[dict[str, Any], Workflow]:
+) -> tuple[tokens.PlanClaims, Workflow]:
     """Verify a plan link against its workflow without deciding anything."""
-    claims = tokens.verify(settings, token, "plan_approval")
-    if claims.get("workflowId") != workflow_id:
+    claims = tokens.verify_plan(settings, token)
+    if claims.workflow_id != workflow_id:
         raise tokens.LinkError(
             "This link belongs to another workflow.", code=ErrorCode.LINK_INVALID
         )
@@ -118,7 +197,7 @@ async def _load_plan_link(
 
 
 async def _approve_plan(
-    request: Request, claims: dict[str, Any], workflow_id: str, decided_by: str | None
+    request: Request, claims: tokens.PlanClaims, workflow_id: str, decided_by: str | None
 ) -> None:
     db: Database = request.app.state.db
     async with db.write() as session:
@@ -126,10 +205,10 @@ async def _approve_plan(
             session,
             request.app.state.settings,
             workflow_id,
-            revision=int(claims["revision"]),
+            revision=claims.revision,
             decided_by=decided_by,
             via="email_link",
-            token_id=str(claims["jti"]),
+            token_id=claims.jti,
         )
 
 
@@ -144,7 +223,21 @@ async def plan_link_head(workflow_id: str) -> Response:
     return Response(status_code=200, headers=LINK_HEADERS)
 
 
-@router.get("/{workflow_id}/approve")
+@router.get(
+    "/{workflow_id}/approve",
+    operation_id="openPlanLink",
+    summary="Open a plan approval link",
+    response_model=None,
+    responses=_get_responses(PlanLinkAnswer),
+    description=(
+        "The plan approval link from the email (valid 24 h), no session needed. In the default "
+        "`confirm` mode a GET decides only for a browser signed in as an owner or admin of the "
+        "team (then 303); anyone else gets a confirm page (HTML) or, asking for JSON, what "
+        "would be decided. With `SIGNOFF_LINK_MODE=one-click` a GET decides (303). A link "
+        "that can no longer decide answers 400 (HTML for browsers, else JSON).\n\n"
+        + scanner_markers_text()
+    ),
+)
 async def plan_link_get(
     workflow_id: str,
     request: Request,
@@ -165,7 +258,7 @@ async def plan_link_get(
             await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
             return _redirect(workflow_id)
         # Show what would be decided; say at once if it can no longer be.
-        workflow_service.check_plan_decidable(workflow, int(claims["revision"]))
+        workflow_service.check_plan_decidable(workflow, claims.revision)
     except AppError as error:
         return _refused(request, error, workflow_id)
     if not wants_html(request):
@@ -190,7 +283,19 @@ async def plan_link_get(
     )
 
 
-@router.post("/{workflow_id}/approve")
+@router.post(
+    "/{workflow_id}/approve",
+    operation_id="approvePlanLink",
+    summary="Approve a plan through its link",
+    response_model=None,
+    status_code=303,
+    responses=_REFUSED_OR_INVALID,
+    description=(
+        "Approve the plan (the confirm page's button, or a script): the workflow becomes "
+        "active and its first run starts, then 303 to the dashboard. A POST always decides, "
+        "whatever the user agent.\n\n" + scanner_markers_text()
+    ),
+)
 async def plan_link_post(
     workflow_id: str,
     request: Request,
@@ -211,36 +316,46 @@ async def plan_link_post(
 # -- step decision links: /api/workflows/resume?token=&action=approve|reject&note= ---------------
 
 Action = Annotated[str | None, Query(description="`approve` or `reject`.")]
-Note = Annotated[str | None, Query(max_length=4000, description="Feedback for a reject.")]
+Note = Annotated[
+    str | None,
+    Query(description=f"Feedback for a reject, at most {MAX_NOTE_LENGTH} characters."),
+]
+
+
+def _check_note(note: str | None) -> None:
+    # The same refusal on every route and for a query or a form note: never cut silently.
+    if note is not None and len(note) > MAX_NOTE_LENGTH:
+        raise tokens.LinkError(
+            f"The feedback is longer than {MAX_NOTE_LENGTH:,} characters; shorten it.",
+            code=ErrorCode.NOTE_TOO_LONG,
+        )
 
 
 async def _load_step_link(
     db: Database, settings: Settings, token: str | None, action: str | None
-) -> tuple[dict[str, Any], Run, RunStep]:
+) -> tuple[tokens.StepClaims, Run, RunStep]:
     """Verify a step link and check it can still decide, without deciding anything."""
-    claims = tokens.verify(settings, token, "step_approval")
+    claims = tokens.verify_step(settings, token)
     if action not in ("approve", "reject"):
         raise tokens.LinkError(
             "This link does not say whether to approve or request changes.",
             code=ErrorCode.LINK_INVALID,
         )
     async with db.read() as session:
-        run = await session.get(Run, claims.get("runId"))
+        run = await session.get(Run, claims.run_id)
         if (
             run is None
-            or run.workflow_id != claims.get("workflowId")
-            or run.conversation_id != claims.get("conversationId")
+            or run.workflow_id != claims.workflow_id
+            or run.conversation_id != claims.conversation_id
         ):
             raise tokens.LinkError("This link does not match any run.", code=ErrorCode.LINK_INVALID)
-        step = await run_service.check_decidable(
-            session, run, int(claims["stepIndex"]), int(claims["attempt"])
-        )
+        step = await run_service.check_decidable(session, run, claims.step_index, claims.attempt)
     return claims, run, step
 
 
 async def _decide_step(
     request: Request,
-    claims: dict[str, Any],
+    claims: tokens.StepClaims,
     action: str,
     note: str | None,
     decided_by: str | None,
@@ -250,14 +365,14 @@ async def _decide_step(
         decision = await run_service.decide(
             session,
             request.app.state.settings,
-            run_id=int(claims["runId"]),
-            step_index=int(claims["stepIndex"]),
-            attempt=int(claims["attempt"]),
+            run_id=claims.run_id,
+            step_index=claims.step_index,
+            attempt=claims.attempt,
             action=action,
             note=note,
             decided_by=decided_by,
             via="email_link",
-            token_id=str(claims["jti"]),
+            token_id=claims.jti,
         )
     return decision.run.workflow_id
 
@@ -268,7 +383,22 @@ async def step_link_head() -> Response:
     return Response(status_code=200, headers=LINK_HEADERS)
 
 
-@router.get("/resume")
+@router.get(
+    "/resume",
+    operation_id="openStepLink",
+    summary="Open a step decision link",
+    response_model=None,
+    responses=_get_responses(StepLinkAnswer),
+    description=(
+        "The Approve / Request changes link of a step approval email (valid 2 h), no session "
+        "needed. In the default `confirm` mode a GET decides only for a browser signed in as "
+        "an owner or admin of the team (a reject also needs a non-empty `note`), then 303; "
+        "anyone else gets a confirm page (HTML) or, asking for JSON, what would be decided. "
+        "With `SIGNOFF_LINK_MODE=one-click` a GET decides (303). A link that can no longer "
+        f"decide, or a `note` over {MAX_NOTE_LENGTH} characters, answers 400.\n\n"
+        + scanner_markers_text()
+    ),
+)
 async def step_link_get(
     request: Request,
     db: DB,
@@ -283,6 +413,7 @@ async def step_link_get(
         return _scanner_page(request)
     workflow_id: str | None = None
     try:
+        _check_note(note)
         claims, run, step = await _load_step_link(db, settings, token, action)
         workflow_id = run.workflow_id
         assert action is not None
@@ -328,7 +459,32 @@ async def step_link_get(
     )
 
 
-@router.post("/resume")
+@router.post(
+    "/resume",
+    operation_id="decideStepLink",
+    summary="Decide a step through its link",
+    response_model=None,
+    status_code=303,
+    responses=_REFUSED_OR_INVALID,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"note": {"type": "string"}},
+                    }
+                }
+            },
+        }
+    },
+    description=(
+        "Approve, or request changes with the `note` (a query parameter, or a form field "
+        f"`note`, at most {MAX_NOTE_LENGTH} characters), then 303 to the dashboard. A POST "
+        "always decides, whatever the user agent.\n\n" + scanner_markers_text()
+    ),
+)
 async def step_link_post(
     request: Request,
     db: DB,
@@ -344,7 +500,8 @@ async def step_link_post(
         if note is None and "form" in request.headers.get("content-type", ""):
             form = await request.form()
             value = form.get("note")
-            note = value[:4000] if isinstance(value, str) else None
+            note = value if isinstance(value, str) else None
+        _check_note(note)
         claims, run, _step = await _load_step_link(db, settings, token, action)
         workflow_id = run.workflow_id
         assert action is not None
@@ -358,10 +515,10 @@ async def step_link_post(
 async def step_link_image(db: DB, settings: Config, token: Token = None) -> Response:
     """The pending image of a step, shown on the confirm page through the link's own token
     (the person deciding may have no session)."""
-    claims = tokens.verify(settings, token, "step_approval")
+    claims = tokens.verify_step(settings, token)
     async with db.read() as session:
         asset = await run_repository.pending_asset(
-            session, int(claims["runId"]), int(claims["stepIndex"]), int(claims["attempt"])
+            session, claims.run_id, claims.step_index, claims.attempt
         )
         blob = await run_repository.asset_blob(session, asset.id) if asset is not None else None
     if asset is None or blob is None:

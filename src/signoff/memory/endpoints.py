@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB
 from signoff.memory import repository, service
-from signoff.memory.schemas import KEY_PATTERN, MemoryEntryOut, MemoryWrite
+from signoff.memory.schemas import KEY_PATTERN, MemoryEntryOut, MemoryList, MemoryWrite
 from signoff.models import Role
 
 router = APIRouter(prefix="/api/memory", tags=["memory"])
@@ -17,22 +17,30 @@ router = APIRouter(prefix="/api/memory", tags=["memory"])
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="e.g. `core` (the brand voice)")]
 
 
-@router.get("")
+@router.get(
+    "",
+    operation_id="listMemory",
+    summary="List the team's memory",
+    response_model=MemoryList,
+)
 async def list_memory(auth: Auth, db: DB) -> list[MemoryEntryOut]:
+    """Every entry of the current team's memory."""
     async with db.read() as session:
         entries = await repository.list_for_team(session, auth.current_team_id)
     return [MemoryEntryOut.model_validate(entry) for entry in entries]
 
 
-@router.get("/{key}")
+@router.get("/{key}", operation_id="getMemory", summary="Get a memory entry")
 async def get_memory(key: Key, auth: Auth, db: DB) -> MemoryEntryOut:
+    """One entry of the current team's memory (404 `memory_not_found`)."""
     async with db.read() as session:
         entry = await service.get(session, auth.current_team_id, key)
     return MemoryEntryOut.model_validate(entry)
 
 
-@router.put("/{key}")
+@router.put("/{key}", operation_id="putMemory", summary="Write a memory entry")
 async def put_memory(key: Key, body: MemoryWrite, auth: Auth, db: DB) -> MemoryEntryOut:
+    """Create or replace an entry (admins and owners)."""
     auth.require_role(auth.current_team_id, Role.ADMIN)
     async with db.write() as session:
         entry = await service.put(
@@ -41,8 +49,14 @@ async def put_memory(key: Key, body: MemoryWrite, auth: Auth, db: DB) -> MemoryE
     return MemoryEntryOut.model_validate(entry)
 
 
-@router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{key}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="deleteMemory",
+    summary="Delete a memory entry",
+)
 async def delete_memory(key: Key, auth: Auth, db: DB) -> Response:
+    """Delete an entry (admins and owners; 404 `memory_not_found`)."""
     auth.require_role(auth.current_team_id, Role.ADMIN)
     async with db.write() as session:
         await service.delete(session, auth.current_team_id, key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from signoff.kit.schemas import ApiInput, ApiModel
 
@@ -21,3 +21,7 @@ class MemoryEntryOut(ApiModel):
     value: str
     updated_at: datetime
     updated_by: str | None
+
+
+class MemoryList(RootModel[list[MemoryEntryOut]]):
+    """Every entry of the team's memory."""

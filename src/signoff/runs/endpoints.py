@@ -5,29 +5,46 @@ Starting a run and listing a workflow's runs are workflow routes (``workflows/en
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
 from signoff.errors import ErrorCode, NotFound
+from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
+from signoff.kit.storable import MAX_DB_INT
 from signoff.models import Asset, Role
 from signoff.runs import repository, service
 from signoff.runs.schemas import (
+    AssetList,
     AssetOut,
     DecisionRequest,
     RunDetail,
     RunSummary,
 )
 
-router = APIRouter(tags=["runs"])
+# Each route names its one tag: the team's assets are their own group.
+router = APIRouter()
+RUNS: list[str | Enum] = ["runs"]
+
+# Run ids are 32-bit integer columns: a larger one is a 422, never sent to the database.
+RunId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The run's id (`runId`).")]
+# What GET /api/assets/{id}/content can answer with: the media types tools store assets in.
+ASSET_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "text/plain", "text/markdown")
 
 
-@router.post("/api/workflows/{workflow_id}/runs/{run_id}/stop")
-async def stop_run(workflow_id: str, run_id: int, auth: Auth, db: DB) -> RunSummary:
+@router.post(
+    "/api/workflows/{workflow_id}/runs/{run_id}/stop",
+    tags=RUNS,
+    operation_id="stopRun",
+    summary="Stop a run",
+    responses=errors(409),
+)
+async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSummary:
     """Stop an active run: failed, "Stopped by user"; the step in flight is abandoned."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
@@ -35,18 +52,29 @@ async def stop_run(workflow_id: str, run_id: int, auth: Auth, db: DB) -> RunSumm
     return RunSummary.model_validate(run)
 
 
-@router.get("/api/workflows/{workflow_id}/runs/{run_id}")
-async def get_run(workflow_id: str, run_id: int, auth: Auth, db: DB) -> RunDetail:
+@router.get(
+    "/api/workflows/{workflow_id}/runs/{run_id}",
+    tags=RUNS,
+    operation_id="getRun",
+    summary="Get a run with its steps and conversation",
+)
+async def get_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunDetail:
     """The run with its step rows and its conversation."""
     async with db.read() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         return await service.detail(session, run)
 
 
-@router.post("/api/workflows/{workflow_id}/runs/{run_id}/decision")
+@router.post(
+    "/api/workflows/{workflow_id}/runs/{run_id}/decision",
+    tags=RUNS,
+    operation_id="decideStep",
+    summary="Approve or request changes on the waiting step",
+    responses=errors(409),
+)
 async def decide(
     workflow_id: str,
-    run_id: int,
+    run_id: RunId,
     body: DecisionRequest,
     auth: Auth,
     db: DB,
@@ -59,9 +87,15 @@ async def decide(
         return await service.detail(session, decision.run)
 
 
-@router.post("/api/workflows/{workflow_id}/runs/{run_id}/approval-email")
+@router.post(
+    "/api/workflows/{workflow_id}/runs/{run_id}/approval-email",
+    tags=RUNS,
+    operation_id="resendStepEmail",
+    summary="Send fresh step approval links",
+    responses=errors(409),
+)
 async def resend_step_email(
-    workflow_id: str, run_id: int, auth: Auth, db: DB, settings: Config
+    workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
 ) -> EmailSentResponse:
     """Send fresh Approve / Request changes links (the 2 h ones expired; the run waits on)."""
     async with db.write() as session:
@@ -86,14 +120,25 @@ def asset_out(asset: Asset) -> AssetOut:
     )
 
 
-@router.get("/api/assets", tags=["assets"])
+@router.get(
+    "/api/assets",
+    tags=["assets"],
+    operation_id="listAssets",
+    summary="List what runs produced",
+    response_model=AssetList,
+)
 async def list_assets(
     auth: Auth,
     db: DB,
-    run_id: Annotated[int | None, Query(alias="runId")] = None,
-    asset_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
+    run_id: Annotated[
+        int | None, Query(alias="runId", ge=1, le=MAX_DB_INT, description="Only this run's.")
+    ] = None,
+    asset_type: Annotated[
+        str | None,
+        Query(alias="type", max_length=32, description="`post_outline`, `report`, …"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> list[AssetOut]:
     """What the current team's runs produced, newest first."""
     async with db.read() as session:
@@ -108,7 +153,24 @@ async def list_assets(
     return [asset_out(asset) for asset in assets]
 
 
-@router.get("/api/assets/{asset_id}/content", tags=["assets"])
+@router.get(
+    "/api/assets/{asset_id}/content",
+    tags=["assets"],
+    operation_id="getAssetContent",
+    summary="Get an asset's bytes or text",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image's bytes, or the text, in the asset's media type.",
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                if media_type.startswith("image/")
+                else {"schema": {"type": "string"}}
+                for media_type in ASSET_MEDIA_TYPES
+            },
+        }
+    },
+)
 async def asset_content(asset_id: str, auth: Auth, db: DB) -> Response:
     """The asset's bytes (an image) or text, for members of its team only."""
     async with db.read() as session:

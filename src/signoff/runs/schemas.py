@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.models import AssetStatus, RunStatus, RunTrigger, StepStatus
@@ -96,3 +96,7 @@ class AssetOut(ApiModel):
     mime_type: str
     created_at: datetime
     url: str | None = Field(default=None, description="Where to fetch binary content (images).")
+
+
+class AssetList(RootModel[list[AssetOut]]):
+    """Assets, newest first."""

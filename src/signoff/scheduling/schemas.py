@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import RootModel
+
 from signoff.kit.schemas import ApiModel
 from signoff.models import FireOutcome
 
@@ -14,3 +16,7 @@ class FireOut(ApiModel):
     outcome: FireOutcome
     catch_up: bool
     run_id: int | None
+
+
+class FireLog(RootModel[list[FireOut]]):
+    """The schedule's fires, newest first."""

@@ -11,13 +11,16 @@ from fastapi import APIRouter, Request, Response, status
 from signoff.auth import verification
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
+from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
 from signoff.models import Invitation, Role, User
 from signoff.teams import service
 from signoff.teams.schemas import (
+    InvitationList,
     InvitationOut,
     InvitationSent,
     InviteRequest,
+    MemberList,
     MemberOut,
     RoleChange,
 )
@@ -50,7 +53,12 @@ def invitation_out(invitation: Invitation, invited_by: str | None) -> Invitation
     )
 
 
-@router.get("/{team_id}/members")
+@router.get(
+    "/{team_id}/members",
+    operation_id="listMembers",
+    summary="List a team's members",
+    response_model=MemberList,
+)
 async def list_members(team_id: str, auth: Auth, db: DB) -> list[MemberOut]:
     """The team's members and their roles, oldest member first (owners and admins)."""
     async with db.read() as session:
@@ -58,7 +66,12 @@ async def list_members(team_id: str, auth: Auth, db: DB) -> list[MemberOut]:
     return [member_out(user, role) for user, role in members]
 
 
-@router.patch("/{team_id}/members/{user_id}")
+@router.patch(
+    "/{team_id}/members/{user_id}",
+    operation_id="changeRole",
+    summary="Change a member's role",
+    responses=errors(409),
+)
 async def change_role(
     team_id: str, user_id: str, body: RoleChange, auth: Auth, db: DB
 ) -> MemberOut:
@@ -69,7 +82,13 @@ async def change_role(
     return member_out(user, role)
 
 
-@router.delete("/{team_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{team_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="removeMember",
+    summary="Remove a member",
+    responses=errors(409),
+)
 async def remove_member(team_id: str, user_id: str, auth: Auth, db: DB) -> Response:
     """Remove a member (owners and admins; only owners remove owners). Their access to the
     team's workflows ends at once; the last owner cannot be removed (409)."""
@@ -78,7 +97,13 @@ async def remove_member(team_id: str, user_id: str, auth: Auth, db: DB) -> Respo
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{team_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{team_id}/leave",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="leaveTeam",
+    summary="Leave a team",
+    responses=errors(409),
+)
 async def leave_team(team_id: str, auth: Auth, db: DB) -> Response:
     """Leave the team (any member). Its only owner must make someone else owner first (409)."""
     async with db.write() as session:
@@ -86,7 +111,13 @@ async def leave_team(team_id: str, auth: Auth, db: DB) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{team_id}/invitations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{team_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="inviteMember",
+    summary="Invite someone to a team",
+    responses=errors(409, 429),
+)
 async def invite(
     team_id: str, body: InviteRequest, auth: Auth, db: DB, settings: Config, request: Request
 ) -> InvitationSent:
@@ -105,7 +136,12 @@ async def invite(
     )
 
 
-@router.get("/{team_id}/invitations")
+@router.get(
+    "/{team_id}/invitations",
+    operation_id="listInvitations",
+    summary="List a team's invitations",
+    response_model=InvitationList,
+)
 async def list_invitations(team_id: str, auth: Auth, db: DB) -> list[InvitationOut]:
     """Every invitation of the team, newest first, with its status (owners and admins)."""
     async with db.read() as session:
@@ -113,7 +149,13 @@ async def list_invitations(team_id: str, auth: Auth, db: DB) -> list[InvitationO
     return [invitation_out(invitation, inviter) for invitation, inviter in rows]
 
 
-@router.delete("/{team_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{team_id}/invitations/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="revokeInvitation",
+    summary="Revoke an invitation",
+    responses=errors(409),
+)
 async def revoke_invitation(team_id: str, invitation_id: str, auth: Auth, db: DB) -> Response:
     """Revoke an invitation: its link stops working (owners and admins; an invitation to
     become owner, owners only). 409 if it was already accepted or revoked."""
@@ -122,7 +164,12 @@ async def revoke_invitation(team_id: str, invitation_id: str, auth: Auth, db: DB
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@account_router.post("/verification-email")
+@account_router.post(
+    "/verification-email",
+    operation_id="sendVerificationEmail",
+    summary="Send a fresh link to verify your address",
+    responses=errors(409, 429),
+)
 async def send_verification_email(
     auth: Auth, db: DB, settings: Config, request: Request
 ) -> EmailSentResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, RootModel, field_validator
 
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.models import Role
@@ -51,3 +51,11 @@ class InvitationOut(ApiModel):
 
 class InvitationSent(InvitationOut):
     message: str
+
+
+class MemberList(RootModel[list[MemberOut]]):
+    """A team's members, oldest member first."""
+
+
+class InvitationList(RootModel[list[InvitationOut]]):
+    """A team's invitations, newest first."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from enum import Enum
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
@@ -9,7 +11,9 @@ from fastapi import APIRouter, Query, Request, status
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
 from signoff.errors import Unprocessable
+from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
+from signoff.kit.storable import MAX_DB_INT
 from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -21,15 +25,37 @@ from signoff.workflows.schemas import (
     EditStepsRequest,
     ScheduleChange,
     WorkflowDetail,
+    WorkflowList,
     WorkflowListItem,
 )
 
-router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+# Each route names its one tag (the docs group operations by it; a generated client makes a
+# module of each): workflow routes also start and list runs, and change schedules.
+router = APIRouter(prefix="/api/workflows")
+WORKFLOWS: list[str | Enum] = ["workflows"]
 
 RUNS_PAGE_SIZE = 50
+_CURSOR = re.compile(r"[1-9][0-9]{0,9}")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+def _decode_cursor(cursor: str) -> int:
+    """A cursor is the run number the previous page ended at; anything else is a 422."""
+    if not _CURSOR.fullmatch(cursor) or int(cursor) > MAX_DB_INT:
+        raise Unprocessable(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        )
+    return int(cursor)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    tags=WORKFLOWS,
+    operation_id="createWorkflow",
+    summary="Create a workflow from a goal",
+    responses=errors(502),
+)
 async def create_workflow(
     body: CreateWorkflowRequest, auth: Auth, db: DB, settings: Config, request: Request
 ) -> CreateWorkflowResponse:
@@ -37,14 +63,25 @@ async def create_workflow(
     return await service.create(db, request.app.state.llm, settings, auth, body)
 
 
-@router.get("")
+@router.get(
+    "",
+    tags=WORKFLOWS,
+    operation_id="listWorkflows",
+    response_model=WorkflowList,
+    summary="List the team's workflows",
+)
 async def list_workflows(auth: Auth, db: DB) -> list[WorkflowListItem]:
     """The current team's workflows, newest first."""
     async with db.read() as session:
         return await service.list_items(session, auth.current_team_id)
 
 
-@router.get("/{workflow_id}")
+@router.get(
+    "/{workflow_id}",
+    tags=WORKFLOWS,
+    operation_id="getWorkflow",
+    summary="Get a workflow with its steps and runs",
+)
 async def get_workflow(
     workflow_id: str,
     auth: Auth,
@@ -60,7 +97,13 @@ async def get_workflow(
         return await service.load_detail(session, workflow, all_runs=runs == "all")
 
 
-@router.patch("/{workflow_id}", tags=["scheduling"])
+@router.patch(
+    "/{workflow_id}",
+    tags=["scheduling"],
+    operation_id="changeSchedule",
+    summary="Change a workflow's schedule",
+    responses=errors(409),
+)
 async def change_schedule(
     workflow_id: str, body: ScheduleChange, auth: Auth, db: DB
 ) -> WorkflowDetail:
@@ -71,7 +114,13 @@ async def change_schedule(
         return await service.load_detail(session, workflow)
 
 
-@router.post("/{workflow_id}/steps")
+@router.post(
+    "/{workflow_id}/steps",
+    tags=WORKFLOWS,
+    operation_id="editSteps",
+    summary="Add or update a draft's steps",
+    responses=errors(409),
+)
 async def edit_steps(
     workflow_id: str, body: EditStepsRequest, auth: Auth, db: DB, settings: Config
 ) -> WorkflowDetail:
@@ -82,7 +131,13 @@ async def edit_steps(
         return await service.load_detail(session, workflow)
 
 
-@router.post("/{workflow_id}/activate")
+@router.post(
+    "/{workflow_id}/activate",
+    tags=WORKFLOWS,
+    operation_id="activateWorkflow",
+    summary="Approve a draft's plan (from the dashboard)",
+    responses=errors(409),
+)
 async def activate_workflow(
     workflow_id: str, auth: Auth, db: DB, settings: Config
 ) -> WorkflowDetail:
@@ -94,7 +149,13 @@ async def activate_workflow(
         return await service.load_detail(session, activation.workflow)
 
 
-@router.post("/{workflow_id}/archive")
+@router.post(
+    "/{workflow_id}/archive",
+    tags=WORKFLOWS,
+    operation_id="archiveWorkflow",
+    summary="Archive a workflow",
+    responses=errors(409),
+)
 async def archive_workflow(workflow_id: str, auth: Auth, db: DB) -> WorkflowDetail:
     """Retire a workflow: no more runs, no schedule."""
     async with db.write() as session:
@@ -103,7 +164,13 @@ async def archive_workflow(workflow_id: str, auth: Auth, db: DB) -> WorkflowDeta
         return await service.load_detail(session, workflow)
 
 
-@router.post("/{workflow_id}/approval-email")
+@router.post(
+    "/{workflow_id}/approval-email",
+    tags=WORKFLOWS,
+    operation_id="resendPlanEmail",
+    summary="Send a fresh plan approval email",
+    responses=errors(409),
+)
 async def resend_plan_email(
     workflow_id: str, auth: Auth, db: DB, settings: Config
 ) -> EmailSentResponse:
@@ -113,7 +180,14 @@ async def resend_plan_email(
         return await service.resend_plan_email(session, settings, workflow)
 
 
-@router.post("/{workflow_id}/run", status_code=status.HTTP_201_CREATED, tags=["runs"])
+@router.post(
+    "/{workflow_id}/run",
+    status_code=status.HTTP_201_CREATED,
+    tags=["runs"],
+    operation_id="startRun",
+    summary="Run an active workflow now",
+    responses=errors(409),
+)
 async def start_run(workflow_id: str, auth: Auth, db: DB, settings: Config) -> RunStarted:
     """Run an active workflow now. 422 unless active; 409 while another run is active."""
     async with db.write() as session:
@@ -124,22 +198,22 @@ async def start_run(workflow_id: str, auth: Auth, db: DB, settings: Config) -> R
     return RunStarted(run_id=run.id, conversation_id=run.conversation_id)
 
 
-@router.get("/{workflow_id}/runs", tags=["runs"])
+@router.get(
+    "/{workflow_id}/runs",
+    tags=["runs"],
+    operation_id="listRuns",
+    summary="List a workflow's runs, a page at a time",
+)
 async def list_runs(
     workflow_id: str,
     auth: Auth,
     db: DB,
-    cursor: Annotated[str | None, Query(description="From the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=20, description="`nextCursor` of the previous page.")
+    ] = None,
 ) -> RunPage:
     """All runs, newest first, 50 a page."""
-    before: int | None = None
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise Unprocessable(
-                "The cursor is not one this API gave out.",
-                details=[{"field": "cursor", "message": "invalid cursor"}],
-            )
-        before = int(cursor)
+    before = None if cursor is None else _decode_cursor(cursor)
     async with db.read() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
         runs = await run_repository.list_runs(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, RootModel, field_validator
 
 from signoff.kit.cron import ScheduleError, check_timezone, normalise_schedule
 from signoff.kit.schemas import ApiInput, ApiModel
+from signoff.kit.storable import MAX_DB_INT
 from signoff.models import WorkflowStatus
 from signoff.runs.schemas import RunSummary
 from signoff.tools.registry import ToolName
@@ -52,7 +53,7 @@ class CreateWorkflowRequest(ApiInput):
 
 class StepIn(ApiInput):
     step_index: int | None = Field(
-        default=None, ge=0, description="Replace this step; leave out to append."
+        default=None, ge=0, le=MAX_DB_INT, description="Replace this step; leave out to append."
     )
     description: str = Field(min_length=1, max_length=500)
     tool_name: ToolName
@@ -113,6 +114,10 @@ class WorkflowListItem(WorkflowOut):
     latest_run: RunSummary | None = Field(
         default=None, description="The latest run's summary, or null when it never ran."
     )
+
+
+class WorkflowList(RootModel[list[WorkflowListItem]]):
+    """The current team's workflows, newest first."""
 
 
 class WorkflowDetail(WorkflowOut):

@@ -1,0 +1,178 @@
+"""Example requests and answers of the seed API's workflow endpoints, for the OpenAPI document
+(they show in /docs and /redoc). Shapes only: ids and times are made up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+WORKFLOW_ID = "0b9f3c1e-6a55-4d8e-9a51-2f1c7f3f9e10"
+_GOAL = "Publish a weekly LinkedIn post about AI news every Monday morning"
+
+STEPS: list[dict[str, Any]] = [
+    {
+        "stepIndex": 0,
+        "description": "Search the web for this week's AI news",
+        "toolName": "web_search",
+        "toolInput": {"query": "AI news this week"},
+        "requiresApproval": False,
+        "approvalPrompt": None,
+    },
+    {
+        "stepIndex": 1,
+        "description": "Outline the post from the three most important stories",
+        "toolName": "generate_outline",
+        "toolInput": {"topic": "This week in AI"},
+        "requiresApproval": False,
+        "approvalPrompt": None,
+    },
+    {
+        "stepIndex": 2,
+        "description": "Write the LinkedIn post",
+        "toolName": "format_post",
+        "toolInput": {"platform": "linkedin"},
+        "requiresApproval": True,
+        "approvalPrompt": "Is the post accurate and in our voice?",
+    },
+]
+
+CREATE_EXAMPLES: dict[str, Any] = {
+    "weekly": {
+        "summary": "A weekly post",
+        "value": {"goal": _GOAL, "schedule": "0 9 * * MON", "timezone": "Europe/Paris"},
+    },
+    "once": {"summary": "No schedule (run it by hand)", "value": {"goal": _GOAL}},
+}
+
+CREATED: dict[str, Any] = {
+    "workflowId": WORKFLOW_ID,
+    "title": "Weekly AI news post",
+    "steps": STEPS,
+    "status": "draft",
+    "message": "Plan drafted. Check your email: the plan approval link went to owner@example.com.",
+    "plannedBy": "offline",
+    "emailedTo": ["owner@example.com"],
+}
+
+RUN_SUMMARY: dict[str, Any] = {
+    "id": 42,
+    "runNumber": 3,
+    "status": "awaiting_approval",
+    "trigger": "schedule",
+    "conversationId": "5d0c8a3e-1f7b-4c52-8e0a-6b9d2c4f7a11",
+    "currentStepIndex": 2,
+    "stepCount": 3,
+    "failureReason": None,
+    "failedStepIndex": None,
+    "startedAt": "2026-03-02T08:00:00Z",
+    "finishedAt": None,
+    "inputTokens": 5120,
+    "outputTokens": 830,
+    "modelRequests": 3,
+}
+
+_WORKFLOW: dict[str, Any] = {
+    "id": WORKFLOW_ID,
+    "title": "Weekly AI news post",
+    "goal": _GOAL,
+    "status": "active",
+    "schedule": "0 9 * * MON",
+    "scheduleDescription": "At 09:00, only on Monday",
+    "timezone": "Europe/Paris",
+    "nextRunAt": "2026-03-09T08:00:00Z",
+    "planRevision": 1,
+    "plannedBy": "offline",
+    "createdAt": "2026-02-23T10:15:00Z",
+    "updatedAt": "2026-02-23T10:20:00Z",
+    "activatedAt": "2026-02-23T10:20:00Z",
+}
+
+LIST_ITEM: dict[str, Any] = {**_WORKFLOW, "stepCount": 3, "latestRun": RUN_SUMMARY}
+
+DETAIL: dict[str, Any] = {**_WORKFLOW, "workflowSteps": STEPS, "workflowRuns": [RUN_SUMMARY]}
+
+EDIT_EXAMPLES: dict[str, Any] = {
+    "merge": {
+        "summary": "Change one step, append another",
+        "value": {
+            "steps": [
+                {**STEPS[0], "toolInput": {"query": "AI research news this week"}},
+                {
+                    "description": "Draw an image for the post",
+                    "toolName": "generate_image",
+                    "toolInput": {"prompt": "An abstract illustration of AI news"},
+                    "requiresApproval": True,
+                },
+            ],
+            "mode": "merge",
+        },
+    },
+    "replace": {
+        "summary": "Set the whole plan",
+        "value": {"steps": [STEPS[1], STEPS[2]], "mode": "replace"},
+    },
+}
+
+STARTED: dict[str, Any] = {
+    "runId": 43,
+    "conversationId": "9e2f4b6a-3c1d-4e8f-a7b5-0d6c8e2f4a13",
+    "message": "Workflow run started",
+}
+
+RUN_PAGE: dict[str, Any] = {"runs": [RUN_SUMMARY], "nextCursor": None}
+
+STOPPED: dict[str, Any] = {
+    **RUN_SUMMARY,
+    "status": "failed",
+    "failureReason": "Stopped by user",
+    "finishedAt": "2026-03-02T08:05:00Z",
+}
+
+_PLAN_LINK_PENDING: dict[str, Any] = {
+    "message": "Nothing was decided yet: POST to this URL to approve the plan.",
+    "workflowId": WORKFLOW_ID,
+    "title": "Weekly AI news post",
+}
+_STEP_LINK_PENDING: dict[str, Any] = {
+    "message": "Nothing was decided yet: POST to this URL to approve the step.",
+    "runId": 42,
+    "stepIndex": 2,
+    "attempt": 1,
+    "output": "This week in AI: three stories worth your coffee break…",
+}
+_LINK_REFUSED: dict[str, Any] = {
+    "error": "This link has expired. Ask for a fresh approval email from the dashboard.",
+    "code": "link_expired",
+}
+
+# By operationId: "request" is the JSON body's named examples, the rest JSON answers by status.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "createWorkflow": {
+        "request": CREATE_EXAMPLES,
+        "201": CREATED,
+        "422": {
+            "error": "Invalid request: schedule: a schedule has exactly five fields.",
+            "code": "validation_error",
+            "details": [{"field": "schedule", "message": "a schedule has exactly five fields"}],
+        },
+    },
+    "listWorkflows": {"200": [LIST_ITEM]},
+    "getWorkflow": {
+        "200": DETAIL,
+        "404": {"error": "No workflow with this id.", "code": "workflow_not_found"},
+    },
+    "editSteps": {"request": EDIT_EXAMPLES, "200": {**DETAIL, "status": "draft"}},
+    "openPlanLink": {"200": _PLAN_LINK_PENDING, "400": _LINK_REFUSED},
+    "approvePlanLink": {"400": _LINK_REFUSED},
+    "startRun": {
+        "201": STARTED,
+        "409": {"error": "A run of this workflow is already active.", "code": "run_active"},
+        "422": {"error": "Only an active workflow can run.", "code": "workflow_not_active"},
+    },
+    "openStepLink": {"200": _STEP_LINK_PENDING, "400": _LINK_REFUSED},
+    "decideStepLink": {"400": _LINK_REFUSED},
+    "stopRun": {
+        "200": STOPPED,
+        "409": {"error": "This run has already ended (completed).", "code": "run_ended"},
+    },
+    "listRuns": {"200": RUN_PAGE},
+}
