@@ -60,6 +60,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "API documentation page; serves no data",
     ("GET", "/redoc"): "API documentation page; serves no data",
     ("GET", "/healthz"): "liveness probe for load balancers; serves no data",
+    ("GET", "/readyz"): "readiness probe: names which dependency is down, serves no data",
+    ("GET", "/"): "redirects to the dashboard",
     ("POST", "/api/auth/signup"): "creates an account: the caller has none yet",
     ("POST", "/api/auth/login"): "turns credentials into a session",
     ("GET", "/dashboard/login"): "the sign-in page",

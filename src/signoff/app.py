@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +25,7 @@ from signoff.dashboard.pages import STATIC_DIR
 from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
 from signoff.errors import AppError, ErrorCode
+from signoff.health import router as health_router
 from signoff.kit.body_limit import BodyLimitMiddleware
 from signoff.kit.storable import reject_unstorable
 from signoff.memory.endpoints import router as memory_router
@@ -144,13 +145,15 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     # Swagger UI at /docs and ReDoc at /redoc, served locally: they work with no network.
     install_docs(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """A first look at the service is the dashboard."""
+        return RedirectResponse("/dashboard", status_code=307)
 
     app.mount("/dashboard/static", StaticFiles(directory=str(STATIC_DIR)), name="dashboard-static")
     # Link routes first: /api/workflows/resume must not be taken for a workflow id.
     for router in (
+        health_router,
         auth_router,
         approvals_router,
         workflows_router,

@@ -7,12 +7,32 @@ import sys
 
 import typer
 
+import signoff
 from signoff.config import ConfigError, Settings, load_settings
 from signoff.kit.logging import configure_logging
 
 app = typer.Typer(help="Signoff: AI workflows that people sign off on.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"signoff {signoff.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Signoff: AI workflows that people sign off on."""
 
 
 def _settings() -> Settings:
@@ -76,7 +96,8 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    typer.echo(f"Signoff on {settings.public_base_url} (API docs at /docs)")
+    base = settings.public_base_url.rstrip("/")
+    typer.echo(f"Signoff on {base}: the dashboard at {base}/dashboard, API docs at {base}/docs")
     # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
     # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
     uvicorn.run(

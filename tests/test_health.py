@@ -1,0 +1,89 @@
+"""What an operator meets first: /healthz (liveness), /readyz (readiness: database,
+migrations, queue), the / redirect and ``signoff --version``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from typer.testing import CliRunner
+
+import signoff
+from signoff.app import create_app
+from signoff.cli import app as cli
+from signoff.health import migration_head
+from signoff.migrations.runner import upgrade
+from tests.support.settings import make_settings
+
+
+def _dead_port() -> int:
+    # A port nothing listens on: bound, then released.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _get(settings_path: Path, database_url: str, path: str) -> httpx.Response:
+    app = create_app(make_settings(settings_path, database_url))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+
+READY = {"status": "ok", "checks": {"database": "ok", "migrations": "ok", "queue": "ok"}}
+
+
+async def test_a_migrated_sqlite_service_is_ready(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/ready.db"
+    await asyncio.to_thread(upgrade, url)
+    ready = await _get(tmp_path, url, "/readyz")
+    assert (ready.status_code, ready.json()) == (200, READY)
+
+
+@pytest.mark.postgres(only=True)
+async def test_a_migrated_postgresql_service_is_ready(tmp_path: Path, database_url: str) -> None:
+    ready = await _get(tmp_path, database_url, "/readyz")  # the test database is migrated
+    assert (ready.status_code, ready.json()) == (200, READY)
+    assert (await _get(tmp_path, database_url, "/healthz")).status_code == 200
+
+
+async def test_an_unreachable_database_is_not_ready_but_the_process_is_alive(
+    tmp_path: Path,
+) -> None:
+    dead = f"postgresql://postgres@127.0.0.1:{_dead_port()}/signoff"
+    ready = await _get(tmp_path, dead, "/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("unreachable")
+    assert body["checks"]["queue"] == "ok"
+    assert (await _get(tmp_path, dead, "/healthz")).status_code == 200
+
+
+async def test_a_schema_behind_this_version_is_not_ready(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    await asyncio.to_thread(upgrade, url, "0006")
+    ready = await _get(tmp_path, url, "/readyz")
+    assert ready.status_code == 503
+    migrations = ready.json()["checks"]["migrations"]
+    assert ready.json()["checks"]["database"] == "ok"
+    assert "0006" in migrations
+    assert str(migration_head()) in migrations
+    assert "signoff db upgrade" in migrations
+
+
+async def test_the_root_sends_a_visitor_to_the_dashboard(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/")
+    assert answer.status_code == 307
+    assert answer.headers["location"] == "/dashboard"
+
+
+def test_the_command_prints_its_version() -> None:
+    answer = CliRunner().invoke(cli, ["--version"])
+    assert answer.exit_code == 0
+    assert answer.output.strip() == f"signoff {signoff.__version__}"
