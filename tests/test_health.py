@@ -87,3 +87,32 @@ def test_the_command_prints_its_version() -> None:
     answer = CliRunner().invoke(cli, ["--version"])
     assert answer.exit_code == 0
     assert answer.output.strip() == f"signoff {signoff.__version__}"
+
+
+def test_serve_stops_at_once_on_an_unreachable_or_malformed_database(tmp_path: Path) -> None:
+    for url, expected in [
+        (f"postgresql://postgres@127.0.0.1:{_dead_port()}/signoff", "cannot use the database"),
+        ("not a url", "SIGNOFF_DATABASE_URL is not a database URL"),
+    ]:
+        answer = CliRunner().invoke(
+            cli,
+            ["serve"],
+            env={"SIGNOFF_DATA_DIR": str(tmp_path), "SIGNOFF_DATABASE_URL": url},
+        )
+        assert answer.exit_code == 2, answer.output
+        assert f"error: {expected}" in answer.output
+        assert "SIGNOFF_DATABASE_URL" in answer.output
+        assert "Traceback" not in answer.output
+
+
+def test_serve_names_the_port_setting_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = CliRunner().invoke(
+            cli, ["serve"], env={"SIGNOFF_DATA_DIR": str(tmp_path), "SIGNOFF_PORT": str(port)}
+        )
+    assert answer.exit_code == 2, answer.output
+    assert f"cannot listen on 127.0.0.1:{port}" in answer.output
+    assert "SIGNOFF_PORT" in answer.output

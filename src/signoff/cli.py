@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 import sys
 
 import typer
@@ -69,6 +71,20 @@ def db_revision(message: str, rev_id: str = typer.Option(..., help="e.g. 0002"))
         command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=rev_id)
 
 
+def _port_problem(host: str, port: int) -> str | None:
+    """Why ``signoff serve`` cannot listen on host:port, naming the setting; None if it can."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return (
+                f"cannot listen on {host}:{port} ({error.strerror}): set SIGNOFF_PORT "
+                "(or --port) to a free port, or SIGNOFF_HOST to another address"
+            )
+    return None
+
+
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Interface to bind (default SIGNOFF_HOST)."),
@@ -78,6 +94,7 @@ def serve(
     import uvicorn
 
     from signoff.app import create_app
+    from signoff.health import database_problem
     from signoff.migrations.runner import upgrade
 
     configure_logging()
@@ -87,6 +104,12 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    problem = asyncio.run(database_problem(settings.effective_database_url))
+    if problem is None:
+        problem = _port_problem(settings.host, settings.port)
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     if settings.is_sqlite:
         upgrade(settings.effective_database_url)
     if settings.queue == "procrastinate" and settings.token_secret is None:

@@ -63,6 +63,27 @@ async def _queue(queue: object) -> str:
     return "ok"
 
 
+async def database_problem(url: str) -> str | None:
+    """Why the database at ``url`` cannot be used, in one line; None when a query answers.
+    For start-up, so a mistyped or unreachable ``SIGNOFF_DATABASE_URL`` stops the process
+    with a sentence instead of a traceback per request."""
+    try:
+        db = Database.from_url(url)
+    except Exception as error:  # SQLAlchemy's ArgumentError for a malformed URL, …
+        return f"SIGNOFF_DATABASE_URL is not a database URL ({error})"
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS * 2), db.read() as session:
+            await session.execute(text("SELECT 1"))
+    except TimeoutError:
+        return "the database at SIGNOFF_DATABASE_URL did not answer within 4 s"
+    except Exception as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return f"cannot use the database at SIGNOFF_DATABASE_URL: {reason}"
+    finally:
+        await db.dispose()
+    return None
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers (no dependency is checked)."""
