@@ -71,11 +71,12 @@ async def database_problem(url: str) -> str | None:
         db = Database.from_url(url)
     except Exception as error:  # SQLAlchemy's ArgumentError for a malformed URL, …
         return f"SIGNOFF_DATABASE_URL is not a database URL ({error})"
+    timeout = CHECK_TIMEOUT_SECONDS * 2  # a start-up may meet a server that is waking up
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS * 2), db.read() as session:
+        async with asyncio.timeout(timeout), db.read() as session:
             await session.execute(text("SELECT 1"))
     except TimeoutError:
-        return "the database at SIGNOFF_DATABASE_URL did not answer within 4 s"
+        return f"the database at SIGNOFF_DATABASE_URL did not answer within {timeout:g} s"
     except Exception as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         return f"cannot use the database at SIGNOFF_DATABASE_URL: {reason}"
