@@ -27,6 +27,7 @@ from signoff.db import Database
 from signoff.errors import AppError, ErrorCode
 from signoff.health import router as health_router
 from signoff.kit.body_limit import BodyLimitMiddleware
+from signoff.kit.security_headers import SecurityHeadersMiddleware
 from signoff.kit.storable import reject_unstorable
 from signoff.memory.endpoints import router as memory_router
 from signoff.runs.endpoints import router as runs_router
@@ -141,6 +142,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.llm = build_llm(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # Added last, so it wraps the body limit's refusals too.
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.secure_cookies)
 
     # Swagger UI at /docs and ReDoc at /redoc, served locally: they work with no network.
     install_docs(app)

@@ -58,7 +58,8 @@ _REDOC_PAGE = f"""<!doctype html>
 DOCS_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
-    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'",
+    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
 

@@ -523,8 +523,4 @@ async def step_link_image(db: DB, settings: Config, token: Token = None) -> Resp
         blob = await run_repository.asset_blob(session, asset.id) if asset is not None else None
     if asset is None or blob is None:
         raise NotFound("No image is waiting for this decision.", code=ErrorCode.ASSET_NOT_FOUND)
-    return Response(
-        blob,
-        media_type=asset.mime_type,
-        headers={**LINK_HEADERS, "X-Content-Type-Options": "nosniff"},
-    )
+    return Response(blob, media_type=asset.mime_type, headers=LINK_HEADERS)

@@ -182,5 +182,5 @@ async def asset_content(asset_id: str, auth: Auth, db: DB) -> Response:
     return Response(
         body,
         media_type=asset.mime_type,
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "private, max-age=3600"},
     )
