@@ -17,6 +17,7 @@ from signoff.kit.clock import FrozenClock
 from signoff.models import Role, Workflow
 from tests.support.accounts import BROWSER, Account, signup, signup_into
 from tests.support.db import stored
+from tests.support.pages import csrf_of
 from tests.support.workflows import create_workflow
 
 pytestmark = pytest.mark.postgres
@@ -110,6 +111,20 @@ async def test_a_member_session_does_not_make_get_decide(
     assert response.status_code == 200
     assert "Approve &amp; Activate" in response.text
     assert await status_of(database, workflow_id) == ("draft", 1)
+    # With a session, the POST is that person's decision: it needs the session's CSRF token,
+    # which the confirm page carries.
+    html = {"User-Agent": BROWSER, "Accept": "text/html"}
+    forged = await client.post(plan_link(settings, workflow_id), headers=html)
+    assert forged.status_code == 403
+    assert "did not come from Signoff" in forged.text
+    assert await status_of(database, workflow_id) == ("draft", 1)
+    approved = await client.post(
+        plan_link(settings, workflow_id),
+        data={"csrf_token": csrf_of(response.text)},
+        headers=html,
+    )
+    assert approved.status_code == 303
+    assert (await status_of(database, workflow_id))[0] == "active"
 
 
 def _forge(settings: Settings, claims: dict[str, Any], *, key: str | None = None) -> str:

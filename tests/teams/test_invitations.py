@@ -27,6 +27,7 @@ from tests.support.accounts import (
 )
 from tests.support.db import count
 from tests.support.mailbox import link, mail_to, text_of
+from tests.support.pages import csrf_of
 from tests.support.smtp import FakeSmtpServer
 
 pytestmark = pytest.mark.postgres
@@ -144,14 +145,19 @@ async def test_existing_user_signs_in_then_joins(
     assert "Join " in join_page.text
     assert len(await roles(database, owner.team_id)) == 1  # a GET changes nothing
 
-    joined = await client.post(f"{path}/accept", headers=HTML)
+    # The cookie says who joins: without the session's CSRF token nothing happens.
+    forged = await client.post(f"{path}/accept", headers=HTML)
+    assert forged.status_code == 403
+    assert len(await roles(database, owner.team_id)) == 1
+    csrf = {"csrf_token": csrf_of(join_page.text)}
+    joined = await client.post(f"{path}/accept", data=csrf, headers=HTML)
     assert joined.status_code == 200
     assert "You joined" in joined.text
     assert (await roles(database, owner.team_id))[bea.user_id] == Role.MEMBER
     me = (await client.get("/api/me", headers=bea.headers)).json()
     assert {team["id"] for team in me["teams"]} == {bea.team_id, owner.team_id}
     # Used twice, even by the same person.
-    twice = await client.post(f"{path}/accept", headers=HTML)
+    twice = await client.post(f"{path}/accept", data=csrf, headers=HTML)
     assert twice.status_code == 400
     assert "already used" in twice.text
 
@@ -172,7 +178,8 @@ async def test_signed_in_as_another_address_is_refused_and_nothing_changes(
     assert page.status_code == 403
     assert "This invitation is for invited@example.com" in page.text
     assert "you are signed in as other@example.com" in page.text
-    refused = await client.post(f"{path}/accept", headers=HTML)
+    csrf = {"csrf_token": csrf_of(page.text)}
+    refused = await client.post(f"{path}/accept", data=csrf, headers=HTML)
     assert refused.status_code == 403
     assert "invited@example.com" in refused.text
     assert other.user_id not in await roles(database, owner.team_id)
@@ -180,7 +187,11 @@ async def test_signed_in_as_another_address_is_refused_and_nothing_changes(
     assert row["status"] == "pending"
 
     # The page's button signs out and comes back to the invitation, ready for the right person.
-    switched = await client.post(f"{path}/switch-account", headers=HTML)
+    # Signing out is the cookie's change too: not without the CSRF token.
+    kept = await client.post(f"{path}/switch-account", headers=HTML)
+    assert kept.status_code == 403
+    assert (await client.get("/api/me", headers=other.headers)).status_code == 200
+    switched = await client.post(f"{path}/switch-account", data=csrf, headers=HTML)
     assert switched.status_code == 303
     assert switched.headers["location"] == path
     assert 'signoff_session=""' in switched.headers["set-cookie"]
@@ -218,7 +229,8 @@ async def test_expired_revoked_and_member_invitations_are_refused(
     already = await client.get(path, headers=HTML)
     assert already.status_code == 409
     assert "already a member" in already.text
-    assert (await client.post(f"{path}/accept", headers=HTML)).status_code == 409
+    csrf = {"csrf_token": (await client.get("/api/me")).json()["csrfToken"]}
+    assert (await client.post(f"{path}/accept", data=csrf, headers=HTML)).status_code == 409
     assert (await roles(database, owner.team_id))[joiner.user_id] == Role.MEMBER
 
     # Expired: 7 days later the link only explains itself.

@@ -60,7 +60,6 @@ DOCS_HEADERS = {
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
     "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
     "base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
 }
 
 

@@ -100,6 +100,16 @@ async def current_auth(
     return auth
 
 
+async def verify_session_csrf(request: Request, settings: Settings) -> None:
+    """For a page whose action a signed-out visitor may take too, because the token in its
+    link is the authority (email links, invitations): call it when the session cookie
+    authenticates the action (who joins, who signs out, who decided). A state change that the
+    cookie authenticates then needs the CSRF token like any other (403 ``csrf_failed``)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await verify_csrf(request, settings, token)
+
+
 async def optional_auth(
     request: Request,
     db: DB,

@@ -1,7 +1,10 @@
 """The pages behind the links of invitation and verification emails (server-rendered).
 
 They work before the full dashboard exists and with no JavaScript. A GET never changes anything
-(mail scanners open links); every change is a form POST (docs/security.md).
+(mail scanners open links); every change is a form POST (docs/security.md). The token in the
+link is the authority; where the session cookie decides something too (who joins, who signs
+out), the POST needs the session's CSRF token, and creating an account from an invitation is
+refused when the browser says the form came from another site, like signing up.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from fastapi.responses import RedirectResponse, Response
 from signoff.auth import repository as auth_repository
 from signoff.auth import service as auth_service
 from signoff.auth import verification
-from signoff.auth.dependencies import SESSION_COOKIE, set_session_cookie
+from signoff.auth.csrf import verify_same_origin
+from signoff.auth.dependencies import SESSION_COOKIE, set_session_cookie, verify_session_csrf
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH
 from signoff.dashboard.pages import LINK_HEADERS, render
 from signoff.db import Database
@@ -130,11 +134,15 @@ async def invitation_page(token: str, request: Request, db: DB, visitor: Visitor
 
 
 @router.post("/invitations/{token}/accept")
-async def accept_invitation(token: str, request: Request, db: DB, visitor: Visitor) -> Response:
+async def accept_invitation(
+    token: str, request: Request, db: DB, settings: Config, visitor: Visitor
+) -> Response:
     if visitor is None:
         login = f"/dashboard/login?next={quote(_invitation_path(token))}"
         return RedirectResponse(login, status_code=303, headers=LINK_HEADERS)
     try:
+        # The cookie says who joins: a page of another site must not make that choice.
+        await verify_session_csrf(request, settings)
         async with db.write() as session:
             invitation = await service.open_invitation(session, token)
             user = await session.get(User, visitor[1].id)
@@ -145,7 +153,7 @@ async def accept_invitation(token: str, request: Request, db: DB, visitor: Visit
     return _joined(request, team)
 
 
-@router.post("/invitations/{token}/signup")
+@router.post("/invitations/{token}/signup", dependencies=[Depends(verify_same_origin)])
 async def signup_and_accept(
     token: str,
     request: Request,
@@ -178,14 +186,20 @@ async def signup_and_accept(
 
 
 @router.post("/invitations/{token}/switch-account")
-async def switch_account(token: str, db: DB, settings: Config, visitor: Visitor) -> Response:
+async def switch_account(
+    token: str, request: Request, db: DB, settings: Config, visitor: Visitor
+) -> Response:
     """Sign out (the invitation is for another address) and come back to the invitation.
 
-    Only a request that carries the session cookie signs out: a cross-site form post carries
-    none (``SameSite=Lax``), so other sites cannot sign people out through this.
+    Signing out is a change the cookie authenticates, so it needs the CSRF token: other sites
+    cannot sign people out through this. Signed out already, it just goes back to the page.
     """
     response = RedirectResponse(_invitation_path(token), status_code=303, headers=LINK_HEADERS)
     if visitor is not None:
+        try:
+            await verify_session_csrf(request, settings)
+        except AppError as error:
+            return _refused(request, error, "You are still signed in")
         async with db.write() as session:
             await auth_service.revoke_session(session, visitor[0].id)
         response.delete_cookie(

@@ -20,7 +20,7 @@ from pydantic import Field, RootModel
 
 from signoff.approvals import tokens
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
-from signoff.auth.dependencies import optional_auth
+from signoff.auth.dependencies import optional_auth, verify_session_csrf
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.dashboard.pages import LINK_HEADERS, render, wants_html
@@ -104,6 +104,17 @@ _REFUSED_OR_INVALID: dict[int | str, dict[str, Any]] = {
     400: _REFUSED,
     303: _SEE_OTHER,
 }
+_POST_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **_REFUSED_OR_INVALID,
+    403: {
+        **error_response(
+            403,
+            "The browser's session cookie came without the session's CSRF token "
+            "(`csrf_failed`): with a session, the decision is that person's. Nothing decided.",
+        ),
+        "content": {"application/json": {}, "text/html": HTML_PAGE},
+    },
+}
 
 
 def _get_responses(answer: type[RootModel[Any]]) -> dict[int | str, dict[str, Any]]:
@@ -163,6 +174,28 @@ def _refused(request: Request, error: AppError, workflow_id: str | None) -> Resp
         code=error.error_code,
         workflow_id=workflow_id,
     )
+
+
+async def _cookie_refusal(
+    request: Request, settings: Settings, auth: AuthContext | None, workflow_id: str | None
+) -> Response | None:
+    """A POST that comes with a live session cookie is recorded as that person's decision, so
+    the cookie needs its CSRF token (the confirm pages carry it): a 403 page, else None. With
+    no session, the link's token alone decides."""
+    if auth is None:
+        return None
+    try:
+        await verify_session_csrf(request, settings)
+    except AppError as error:
+        return _message(
+            request,
+            status_code=error.status,
+            heading="This form has expired",
+            message=error.message,
+            code=error.error_code,
+            workflow_id=workflow_id,
+        )
+    return None
 
 
 def _scanner_page(request: Request) -> Response:
@@ -289,7 +322,7 @@ async def plan_link_get(
     summary="Approve a plan through its link",
     response_model=None,
     status_code=303,
-    responses=_REFUSED_OR_INVALID,
+    responses=_POST_ANSWERS,
     description=(
         "Approve the plan (the confirm page's button, or a script): the workflow becomes "
         "active and its first run starts, then 303 to the dashboard. A POST always decides, "
@@ -305,6 +338,8 @@ async def plan_link_post(
     token: Token = None,
 ) -> Response:
     """Approve the plan (the confirm page's button, or an API client): 303 to the dashboard."""
+    if refusal := await _cookie_refusal(request, settings, auth, workflow_id):
+        return refusal
     try:
         claims, _workflow = await _load_plan_link(db, settings, workflow_id, token)
         await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
@@ -465,7 +500,7 @@ async def step_link_get(
     summary="Decide a step through its link",
     response_model=None,
     status_code=303,
-    responses=_REFUSED_OR_INVALID,
+    responses=_POST_ANSWERS,
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -495,6 +530,8 @@ async def step_link_post(
     note: Note = None,
 ) -> Response:
     """Decide (the confirm page's buttons, or an API client): 303 to the dashboard."""
+    if refusal := await _cookie_refusal(request, settings, auth, None):
+        return refusal
     workflow_id: str | None = None
     try:
         if note is None and "form" in request.headers.get("content-type", ""):

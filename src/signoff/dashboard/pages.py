@@ -28,9 +28,9 @@ from signoff.kit.cron import describe
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "signoff_flash"
-# Pages carrying tokens (email links, the dev mailbox) must not be cached or leak the URL to
-# other sites.
-LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# Pages carrying tokens (email links, the dev mailbox) must not be cached. (No page sends a
+# referrer, so none leaks its URL: kit/security_headers.py.)
+LINK_HEADERS = {"Cache-Control": "no-store"}
 ResponseT = TypeVar("ResponseT", bound=Response)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

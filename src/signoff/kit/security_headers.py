@@ -1,11 +1,11 @@
 """ASGI middleware: the browser security headers of every response, set in one place.
 
 Every response: ``X-Content-Type-Options: nosniff`` (a browser never guesses a type, so an
-upload or a JSON answer is never run as a page), ``Referrer-Policy: same-origin`` unless the
-route chose a stricter one (email-link pages say ``no-referrer``: their URLs carry tokens),
-and, when the public base URL is https, ``Strict-Transport-Security``. HTML answers also get
-:data:`PAGE_CSP` unless the route set its own (the API docs pages need a little more). The
-reasons are in docs/security.md.
+upload or a JSON answer is never run as a page), ``Referrer-Policy: no-referrer`` (email-link
+and invitation URLs carry tokens, and no page of ours needs a referrer), and, when the public
+base URL is https, ``Strict-Transport-Security``. HTML answers also get :data:`PAGE_CSP`
+unless the route set its own (the API docs pages need a little more). The reasons are in
+docs/security.md.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # style, cannot be framed (clickjacking), post forms only to us, and cannot have their
 # relative URLs re-rooted by an injected <base>.
 PAGE_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-# Same-origin: our own pages may still tell each other where a request came from; another
-# site learns nothing, not even our origin.
-DEFAULT_REFERRER_POLICY = "same-origin"
+# No page of ours reads Referer (the sign-in forms' same-site check reads Sec-Fetch-Site and
+# Origin), and link pages carry tokens in their URLs: nothing is told, to anyone.
+REFERRER_POLICY = "no-referrer"
 # A year; without includeSubDomains: other hosts under the domain are not ours to decide.
 HSTS = "max-age=31536000"
 
@@ -40,7 +40,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers.setdefault("Referrer-Policy", DEFAULT_REFERRER_POLICY)
+                headers["Referrer-Policy"] = REFERRER_POLICY
                 if self.https:
                     headers["Strict-Transport-Security"] = HSTS
                 if headers.get("content-type", "").startswith("text/html"):
