@@ -57,6 +57,8 @@ class ErrorCode(StrEnum):
     LINK_INVALID = "link_invalid"
     LINK_WRONG_TYPE = "link_wrong_type"
     MEMBER_NOT_FOUND = "member_not_found"
+    MEMORY_KEY_INVALID = "memory_key_invalid"
+    MEMORY_KEY_RESERVED = "memory_key_reserved"
     MEMORY_NOT_FOUND = "memory_not_found"
     NO_STEPS = "no_steps"
     NO_TEAM = "no_team"

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Response, status
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB
 from signoff.memory import repository, service
-from signoff.memory.schemas import KEY_PATTERN, MemoryEntryOut, MemoryList, MemoryWrite
+from signoff.memory.keys import KEY_PATTERN
+from signoff.memory.schemas import MemoryEntryOut, MemoryList, MemoryWrite
 from signoff.models import Role
 
 router = APIRouter(prefix="/api/memory", tags=["memory"])

@@ -8,7 +8,6 @@ from pydantic import Field, RootModel
 
 from signoff.kit.schemas import ApiInput, ApiModel
 
-KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 MAX_VALUE_LENGTH = 20_000
 
 

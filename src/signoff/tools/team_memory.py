@@ -1,7 +1,9 @@
 """The ``memory`` tool: view and search the team's memory, save notes under any key but core.
 
 ``core`` (the brand voice every plan and step sees) is edited by admins only, so nothing a run
-reads — a web page, say — can change what later plans and steps are told.
+reads — a web page, say — can change what later plans and steps are told; nor can it save a
+note whose key merely reads as ``core``. Keys obey the API's rules (``memory/keys.py``), so
+every note saved here can be read and deleted through ``/api/memory/{key}``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from typing import Literal
 
 from pydantic_ai import RunContext
 
+from signoff.errors import AppError
 from signoff.memory import repository, service
-from signoff.models.memory import CORE_KEY
+from signoff.memory.keys import clean_key, looks_like_core
 from signoff.tools.base import ToolContext, ToolResult
 
 MAX_NOTE = 4000
@@ -28,23 +31,26 @@ async def memory(
     `save` a note under a key (never `core`)."""
     deps = ctx.deps
     if action in ("save", "create", "update"):
-        key = (key or "").strip()
+        key = clean_key(key or "")
         if not key or not value or not value.strip():
             return ToolResult(text="To save a note, give both a key and a value.")
-        if key.lower() == CORE_KEY:
+        if looks_like_core(key):
             return ToolResult(
-                text="The core memory can only be changed by a team admin in Signoff; "
-                "nothing was saved."
+                text="The core memory can only be changed by a team admin in Signoff, and no "
+                "note may be named like it; nothing was saved."
             )
-        async with deps.db.write() as session:
-            await service.put(
-                session, deps.team_id, key[:100], value.strip()[:MAX_NOTE], updated_by=None
-            )
-        return ToolResult(text=f"Saved the note '{key[:100]}'.", data={"key": key[:100]})
+        try:
+            async with deps.db.write() as session:
+                await service.put(
+                    session, deps.team_id, key, value.strip()[:MAX_NOTE], updated_by=None
+                )
+        except AppError as error:
+            return ToolResult(text=f"{error.message} Nothing was saved.")
+        return ToolResult(text=f"Saved the note '{key}'.", data={"key": key})
     async with deps.db.read() as session:
         entries = await repository.list_for_team(session, deps.team_id)
     if action == "view" and key:
-        found = next((entry for entry in entries if entry.key == key.strip()), None)
+        found = next((entry for entry in entries if entry.key == clean_key(key)), None)
         if found is None:
             return ToolResult(text=f"There is no note '{key}'.")
         return ToolResult(text=f"{found.key}:\n{found.value}")
