@@ -9,6 +9,7 @@ things a real deployment needs (a strong secret, an explicit base URL, SMTP).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import os
 import secrets
@@ -102,9 +103,19 @@ class Settings(BaseSettings):
 
     session_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # Failed logins for one address: free for this many, then an exponential wait.
+    # Failed sign-ins (auth/throttle.py, docs/security.md). One address from one client: free
+    # for this many, then an exponential wait up to the maximum. One client, whatever the
+    # addresses: free for more. One address from all clients together: past this many, every
+    # attempt on it is answered only after a pause, but never refused to a client without
+    # failures of its own.
     login_free_failures: int = Field(default=5, ge=1)
     login_max_wait_seconds: int = Field(default=900, ge=1)
+    login_client_free_failures: int = Field(default=50, ge=1)
+    login_address_slow_after: int = Field(default=20, ge=1)
+    login_slow_seconds: float = Field(default=1.0, ge=0, le=10)
+    # Reverse proxies whose X-Forwarded-For is believed: addresses or networks, comma-separated.
+    # Empty: the client is the TCP peer, and X-Forwarded-For is ignored.
+    trusted_proxies: str = ""
     # Argon2id cost; the defaults are argon2-cffi's recommendation (RFC 9106, low-memory).
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=64)
@@ -115,6 +126,18 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("SIGNOFF_BASE_URL must start with http:// or https://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for entry in _split(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)"
+                ) from None
         return value
 
     @field_validator("smtp_url")
@@ -161,6 +184,10 @@ class Settings(BaseSettings):
         return self.base_url or f"http://{self.host}:{self.port}"
 
     @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
+
+    @property
     def secure_cookies(self) -> bool:
         return self.public_base_url.startswith("https://")
 
@@ -175,6 +202,15 @@ class Settings(BaseSettings):
                 )
             return secret
         return _development_secret(self.data_dir.resolve())
+
+
+def _split(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+@functools.cache
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in _split(value))
 
 
 # Read once per process: links are signed and CSRF tokens checked on every request, and the

@@ -126,7 +126,7 @@ async def test_repeated_failed_logins_are_slowed_down(
     assert throttled.status_code == 429
     assert throttled.json()["code"] == "too_many_requests"
     assert int(throttled.headers["Retry-After"]) >= 1
-    # Even the right password waits: the throttle is per address, before checking.
+    # Even the right password waits, from this client: the throttle is checked first.
     good = {"email": "target@example.com", "password": PASSWORD}
     assert (await client.post("/api/auth/login", json=good)).status_code == 429
     clock.advance(timedelta(seconds=int(throttled.headers["Retry-After"])))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from signoff.auth import repository, service
+from signoff.auth import repository, service, throttle
 from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import (
     Auth,
@@ -22,7 +22,7 @@ from signoff.auth.schemas import (
     TeamOut,
     UserOut,
 )
-from signoff.dependencies import DB, Config
+from signoff.dependencies import DB, Client, Config
 from signoff.errors import ErrorCode, NotFound, Unauthorized
 from signoff.kit.openapi import errors
 from signoff.models import Team, User
@@ -65,11 +65,16 @@ async def signup(body: SignupRequest, response: Response, db: DB, settings: Conf
     summary="Sign in",
     responses=errors(401, 404, 429),
 )
-async def login(body: LoginRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
-    """Sign in. Wrong credentials answer 401 without saying which part was wrong."""
+async def login(
+    body: LoginRequest, response: Response, db: DB, settings: Config, client: Client
+) -> AuthResponse:
+    """Sign in. Wrong credentials answer 401 without saying which part was wrong. Failed
+    attempts are throttled per address and client and per client (429 with `Retry-After`); an
+    address under attack is answered more slowly, never refused to a client without failures."""
+    await throttle.pace(db, settings, throttle.Attempt(body.email, client))
     async with db.write() as session:
         user = await service.authenticate(
-            session, settings, email=body.email, password=body.password
+            session, settings, email=body.email, password=body.password, client=client
         )
         if user is not None:
             token = await service.create_session(session, settings, user)

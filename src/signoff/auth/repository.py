@@ -12,7 +12,6 @@ from signoff.config import Settings
 from signoff.models import (
     AuthSession,
     EmailVerification,
-    LoginThrottle,
     Membership,
     Role,
     Team,
@@ -103,10 +102,6 @@ async def unverified_owners(session: AsyncSession, settings: Settings, team_id: 
         for user, _role in owners
         if not receives_team_mail(settings, user.email_verified_at)
     ]
-
-
-async def get_login_throttle(session: AsyncSession, email: str) -> LoginThrottle | None:
-    return await session.get(LoginThrottle, email)
 
 
 async def get_verification_by_token_hash(

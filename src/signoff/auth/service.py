@@ -1,4 +1,4 @@
-"""Account rules: signup, login with throttling, sessions, memberships, role checks.
+"""Account rules: signup, login (throttled: auth/throttle.py), sessions, memberships, role checks.
 
 Services never commit; the caller owns the transaction.
 """
@@ -11,13 +11,13 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.auth import repository, verification
+from signoff.auth import repository, throttle, verification
 from signoff.auth.passwords import hash_password, verify_password
 from signoff.config import Settings
-from signoff.errors import Conflict, ErrorCode, Forbidden, NotFound, TooManyRequests, Unauthorized
+from signoff.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_token
-from signoff.models import AuthSession, LoginThrottle, Membership, Role, Team, User
+from signoff.models import AuthSession, Membership, Role, Team, User
 
 
 @dataclass(frozen=True)
@@ -114,47 +114,21 @@ async def signup(
     return user, team
 
 
-def login_wait(settings: Settings, failures: int) -> timedelta:
-    """How long an address must wait after ``failures`` consecutive failed logins."""
-    over = failures - settings.login_free_failures
-    if over < 0:
-        return timedelta(0)
-    return timedelta(seconds=min(settings.login_max_wait_seconds, 2 ** (over + 1)))
-
-
-async def check_login_throttle(session: AsyncSession, settings: Settings, email: str) -> None:
-    throttle = await repository.get_login_throttle(session, email)
-    if throttle is None:
-        return
-    retry_at = throttle.last_failure_at + login_wait(settings, throttle.failures)
-    now = utc_now()
-    if now < retry_at:
-        raise TooManyRequests(
-            "Too many failed sign-in attempts for this address; try again later.",
-            retry_after_seconds=int((retry_at - now).total_seconds()) + 1,
-        )
-
-
 async def authenticate(
-    session: AsyncSession, settings: Settings, *, email: str, password: str
+    session: AsyncSession, settings: Settings, *, email: str, password: str, client: str
 ) -> User | None:
-    """The user if the credentials match; else None, with the failure counted.
+    """The user if the credentials match; else None, with the failure counted (see
+    auth/throttle.py; call :func:`throttle.pace` first, outside the transaction).
 
     The caller must commit even on failure, so the count sticks, and then answer 401.
     """
-    await check_login_throttle(session, settings, email)
+    attempt = throttle.Attempt(email.lower(), client)
+    await throttle.check(session, settings, attempt)
     user = await repository.get_user_by_email(session, email)
     if await verify_password(settings, user.password_hash if user else None, password):
-        throttle = await repository.get_login_throttle(session, email)
-        if throttle is not None:
-            await session.delete(throttle)
+        await throttle.record_success(session, attempt)
         return user
-    throttle = await repository.get_login_throttle(session, email)
-    if throttle is None:
-        session.add(LoginThrottle(email=email, failures=1, last_failure_at=utc_now()))
-    else:
-        throttle.failures += 1
-        throttle.last_failure_at = utc_now()
+    await throttle.record_failure(session, attempt)
     return None
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from signoff.auth import service as auth_service
+from signoff.auth import throttle
 from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_session_cookie
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
@@ -24,7 +25,7 @@ from signoff.auth.service import AuthContext
 from signoff.dashboard import live, plan_form
 from signoff.dashboard.pages import PageAuth, PageRoute, flash, render
 from signoff.db import Database
-from signoff.dependencies import DB, Config
+from signoff.dependencies import DB, Client, Config
 from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
 from signoff.kit.clock import utc_now
 from signoff.kit.cron import (
@@ -97,6 +98,7 @@ async def login_submit(
     request: Request,
     db: DB,
     settings: Config,
+    client: Client,
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str | None, Form()] = None,
@@ -104,9 +106,10 @@ async def login_submit(
     target = _safe_next(next)
     email = email.strip().lower()
     try:
+        await throttle.pace(db, settings, throttle.Attempt(email, client))
         async with db.write() as session:
             user = await auth_service.authenticate(
-                session, settings, email=email, password=password
+                session, settings, email=email, password=password, client=client
             )
             token = await auth_service.create_session(session, settings, user) if user else None
     except TooManyRequests as error:

@@ -22,7 +22,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "The object's state forbids it now: `code` says which state.",
     413: "The request body is larger than the limit (1 MiB by default).",
     422: "Invalid input: `details` lists each field and what is wrong with it.",
-    429: "Too many failed sign-ins for this address: `Retry-After` says when to try again.",
+    429: "Too many failed sign-ins from this client, for this address or for any: "
+    "`Retry-After` says when to try again.",
     502: "The LLM provider failed, or kept producing an invalid plan (`planner_failed`).",
 }
 

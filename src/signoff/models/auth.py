@@ -78,10 +78,13 @@ class AuthSession(IdMixin, Base):
 
 
 class LoginThrottle(Base):
-    """Consecutive failed logins per address (whether or not an account exists for it)."""
+    """Failed sign-ins counted per scope (auth/throttle.py): an address from one client, a
+    client across addresses, an address from everywhere. A row is forgotten a day after its
+    last failure, so anonymous clients cannot make the table grow without end."""
 
     __tablename__ = "login_throttles"
 
-    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(400), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    last_failure_at: Mapped[datetime]
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
