@@ -162,6 +162,9 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # aiosqlite's debug lines print every statement with its parameters (password hashes,
+    # whole emails): noise at best, so they stay off even at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
 
 
 @contextmanager
