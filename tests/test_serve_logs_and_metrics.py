@@ -140,6 +140,9 @@ async def test_a_full_run_logs_json_with_run_context_and_no_secret(
 
             await wait_until(paused, "the run to wait at its post", timeout=30, watch=(serve,))
             during = await _scrape(client)
+            # Served in prometheus_client's multiprocess mode, from the process's own directory.
+            metrics_dir = tmp_path / ".signoff" / "metrics" / str(serve.pid)
+            assert list(metrics_dir.glob("histogram_*.db"))
             assert moved(before, during, "signoff_runs_started_total", trigger="approval") == 1
             assert moved(before, during, "signoff_steps_awaiting_approval") == 1
             for tool in ("web_search", "generate_outline", "format_post"):

@@ -118,7 +118,7 @@ def serve(
         )
         raise typer.Exit(2)
     # Before the application is imported: prometheus_client picks its storage then.
-    metrics_dir = metrics_directory.prepare(settings.data_dir)
+    metrics_directory.prepare(settings.data_dir)
     from signoff.app import create_app
 
     base = settings.public_base_url.rstrip("/")
@@ -126,20 +126,16 @@ def serve(
     logging.getLogger("signoff.cli").info(
         "Signoff on %s: the dashboard at %s/dashboard, API docs at %s/docs", base, base, base
     )
-    try:
-        # Open dashboard event streams would hold a graceful stop for up to their 30 s
-        # lifetime; after 5 s they are cut (browsers reconnect) and shutdown goes on to the run
-        # engine. log_config=None: uvicorn's loggers reach our handler (kit.logging).
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        if metrics_dir is not None:
-            metrics_directory.remove(metrics_dir)
+    # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
+    # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
+    # log_config=None: uvicorn's loggers reach our handler (kit.logging).
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()

@@ -6,7 +6,8 @@ every serving process it starts (``--workers``) inherits the variable and writes
 there, and a scrape answered by any of them sums all of them.
 
 One directory per ``signoff serve`` (named by its pid) under the data directory; directories of
-``signoff serve`` processes that are gone are removed at start. Files of a serving process that
+``signoff serve`` processes that are gone are removed at start (a stopped process cannot remove
+its own: uvicorn ends it by re-raising the stop signal). Files of a serving process that
 died are kept while its parent lives: its counters and histograms still count (a restarted
 worker must not make a counter go down), and none of our in-process series is a gauge.
 """
@@ -46,8 +47,3 @@ def prepare(data_dir: Path) -> Path | None:
     mine.mkdir()
     os.environ[ENV] = str(mine)
     return mine
-
-
-def remove(path: Path) -> None:
-    """At a clean exit: the directory goes with the process."""
-    shutil.rmtree(path, ignore_errors=True)
