@@ -133,10 +133,18 @@ async def stop_run(session: AsyncSession, run_id: int) -> Run:
     assert run is not None
     if run.status not in ACTIVE_RUN_STATUSES:
         raise Conflict(f"This run has already ended ({run.status}).", code=ErrorCode.RUN_ENDED)
+    step = await repository.get_step(session, run.id, run.current_step_index)
     transition_run(run, RunStatus.FAILED)
     run.failure_reason = STOPPED_BY_USER
     await end_unfinished_steps(session, run)
     await session.flush()
+    with log_context(
+        workflow=run.workflow_id,
+        run=run.id,
+        step=run.current_step_index,
+        attempt_number=step.attempt if step else None,
+    ):
+        logger.info("run stopped by a user")
     return run
 
 
