@@ -61,6 +61,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "API documentation page; serves no data",
     ("GET", "/healthz"): "liveness probe for load balancers; serves no data",
     ("GET", "/readyz"): "readiness probe: names which dependency is down, serves no data",
+    ("GET", "/metrics"): (
+        "Prometheus scrape: 404 unless SIGNOFF_METRICS_TOKEN is set, then that bearer token "
+        "(tests/metrics); no session, no team data"
+    ),
     ("GET", "/"): "redirects to the dashboard",
     ("POST", "/api/auth/signup"): "creates an account: the caller has none yet",
     ("POST", "/api/auth/login"): "turns credentials into a session",

@@ -30,8 +30,9 @@ from signoff.kit.body_limit import BodyLimitMiddleware
 from signoff.kit.security_headers import SecurityHeadersMiddleware
 from signoff.kit.storable import reject_unstorable
 from signoff.memory.endpoints import router as memory_router
+from signoff.metrics.endpoints import router as metrics_router
 from signoff.runs.endpoints import router as runs_router
-from signoff.runtime import Runtime, build_llm
+from signoff.runtime import Runtime, metered_llm
 from signoff.scheduling.endpoints import router as scheduling_router
 from signoff.teams.endpoints import account_router as teams_account_router
 from signoff.teams.endpoints import router as teams_router
@@ -139,7 +140,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # Built now, so a model name that cannot work stops the start with a clear message.
-    app.state.llm = build_llm(settings)
+    app.state.llm = metered_llm(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Added last, so it wraps the body limit's refusals too.
@@ -157,6 +158,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     # Link routes first: /api/workflows/resume must not be taken for a workflow id.
     for router in (
         health_router,
+        metrics_router,
         auth_router,
         approvals_router,
         workflows_router,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import sys
 
@@ -37,12 +38,15 @@ def _options(
     """Signoff: AI workflows that people sign off on."""
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
+    """The settings, with logging configured from them (level, format, the secrets to redact)."""
     try:
-        return load_settings()
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    return settings
 
 
 @db_app.command("upgrade")
@@ -50,7 +54,6 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply database migrations up to REVISION (default: the latest)."""
     from signoff.migrations.runner import upgrade
 
-    configure_logging()
     settings = _settings()
     upgrade(settings.effective_database_url, revision)
     typer.echo("database is up to date")
@@ -93,17 +96,12 @@ def serve(
     """Serve the API and dashboard (SQLite databases are migrated first)."""
     import uvicorn
 
-    from signoff.app import create_app
     from signoff.health import database_problem
+    from signoff.metrics import directory as metrics_directory
     from signoff.migrations.runner import upgrade
 
-    configure_logging()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    try:
-        settings = load_settings(**overrides)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(**overrides)
     problem = asyncio.run(database_problem(settings.effective_database_url))
     if problem is None:
         problem = _port_problem(settings.host, settings.port)
@@ -119,10 +117,18 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    # Before the application is imported: prometheus_client picks its storage then.
+    metrics_directory.prepare(settings.data_dir)
+    from signoff.app import create_app
+
     base = settings.public_base_url.rstrip("/")
-    typer.echo(f"Signoff on {base}: the dashboard at {base}/dashboard, API docs at {base}/docs")
+    # A log line, not a print: with SIGNOFF_LOG_FORMAT=json every line of output is JSON.
+    logging.getLogger("signoff.cli").info(
+        "Signoff on %s: the dashboard at %s/dashboard, API docs at %s/docs", base, base, base
+    )
     # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
     # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
+    # log_config=None: uvicorn's loggers reach our handler (kit.logging).
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -141,9 +147,8 @@ def worker() -> None:
     import asyncio
 
     from signoff.db import Database
-    from signoff.runtime import Runtime, build_llm
+    from signoff.runtime import Runtime, metered_llm
 
-    configure_logging()
     settings = _settings()
     if settings.queue != "procrastinate" or settings.is_sqlite:
         typer.echo(
@@ -162,7 +167,7 @@ def worker() -> None:
 
     async def run() -> None:
         db = Database.from_url(settings.effective_database_url)
-        runtime = Runtime(settings, db, build_llm(settings))
+        runtime = Runtime(settings, db, metered_llm(settings))
         await runtime.start()
         try:
             await runtime.run_worker()

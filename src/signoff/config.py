@@ -15,6 +15,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -23,6 +24,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_LENGTH = 16
+# Shorter "secrets" (a test's "x") would redact ordinary words from every log line.
+MIN_REDACTED_LENGTH = 4
 
 
 class ConfigError(ValueError):
@@ -57,6 +61,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     link_mode: Literal["confirm", "one-click"] = "confirm"
     queue: Literal["inline", "procrastinate"] = "inline"
+
+    # Operations (README, Monitoring). /metrics is off until a token is set, then needs it as
+    # a bearer token. Logs: level and format (json: one object per line, for log shippers).
+    metrics_token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     # The LLM: per-request timeout, and (offline model only) a pause per call for demos/tests.
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -140,6 +150,23 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # empty: metrics off
+        if len(value.get_secret_value()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"SIGNOFF_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: str) -> str:
@@ -190,6 +217,26 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.public_base_url.startswith("https://")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction (kit.logging): API keys, the SMTP
+        password, the token secret, the metrics token, the database password."""
+        values = [
+            secret.get_secret_value()
+            for secret in (
+                self.token_secret,
+                self.llm_api_key,
+                self.search_api_key,
+                self.image_api_key,
+                self.metrics_token,
+            )
+            if secret is not None
+        ]
+        for url in (self.smtp_url, self.database_url):
+            password = urlsplit(url).password if "://" in url else None
+            if password:
+                values.extend({password, unquote(password)})
+        return [value for value in values if len(value) >= MIN_REDACTED_LENGTH]
 
     def secret_key(self) -> str:
         """The link-signing secret. Development generates one once, in the data directory."""

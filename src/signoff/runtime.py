@@ -16,10 +16,12 @@ from pydantic_ai.models import Model
 
 from signoff.config import Settings
 from signoff.db import Database
+from signoff.llm.metered import MeteredModel
 from signoff.llm.models import build_model
 from signoff.llm.offline import OfflineModel
 from signoff.mail.sender import MailSender
 from signoff.mail.service import wrote_mail
+from signoff.metrics.instruments import prepare_tools
 from signoff.planner import offline as planner_offline
 from signoff.queue.inline import InlineQueue
 from signoff.queue.jobs import JobQueue, deferred
@@ -27,6 +29,7 @@ from signoff.queue.procrastinate_queue import ProcrastinateQueue
 from signoff.runs.executor import StepExecutor
 from signoff.scheduling import service as scheduling
 from signoff.tools import offline as tools_offline
+from signoff.tools.registry import TOOLS
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ OFFLINE_HANDLERS = {**planner_offline.HANDLERS, **tools_offline.HANDLERS}
 def build_llm(settings: Settings) -> Model:
     """The model the settings name, with the offline model able to plan and run every step."""
     return build_model(settings, offline_handlers=OFFLINE_HANDLERS)
+
+
+def metered_llm(settings: Settings) -> Model:
+    """:func:`build_llm`'s model, its requests measured for /metrics: what the service uses."""
+    return MeteredModel(build_llm(settings))
 
 
 def offline_model(delay_seconds: float = 0.0) -> OfflineModel:
@@ -62,6 +70,7 @@ class Runtime:
                 sweep_interval=settings.sweep_interval_seconds,
             )
         queue: JobQueue = self.queue
+        prepare_tools(TOOLS)  # every tool's step series, at zero until it runs
         self.executor = StepExecutor(
             db=db, settings=settings, model=model, queue=queue, wake_mail=self.mail_sender.wake
         )

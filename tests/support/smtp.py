@@ -77,14 +77,15 @@ def running_smtp_server() -> Iterator[FakeSmtpServer]:
 
 
 @contextmanager
-def serving_smtp(server: S) -> Iterator[S]:
+def serving_smtp(server: S, **controller_options: Any) -> Iterator[S]:
     """``server`` (a FakeSmtpServer, or a subclass a test made) listening on 127.0.0.1 until
-    the block ends; its ``url`` is set."""
+    the block ends; its ``url`` is set. ``controller_options`` go to aiosmtpd's Controller
+    (e.g. an ``authenticator``, to require a login)."""
     # aiosmtpd needs a concrete port (it connects to it to check it started); another process
     # may take the free port between the probe and the bind, so try a few.
     for _ in range(5):
         port = free_port()
-        controller = Controller(server, hostname="127.0.0.1", port=port)
+        controller = Controller(server, hostname="127.0.0.1", port=port, **controller_options)
         try:
             controller.start()
         except OSError:

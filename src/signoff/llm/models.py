@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 
@@ -66,6 +67,8 @@ def model_settings(settings: Settings) -> ModelSettings:
 
 def model_label(model: Model) -> str:
     """The model named for people: ``offline``, ``llama3.2 via http://…``, ``openai:gpt-4o``."""
+    while isinstance(model, WrapperModel):  # e.g. llm.metered.MeteredModel
+        model = model.wrapped
     if isinstance(model, OfflineModel):
         return OFFLINE_MODEL_NAME
     # Imported here: the OpenAI SDK takes about half a second of CPU to import, which every

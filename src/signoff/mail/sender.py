@@ -28,6 +28,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import utc_now
+from signoff.kit.logging import redact_tokens
 from signoff.mail.service import default_sender, inline_cid
 from signoff.models import Asset, MailStatus, OutboxMail
 
@@ -341,12 +342,15 @@ class MailSender:
         sending.result()  # raises the SMTP error, if any
 
     def _keep(self, mail: OutboxMail) -> None:
-        # Development only (production refuses to start without SMTP). The one place links
-        # are printed whole (docs/api.md, Email links): a developer follows them from the console.
-        links = links_in(mail) or ["(none)"]
+        # Development only (production refuses to start without SMTP). The links are listed
+        # without their tokens, like everywhere in the log (kit.logging): a developer opens the
+        # mail, links whole, in the dashboard's Mailbox.
+        links = [redact_tokens(link) for link in links_in(mail)] or ["(none)"]
+        base = self._settings.public_base_url.rstrip("/")
         logger.info(
-            "Mail kept for the dev mailbox (no SIGNOFF_SMTP_URL)\n  To: %s\n  Subject: %s\n"
-            "  Links:\n%s",
+            "Mail kept for the dev mailbox (no SIGNOFF_SMTP_URL), read it at %s/dashboard/mailbox"
+            "\n  To: %s\n  Subject: %s\n  Links:\n%s",
+            base,
             mail.to_address,
             mail.subject,
             "\n".join(f"    {link}" for link in links),

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from time import perf_counter
 
 from pydantic_ai import UnexpectedModelBehavior
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
@@ -52,7 +53,9 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import utc_now
 from signoff.kit.ids import new_id
+from signoff.kit.logging import log_context
 from signoff.llm.models import model_settings
+from signoff.metrics.instruments import STEP_DURATION
 from signoff.models import Asset, AssetStatus, Run, RunStatus, RunStep, StepStatus
 from signoff.queue.jobs import JobQueue, StepJob
 from signoff.runs import conversation, emails, repository, step_store
@@ -141,22 +144,35 @@ class StepExecutor:
         the run's next steps, as long as each can start at once (the chain)."""
         claim = await self._claim(job)
         while claim is not None:
-            outcome = await self._execute(claim)
-            try:
-                follow_up = await self._record(claim, outcome)
-            except Exception as exc:
-                # Recording failed (a database error, a bug): the worker is alive, so the step
-                # must not wait for its lease to run out and be taken over as if it had crashed
-                # (which asks the model again later, with the reason lost). The rolled-back
-                # result becomes a failed attempt with its real error, retried like any other.
-                logger.exception("recording the result of %s failed", claim.job.key)
-                failure = Outcome(error=f"Recording the result failed: {type(exc).__name__}: {exc}")
-                follow_up = await self._record(claim, failure)
+            started = perf_counter()
+            # Every line logged while the step runs, ours or a library's, names it (kit.logging).
+            with log_context(
+                workflow=claim.run.workflow_id,
+                run=claim.job.run_id,
+                step=claim.job.step_index,
+                attempt_number=claim.job.attempt,
+            ):
+                logger.debug("step %s (%s) claimed", claim.job.step_index, claim.step.tool_name)
+                follow_up = await self._execute_and_record(claim)
+            STEP_DURATION.labels(claim.step.tool_name).observe(perf_counter() - started)
             if follow_up.wake_mail:
                 self.wake_mail()
             if follow_up.job is not None:
                 await self.queue.enqueue(follow_up.job, not_before=follow_up.not_before)
             claim = follow_up.next_claim
+
+    async def _execute_and_record(self, claim: Claim) -> FollowUp:
+        outcome = await self._execute(claim)
+        try:
+            return await self._record(claim, outcome)
+        except Exception as exc:
+            # Recording failed (a database error, a bug): the worker is alive, so the step
+            # must not wait for its lease to run out and be taken over as if it had crashed
+            # (which asks the model again later, with the reason lost). The rolled-back
+            # result becomes a failed attempt with its real error, retried like any other.
+            logger.exception("recording the result of %s failed", claim.job.key)
+            failure = Outcome(error=f"Recording the result failed: {type(exc).__name__}: {exc}")
+            return await self._record(claim, failure)
 
     async def sweep(self) -> int:
         """Queue every step that is ready but perhaps not queued: after a crash between commit
@@ -206,6 +222,13 @@ class StepExecutor:
             if step.claimed_until is not None and step.claimed_until > now:
                 return None  # another worker holds the lease
             step.takeovers += 1
+            with log_context(
+                workflow=run.workflow_id,
+                run=run.id,
+                step=job.step_index,
+                attempt_number=job.attempt,
+            ):
+                logger.warning("step %s: its worker's lease ran out; taking it over", job.key)
             transition_step(step, StepStatus.PENDING)
             claim: Claim | None = None
             if step.takeovers > self.settings.step_max_takeovers:
@@ -359,7 +382,9 @@ class StepExecutor:
         if recorded is None:
             return None
         if recorded == "run completed":
+            logger.info("run completed")
             return FollowUp(wake_mail=True)  # and its email is in the outbox
+        logger.debug("step %s (%s) completed", job.step_index, claim.step.tool_name)
         # Go on with the history as a reload would give it: the stored rows parsed back.
         history = claim.history
         if completed.rows:
@@ -456,11 +481,14 @@ class StepExecutor:
             transition_step(step, StepStatus.AWAITING_APPROVAL)
             transition_run(run, RunStatus.AWAITING_APPROVAL)
             await emails.step_awaiting_approval(session, self.settings, run, step)
+            logger.info("step %s (%s) awaits approval", step.step_index, step.tool_name)
             return FollowUp(wake_mail=True)
         transition_step(step, StepStatus.COMPLETED)
+        logger.debug("step %s (%s) completed", step.step_index, step.tool_name)
         if step.step_index + 1 >= run.step_count:
             transition_run(run, RunStatus.COMPLETED)
             await emails.run_completed(session, self.settings, run)
+            logger.info("run completed")
             return FollowUp(wake_mail=True)
         transition_run(run, RunStatus.RUNNING)
         run.current_step_index = step.step_index + 1
@@ -485,6 +513,15 @@ class StepExecutor:
             )
             step.next_attempt_at = utc_now() + min(delay, MAX_BACKOFF)
             transition_step(step, StepStatus.PENDING)
+            logger.warning(
+                "step %s (%s) failed, retry %d of %d at %s: %s",
+                step.step_index,
+                step.tool_name,
+                step.retries,
+                self.settings.step_max_retries,
+                step.next_attempt_at.isoformat(),
+                error,
+            )
             return FollowUp(
                 job=StepJob(run.id, step.step_index, step.attempt), not_before=step.next_attempt_at
             )
@@ -501,6 +538,11 @@ class StepExecutor:
         run.failed_step_index = step.step_index
         await end_unfinished_steps(session, run)
         await emails.run_failed(session, self.settings, run, step)
+        # Also reached outside a step's context (a takeover too many): name the run here.
+        with log_context(
+            workflow=run.workflow_id, run=run.id, step=step.step_index, attempt_number=step.attempt
+        ):
+            logger.warning("run failed: %s", run.failure_reason)
 
 
 def _claim_for(

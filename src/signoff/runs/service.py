@@ -3,6 +3,7 @@ after the caller's commit (a crash in between is repaired by the sweep)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import insert, update
@@ -12,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
+from signoff.kit.clock import utc_now
+from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
+from signoff.metrics.instruments import APPROVAL_DECISION
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Asset,
@@ -33,6 +37,8 @@ from signoff.queue.jobs import StepJob, defer
 from signoff.runs import conversation, emails, repository
 from signoff.runs.schemas import DecisionRequest, RunDetail, RunStepOut, RunSummary
 from signoff.runs.states import transition_run, transition_step
+
+logger = logging.getLogger(__name__)
 
 STOPPED_BY_USER = "Stopped by user"
 
@@ -101,6 +107,8 @@ async def start_run(
     )
     job = StepJob(run.id, 0, 1)
     defer(session, job)
+    with log_context(workflow=workflow.id, run=run.id, step=0, attempt_number=1):
+        logger.info("run %s started (%s)", run_number, trigger)
     return run, job
 
 
@@ -125,10 +133,18 @@ async def stop_run(session: AsyncSession, run_id: int) -> Run:
     assert run is not None
     if run.status not in ACTIVE_RUN_STATUSES:
         raise Conflict(f"This run has already ended ({run.status}).", code=ErrorCode.RUN_ENDED)
+    step = await repository.get_step(session, run.id, run.current_step_index)
     transition_run(run, RunStatus.FAILED)
     run.failure_reason = STOPPED_BY_USER
     await end_unfinished_steps(session, run)
     await session.flush()
+    with log_context(
+        workflow=run.workflow_id,
+        run=run.id,
+        step=run.current_step_index,
+        attempt_number=step.attempt if step else None,
+    ):
+        logger.info("run stopped by a user")
     return run
 
 
@@ -190,6 +206,9 @@ async def decide(
             via=via,
         )
     )
+    # The run has waited since it paused at this step (its last update); measured before the
+    # decision moves it on.
+    waited = (utc_now() - run.updated_at).total_seconds()
     transition_run(run, RunStatus.APPROVED)
     job: StepJob | None
     if action == "approve":
@@ -225,6 +244,9 @@ async def decide(
     if job is not None:
         defer(session, job)
     await session.flush()
+    APPROVAL_DECISION.labels(action).observe(max(waited, 0.0))
+    with log_context(workflow=run.workflow_id, run=run.id, step=step_index, attempt_number=attempt):
+        logger.info("step %s decided: %s (via %s)", step_index, action, via)
     return Decision(run=run, action=action, job=job)
 
 

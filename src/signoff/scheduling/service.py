@@ -20,6 +20,7 @@ from signoff.db import Database
 from signoff.errors import Conflict
 from signoff.kit.clock import utc_now
 from signoff.kit.cron import next_fire
+from signoff.kit.logging import log_context
 from signoff.models import (
     FireOutcome,
     RunTrigger,
@@ -152,12 +153,20 @@ async def tick(db: Database, settings: Settings) -> list[FireResult]:
         workflow_ids = await due_workflow_ids(session, now)
     results = []
     for workflow_id in workflow_ids:
-        try:
-            async with db.write() as session:
-                result = await fire_workflow(session, settings, workflow_id, now)
-        except Exception:  # one workflow's failure must not stop the others
-            logger.exception("scheduling workflow %s failed", workflow_id)
-            continue
-        if result is not None:
-            results.append(result)
+        with log_context(workflow=workflow_id):
+            try:
+                async with db.write() as session:
+                    result = await fire_workflow(session, settings, workflow_id, now)
+            except Exception:  # one workflow's failure must not stop the others
+                logger.exception("scheduling workflow %s failed", workflow_id)
+                continue
+            if result is not None:
+                results.append(result)
+                for fire in result.fires:
+                    logger.info(
+                        "schedule fire due %s: %s%s",
+                        fire.due_at.isoformat(),
+                        fire.outcome,
+                        f" (run id {fire.run_id})" if fire.run_id else "",
+                    )
     return results

@@ -6,6 +6,7 @@ transactions, never inside one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from signoff.db import Database
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
 from signoff.kit.cron import describe, next_fire
+from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
 from signoff.mail import service as mail
 from signoff.models import (
@@ -54,6 +56,8 @@ from signoff.workflows.schemas import (
     WorkflowListItem,
     WorkflowOut,
 )
+
+logger = logging.getLogger(__name__)
 
 RUNS_IN_DETAIL = 50
 
@@ -410,6 +414,15 @@ async def create(
             plan=plan,
         )
         unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
+    # The planner ran before the workflow existed; its line names the workflow it drafted.
+    with log_context(workflow=workflow.id):
+        logger.info(
+            "plan drafted by %s: %d steps, %d tokens in, %d out",
+            plan.model_name,
+            len(plan.steps),
+            plan.input_tokens,
+            plan.output_tokens,
+        )
     return CreateWorkflowResponse(
         workflow_id=workflow.id,
         title=workflow.title,
