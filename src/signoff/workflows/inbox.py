@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -26,7 +26,7 @@ def _decides(auth: AuthContext) -> bool:
     return role is not None and role.at_least(Role.ADMIN)
 
 
-def _waiting_steps(team_id: str) -> Any:
+def _waiting_steps(team_id: str) -> Select[Run, RunStep, str]:
     """Runs of the team paused at a step, with that step (the run's current one)."""
     return (
         select(Run, RunStep, Workflow.title)
