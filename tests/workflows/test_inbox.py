@@ -122,7 +122,8 @@ async def test_a_link_decision_lands_signed_out_on_a_result_page(
     # Before any decision, and with a forged notice, the page asks to sign in.
     client.cookies.set("signoff_flash", "eyJtIjoiaGkiLCJlIjo5OTk5OTk5OTk5fQ==.forged")
     forged = await client.get(page, headers=HTML)
-    assert forged.status_code == 303 and "/dashboard/login" in forged.headers["location"]
+    assert forged.status_code == 303
+    assert "/dashboard/login" in forged.headers["location"]
     client.cookies.clear()
 
     decided = await client.post(
