@@ -29,6 +29,7 @@ STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ("POST", "/api/me/verification-email"): ("sendVerificationEmail", [200, *AUTH, 409, 429]),
     ("POST", "/api/workflows"): ("createWorkflow", [201, *AUTH, 413, 502]),
     ("GET", "/api/workflows"): ("listWorkflows", [200, *AUTH]),
+    ("GET", "/api/approvals"): ("listApprovals", [200, *AUTH]),
     ("GET", "/api/workflows/{workflow_id}"): ("getWorkflow", [200, *AUTH]),
     ("PATCH", "/api/workflows/{workflow_id}"): ("changeSchedule", [200, *AUTH, 409, 413]),
     ("POST", "/api/workflows/{workflow_id}/steps"): ("editSteps", [200, *AUTH, 409, 413]),
@@ -169,6 +170,7 @@ def test_the_seed_endpoints_have_examples(document: dict[str, Any]) -> None:
     for operation_id, status in [
         ("createWorkflow", "201"),
         ("listWorkflows", "200"),
+        ("listApprovals", "200"),
         ("getWorkflow", "200"),
         ("editSteps", "200"),
         ("startRun", "201"),

@@ -76,6 +76,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/signup"): "creates an account: the caller has none yet",
     ("POST", "/dashboard/logout"): FORM,
     ("GET", "/dashboard/events"): STREAM,
+    ("GET", "/dashboard/inbox"): PAGE + "; only the current team's decisions, for its admins",
+    ("GET", "/dashboard/inbox/events"): STREAM,
     ("GET", "/dashboard/schedule-preview"): PAGE + "; a cron expression in words, no team data",
     ("GET", "/dashboard/workflows/new"): PAGE,
     ("POST", "/dashboard/workflows"): FORM,
@@ -371,6 +373,8 @@ RULES: dict[tuple[str, str], Rule] = {
         M, static("/api/workflows", {"goal": GOAL}), ok=201, current_team=True
     ),
     ("GET", "/api/workflows"): Rule(M, static("/api/workflows"), current_team=True),
+    # Members may ask; their list is empty (only owners and admins decide).
+    ("GET", "/api/approvals"): Rule(M, static("/api/approvals"), current_team=True),
     ("GET", W): Rule(M, static("/api/workflows/{draft}")),
     ("POST", W + "/steps"): Rule(A, _edit_shared_steps, fresh=_edit_fresh_steps),
     ("POST", W + "/activate"): Rule(

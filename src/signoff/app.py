@@ -20,7 +20,7 @@ from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
 from signoff.dashboard.account_links import router as teams_pages_router
 from signoff.dashboard.endpoints import router as dashboard_router
-from signoff.dashboard.links import router as approvals_router
+from signoff.dashboard.links import router as links_router
 from signoff.dashboard.pages import STATIC_DIR
 from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
@@ -36,6 +36,7 @@ from signoff.runtime import Runtime, metered_llm
 from signoff.scheduling.endpoints import router as scheduling_router
 from signoff.teams.endpoints import account_router as teams_account_router
 from signoff.teams.endpoints import router as teams_router
+from signoff.workflows.endpoints import approvals_router as inbox_router
 from signoff.workflows.endpoints import router as workflows_router
 
 logger = logging.getLogger(__name__)
@@ -160,8 +161,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         health_router,
         metrics_router,
         auth_router,
-        approvals_router,
+        links_router,
         workflows_router,
+        inbox_router,
         runs_router,
         scheduling_router,
         memory_router,

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     llm_base_url: str = ""
     llm_api_key: SecretStr | None = None
     link_mode: Literal["confirm", "one-click"] = "confirm"
+    # How long an email link can decide: the plan's "Approve & Activate", a step's Approve /
+    # Request changes (the seed's 24 h and 2 h). Changing them affects links sent afterwards.
+    plan_link_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    step_link_ttl_hours: float = Field(default=2.0, gt=0, le=24 * 365)
     queue: Literal["inline", "procrastinate"] = "inline"
 
     # Operations (README, Monitoring). /metrics is off until a token is set, then needs it as

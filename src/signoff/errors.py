@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     ASSET_NOT_FOUND = "asset_not_found"
     CROSS_SITE_FORM = "cross_site_form"
     CSRF_FAILED = "csrf_failed"
+    EDIT_NOT_ALLOWED = "edit_not_allowed"
     EMAIL_TAKEN = "email_taken"
     INVALID_CREDENTIALS = "invalid_credentials"
     INVALID_PLAN = "invalid_plan"

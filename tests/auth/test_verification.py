@@ -135,7 +135,7 @@ class TestProduction:
         body = await create_workflow(client, owner)
         first_id = body["workflowId"]
         assert body["emailedTo"] == []
-        assert "No owner of this team could be emailed" in body["message"]
+        assert "No owner or admin of this team could be emailed" in body["message"]
         assert (
             "Not emailed: prod@example.com, because that address is not verified"
             in (body["message"])

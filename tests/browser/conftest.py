@@ -97,7 +97,8 @@ def new_page(
     contexts: list[BrowserContext] = []
 
     def open_page(**options: Any) -> Page:
-        context = browser.new_context(base_url=server.base_url, viewport=VIEWPORT, **options)
+        # A test may ask for another viewport (a phone) among its options.
+        context = browser.new_context(base_url=server.base_url, **{"viewport": VIEWPORT, **options})
         context.set_default_timeout(TIMEOUT_MS)
         context.route("**/*", traffic.guard)
         contexts.append(context)

@@ -214,7 +214,10 @@ def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
     expect(page.get_by_role("link", name="Run 1")).to_have_count(0)
     shot(elsewhere, "link-plan-confirm")
     elsewhere.get_by_role("button", name=re.compile("Approve")).click()
-    # Decided; the dashboard wants this browser to sign in, then shows the workflow.
+    # Decided; the workflow's address says so (issue 18), then asks this browser to sign in.
+    expect(elsewhere).to_have_url(f"{server.base_url}/dashboard/workflows/{workflow_id}")
+    expect(elsewhere.locator(".result-text")).to_contain_text("Plan approved")
+    elsewhere.get_by_role("link", name="Sign in to open the workflow").click()
     expect(elsewhere).to_have_url(re.compile(r"/dashboard/login\?next="))
     elsewhere.get_by_label("Email").fill(email)
     elsewhere.get_by_label("Password").fill(PASSWORD)

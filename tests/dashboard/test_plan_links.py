@@ -156,7 +156,7 @@ async def test_bad_tokens_are_400_with_a_reason_and_change_nothing(
         settings,
         "step_approval",
         {"workflowId": workflow_id, "runId": 1, "stepIndex": 0, "attempt": 1},
-        tokens.STEP_LINK_TTL,
+        tokens.step_link_ttl(settings),
     )
     cases = {
         "link_invalid": [

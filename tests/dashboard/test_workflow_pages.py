@@ -102,7 +102,7 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         assert 'data-step-index="1" data-step-status="awaiting_approval"' in run_page.text
         assert 'class="post"' in run_page.text
         for control in (
-            'for="note">Feedback',
+            'name="note"',
             ">Approve</button>",
             ">Request changes</button>",
             ">Stop run</button>",

@@ -3,6 +3,7 @@ checked for (:class:`Traffic`), screenshots, and acting as a person."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from tests.support.accounts import PASSWORD
 from tests.support.processes import Process
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# SIGNOFF_DOCS_SCREENSHOTS=1: doc_shot() also refreshes the README's copies in docs/screenshots/.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 # ENGINEERING.md: tests run as root and offline.
 CHROMIUM_ARGS = [
@@ -98,6 +101,15 @@ def shot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def doc_shot(page: Page, name: str) -> Path:
+    """:func:`shot`, and with ``SIGNOFF_DOCS_SCREENSHOTS=1`` the same PNG (this viewport, not
+    the full page) in docs/screenshots/, where the README shows it."""
+    path = shot(page, name)
+    if os.environ.get("SIGNOFF_DOCS_SCREENSHOTS") == "1":
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
     return path
 
 

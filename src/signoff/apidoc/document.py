@@ -41,6 +41,11 @@ TAGS: list[dict[str, str]] = [
         "person's decision.",
     },
     {
+        "name": "approvals",
+        "description": "The approvals inbox: every plan and step waiting for a decision you "
+        "may take (owners and admins), across the team's workflows, oldest first.",
+    },
+    {
         "name": "email links",
         "description": "The links in approval emails: no session needed, whoever holds the "
         "link decides. Scanners never decide; a script decides with `POST`.",

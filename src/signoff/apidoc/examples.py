@@ -144,6 +144,70 @@ _LINK_REFUSED: dict[str, Any] = {
     "code": "link_expired",
 }
 
+_WAITING_POST: dict[str, Any] = {
+    **STEPS[2],
+    "status": "awaiting_approval",
+    "attempt": 2,
+    "output": "This week in AI: three stories worth your coffee break…\n\n#AI",
+    "outputData": {"platform": "linkedin", "text": "This week in AI: …", "hashtags": ["#AI"]},
+    "error": None,
+    "feedback": "Shorter, and name the sources",
+    "modelOutput": None,
+    "previousOutput": "This week in AI brought a flood of announcements…\n\n#AI",
+    "startedAt": "2026-03-02T09:00:41+00:00",
+    "finishedAt": None,
+    "inputTokens": 1840,
+    "outputTokens": 212,
+}
+APPROVALS: dict[str, Any] = {
+    "count": 2,
+    "items": [
+        {
+            "kind": "step",
+            "workflowId": WORKFLOW_ID,
+            "workflowTitle": "Weekly AI news post",
+            "waitingSince": "2026-03-02T09:00:44+00:00",
+            "url": f"/dashboard/workflows/{WORKFLOW_ID}/runs/42",
+            "planRevision": None,
+            "planSteps": None,
+            "runId": 42,
+            "runNumber": 3,
+            "stepCount": 3,
+            "step": _WAITING_POST,
+            "editable": True,
+        },
+        {
+            "kind": "plan",
+            "workflowId": "5d0c2a8e-1f3b-4c6d-8e9f-0a1b2c3d4e5f",
+            "workflowTitle": "Monthly customer newsletter",
+            "waitingSince": "2026-03-02T10:15:00+00:00",
+            "url": "/dashboard/workflows/5d0c2a8e-1f3b-4c6d-8e9f-0a1b2c3d4e5f",
+            "planRevision": 1,
+            "planSteps": STEPS,
+            "runId": None,
+            "runNumber": None,
+            "stepCount": None,
+            "step": None,
+            "editable": False,
+        },
+    ],
+}
+DECISION_EXAMPLES: dict[str, Any] = {
+    "approve": {"summary": "Approve as produced", "value": {"action": "approve"}},
+    "edit": {
+        "summary": "Edit the post, then approve",
+        "value": {
+            "action": "approve",
+            "editedText": "This week in AI: three stories, and why they matter to you.\n\n#AI",
+            "attempt": 2,
+        },
+    },
+    "reject": {
+        "summary": "Request changes",
+        "value": {"action": "reject", "note": "Shorter, and name the sources"},
+    },
+}
+
 # By operationId: "request" is the JSON body's named examples, the rest JSON answers by status.
 EXAMPLES: dict[str, dict[str, Any]] = {
     "createWorkflow": {
@@ -156,6 +220,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "listWorkflows": {"200": [LIST_ITEM]},
+    "listApprovals": {"200": APPROVALS},
+    "decideStep": {
+        "request": DECISION_EXAMPLES,
+        "422": {
+            "error": "A linkedin post may have at most 3000 characters; the edit has 3120.",
+            "code": "edit_not_allowed",
+        },
+    },
     "getWorkflow": {
         "200": DETAIL,
         "404": {"error": "No workflow with this id.", "code": "workflow_not_found"},

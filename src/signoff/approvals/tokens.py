@@ -3,7 +3,10 @@
 A token of one type is refused where another is expected; its claims are type-checked (a missing
 or mistyped one is ``link_invalid``, like an altered token), as are its times (``iat``/``nbf``
 in the future: not valid yet). The revision or attempt it carries is checked against the
-current one by the service that acts on it.
+current one by the service that acts on it. Each approval email carries links of its own for its
+recipient: ``recipientId`` names the member the link was sent to, so a decision taken through it
+is attributed to them. Lifetimes are settings (``SIGNOFF_PLAN_LINK_TTL_HOURS``,
+``SIGNOFF_STEP_LINK_TTL_HOURS``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from signoff.kit.storable import unstorable_problem
 
 LinkType = Literal["plan_approval", "step_approval"]
 
-PLAN_LINK_TTL = timedelta(hours=24)
-STEP_LINK_TTL = timedelta(hours=2)
 # Several processes sign and check links: a token "issued" this far in the future is still
 # accepted (their clocks may differ a little); further, it is refused.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -48,12 +49,35 @@ def issue(settings: Settings, link_type: LinkType, claims: dict[str, Any], ttl: 
     return jwt.encode(payload, settings.secret_key(), algorithm=_ALGORITHM)
 
 
-def issue_plan_token(settings: Settings, *, workflow_id: str, revision: int) -> str:
+def plan_link_ttl(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.plan_link_ttl_hours)
+
+
+def step_link_ttl(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.step_link_ttl_hours)
+
+
+def ttl_words(ttl: timedelta) -> str:
+    """A link lifetime as an email says it: "24 hours", "2 hours", "30 minutes"."""
+    minutes = round(ttl.total_seconds() / 60)
+    if minutes % 60:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    hours = minutes // 60
+    return f"{hours} hour{'' if hours == 1 else 's'}"
+
+
+def _recipient(recipient_id: str | None) -> dict[str, Any]:
+    return {"recipientId": recipient_id} if recipient_id else {}
+
+
+def issue_plan_token(
+    settings: Settings, *, workflow_id: str, revision: int, recipient_id: str | None = None
+) -> str:
     return issue(
         settings,
         "plan_approval",
-        {"workflowId": workflow_id, "revision": revision},
-        PLAN_LINK_TTL,
+        {"workflowId": workflow_id, "revision": revision, **_recipient(recipient_id)},
+        plan_link_ttl(settings),
     )
 
 
@@ -68,6 +92,8 @@ class _Claims(BaseModel):
     exp: float = Field(allow_inf_nan=False)
     nbf: float | None = Field(default=None, allow_inf_nan=False)
     jti: str = Field(min_length=1, max_length=64)
+    # The member the link was emailed to (links sent before recipients were named have none).
+    recipient_id: str | None = Field(default=None, alias="recipientId", min_length=1, max_length=64)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -161,6 +187,7 @@ def issue_step_token(
     conversation_id: str,
     step_index: int,
     attempt: int,
+    recipient_id: str | None = None,
 ) -> str:
     return issue(
         settings,
@@ -171,6 +198,7 @@ def issue_step_token(
             "conversationId": conversation_id,
             "stepIndex": step_index,
             "attempt": attempt,
+            **_recipient(recipient_id),
         },
-        STEP_LINK_TTL,
+        step_link_ttl(settings),
     )

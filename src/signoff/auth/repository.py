@@ -70,38 +70,39 @@ async def list_team_members(
     return [(user, member_role) for user, member_role in rows.all()]
 
 
-async def owner_recipients(
-    session: AsyncSession, settings: Settings, team_id: str
-) -> Sequence[tuple[User, Role]]:
-    """The owners that workflow emails (plans, approvals, run outcomes) go to.
+async def decider_recipients(session: AsyncSession, settings: Settings, team_id: str) -> list[User]:
+    """The members that approval emails (plans, steps) go to: everyone allowed to decide, the
+    owners and the admins, owners first.
 
     In production only verified addresses receive them (docs/api.md, Accounts and teams): a
-    mistyped address must not receive the team's plans and outputs. Development holds nothing back.
-    """
-    owners = await list_team_members(session, team_id, role=Role.OWNER)
+    mistyped address must not receive the team's plans and outputs. Development holds nothing
+    back."""
+    members = await list_team_members(session, team_id)
+    deciders = [
+        (role != Role.OWNER, user)
+        for user, role in members
+        if role.at_least(Role.ADMIN) and receives_team_mail(settings, user.email_verified_at)
+    ]
+    # sorted() is stable: within owners and within admins, the membership order stays.
+    return [user for _admin, user in sorted(deciders, key=lambda pair: pair[0])]
+
+
+async def unverified_deciders(session: AsyncSession, settings: Settings, team_id: str) -> list[str]:
+    """The owners' and admins' addresses that :func:`decider_recipients` leaves out."""
+    if not settings.is_production:
+        return []
+    members = await list_team_members(session, team_id)
     return [
-        (user, role)
-        for user, role in owners
-        if receives_team_mail(settings, user.email_verified_at)
+        user.email
+        for user, role in members
+        if role.at_least(Role.ADMIN) and not receives_team_mail(settings, user.email_verified_at)
     ]
 
 
 def receives_team_mail(settings: Settings, email_verified_at: datetime | None) -> bool:
-    """Whether an owner with this address gets workflow emails: in production only a verified
+    """Whether a member with this address gets workflow emails: in production only a verified
     address (docs/api.md, Accounts and teams), in development any."""
     return not settings.is_production or email_verified_at is not None
-
-
-async def unverified_owners(session: AsyncSession, settings: Settings, team_id: str) -> list[str]:
-    """The owners' addresses that :func:`owner_recipients` leaves out (none in development)."""
-    if not settings.is_production:
-        return []
-    owners = await list_team_members(session, team_id, role=Role.OWNER)
-    return [
-        user.email
-        for user, _role in owners
-        if not receives_team_mail(settings, user.email_verified_at)
-    ]
 
 
 async def get_verification_by_token_hash(

@@ -1,7 +1,7 @@
 """Email verification: a single-use link proves that a person receives mail at their address.
 
 Signup sends the link. In production, workflow emails go only to verified addresses
-(:func:`signoff.auth.repository.owner_recipients`), so a mistyped address at signup never
+(:func:`signoff.auth.repository.decider_recipients`), so a mistyped address at signup never
 receives plans and outputs meant for the team. Accepting an invitation also verifies the
 address, since the invitation link itself was delivered to it.
 

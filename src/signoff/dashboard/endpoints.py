@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.auth import service as auth_service
 from signoff.auth import throttle
@@ -23,7 +24,15 @@ from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_s
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
 from signoff.dashboard import live, plan_form
-from signoff.dashboard.pages import PageAuth, PageRoute, flash, render
+from signoff.dashboard.pages import (
+    MaybePageAuth,
+    PageAuth,
+    PageRoute,
+    flash,
+    login_redirect,
+    read_flash,
+    render,
+)
 from signoff.db import Database
 from signoff.dependencies import DB, Client, Config
 from signoff.errors import Conflict, TooManyRequests, Unprocessable, UpstreamFailed
@@ -36,12 +45,14 @@ from signoff.kit.cron import (
     normalise_schedule,
     timezone_names,
 )
-from signoff.models import ACTIVE_RUN_STATUSES, Role, RunStatus, RunTrigger, WorkflowStatus
+from signoff.kit.storable import MAX_DB_INT
+from signoff.models import ACTIVE_RUN_STATUSES, Role, RunTrigger, WorkflowStatus
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
 from signoff.runs.schemas import DecisionRequest
 from signoff.scheduling.service import fire_log
 from signoff.tools.registry import TOOLS
+from signoff.workflows import inbox
 from signoff.workflows import repository as workflow_repository
 from signoff.workflows import service as workflow_service
 from signoff.workflows.schemas import MAX_GOAL_LENGTH, CreateWorkflowRequest, ScheduleChange
@@ -83,6 +94,21 @@ def _workflow_url(workflow_id: str) -> str:
 
 def _run_url(workflow_id: str, run_id: int) -> str:
     return f"/dashboard/workflows/{workflow_id}/runs/{run_id}"
+
+
+def _with_inbox(auth: AuthContext, progress: live.Progress) -> live.Progress:
+    """A page's progress and the viewer's inbox together: a live page also follows the count
+    in its navigation."""
+
+    async def rows(session: AsyncSession) -> list[tuple[Any, ...]]:
+        return [*await progress(session), *await inbox.progress(session, auth)]
+
+    return rows
+
+
+def _live_version(request: Request, rows: list[tuple[Any, ...]]) -> str:
+    """The version a live page embeds: its progress and the inbox keys ``page_auth`` read."""
+    return live.version([*rows, *getattr(request.state, "inbox_rows", [])])
 
 
 # --- Accounts ---------------------------------------------------------------------------
@@ -190,7 +216,7 @@ async def home(request: Request, auth: PageAuth, db: DB) -> Response:
     async with db.read() as session:
         rows = await workflow_repository.list_for_team(session, team_id)
         latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
-        version = live.version(await workflow_repository.team_progress(session, team_id))
+        version = _live_version(request, await workflow_repository.team_progress(session, team_id))
     return render(
         request,
         "workflows.html",
@@ -207,7 +233,9 @@ async def team_events(request: Request, auth: PageAuth, db: DB) -> Response:
     """Server-Sent Events: the version of the workflows list, whenever it changes."""
     team_id = auth.current_team_id
     return live.stream(
-        request, db, lambda session: workflow_repository.team_progress(session, team_id)
+        request,
+        db,
+        _with_inbox(auth, lambda session: workflow_repository.team_progress(session, team_id)),
     )
 
 
@@ -308,7 +336,9 @@ async def _workflow_page(
             else await run_repository.list_runs(session, workflow.id, limit=1)
         )
         fires = await fire_log(session, workflow.id, FIRES_SHOWN)
-        version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
+        version = _live_version(
+            request, await workflow_repository.workflow_progress(session, workflow.id)
+        )
     # At most one run is active, and it is the latest.
     active = latest[0] if latest and latest[0].status in ACTIVE_RUN_STATUSES else None
     # Older runs, a page at a time (newest first), when this page is full.
@@ -346,10 +376,22 @@ async def _workflow_page(
 async def workflow_page(
     workflow_id: str,
     request: Request,
-    auth: PageAuth,
+    auth: MaybePageAuth,
     db: DB,
     runs_before: Annotated[int | None, Query(ge=2)] = None,
 ) -> Response:
+    if auth is None:
+        # Where an email link's decision lands (docs/api.md, Email links): a visitor who is
+        # not signed in sees what was decided and what comes next, then may sign in.
+        result = read_flash(request)
+        if result is None:
+            return login_redirect(request)
+        return render(
+            request,
+            "decision_result.html",
+            {"result": result, "notice": None, "page_url": _workflow_url(workflow_id)},
+            headers={"Cache-Control": "no-store"},
+        )
     return await _workflow_page(request, auth, db, workflow_id, runs_before=runs_before)
 
 
@@ -359,19 +401,30 @@ async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
     return live.stream(
-        request, db, lambda session: workflow_repository.workflow_progress(session, workflow.id)
+        request,
+        db,
+        _with_inbox(
+            auth, lambda session: workflow_repository.workflow_progress(session, workflow.id)
+        ),
     )
 
 
 @router.post("/workflows/{workflow_id}/activate")
-async def activate(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def activate(
+    workflow_id: str,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
         activation = await workflow_service.approve_signed_in(
             session, settings, workflow, auth.user_id
         )
-    notice = f"Plan approved: the workflow is active and run {activation.run.run_number} started."
-    return flash(_see(_workflow_url(workflow_id)), settings, notice)
+    notice = workflow_service.plan_approved_notice(activation)
+    target = _safe_next(next) if next else _workflow_url(workflow_id)
+    return flash(_see(target), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/run")
@@ -497,7 +550,9 @@ async def run_page(
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
         run = await run_service.get_visible(session, auth, workflow.id, run_id, Role.MEMBER)
         detail = await run_service.detail(session, run)
-        version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
+        version = _live_version(
+            request, await workflow_repository.workflow_progress(session, workflow.id)
+        )
     return render(
         request,
         "run.html",
@@ -505,6 +560,7 @@ async def run_page(
             "workflow": workflow,
             "run": detail,
             "can_admin": _is_admin(auth, workflow.team_id),
+            "editable_tools": run_service.EDITABLE_TOOLS,
             "live_url": f"{_workflow_url(workflow.id)}/events",
             "live_version": version,
         },
@@ -515,27 +571,37 @@ async def run_page(
 async def decide(
     workflow_id: str,
     run_id: int,
-    request: Request,
     auth: PageAuth,
     db: DB,
     settings: Config,
     action: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    edited_text: Annotated[str, Form()] = "",
+    attempt: Annotated[int | None, Form(ge=1, le=MAX_DB_INT)] = None,
+    next: Annotated[str | None, Form()] = None,
 ) -> Response:
+    """The run page's and the inbox's decision: approve (with the edited text, if the approver
+    changed it) or request changes, on the attempt the page showed."""
+    # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the text shown
+    # had LF, so an untouched field compares equal and an edited one keeps the LF it showed.
+    edited = edited_text.replace("\r\n", "\n")
     try:
-        body = DecisionRequest(action=action, note=note or None)
+        body = DecisionRequest(
+            action=action,
+            note=note or None,
+            # Request changes sends the (possibly edited) field too: only Approve keeps it.
+            edited_text=edited if action == "approve" and edited else None,
+            attempt=attempt,
+        )
     except ValidationError as error:
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
         decision = await run_service.decide_signed_in(session, settings, run, body, auth.user_id)
-    if body.action == "reject":
-        message = "Changes requested: the step runs again with your feedback."
-    elif decision.run.status == RunStatus.COMPLETED:
-        message = "Approved: that was the last step, so the run is complete."
-    else:
-        message = "Approved: the run goes on."
-    return flash(_see(_run_url(workflow_id, run_id)), settings, message)
+        workflow = await workflow_service.get_visible(session, auth, workflow_id)
+        notice = await run_service.decision_notice(session, decision, workflow.title)
+    target = _safe_next(next) if next else _run_url(workflow_id, run_id)
+    return flash(_see(target), settings, notice)
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
@@ -554,3 +620,31 @@ async def resend_step_email(
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         sent = await run_service.resend_step_email(session, settings, run)
     return flash(_see(_run_url(workflow_id, run_id)), settings, sent.message)
+
+
+# --- The approvals inbox ------------------------------------------------------------------
+
+
+@router.get("/inbox")
+async def inbox_page(request: Request, auth: PageAuth, db: DB) -> Response:
+    """Every plan and step waiting for the viewer's decision, oldest first, decided in place."""
+    async with db.read() as session:
+        waiting = await inbox.items(session, auth)
+    return render(
+        request,
+        "inbox.html",
+        {
+            "items": waiting.items,
+            "can_decide": _is_admin(auth, auth.current_team_id),
+            "tools": TOOLS,
+            "live_url": "/dashboard/inbox/events",
+            "live_version": _live_version(request, []),
+        },
+    )
+
+
+@router.get("/inbox/events")
+async def inbox_events(request: Request, auth: PageAuth, db: DB) -> Response:
+    """Server-Sent Events: the version of what waits for the viewer, whenever it changes (every
+    signed-in page follows it for the count in its navigation)."""
+    return live.stream(request, db, lambda session: inbox.progress(session, auth))

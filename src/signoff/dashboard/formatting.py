@@ -1,7 +1,10 @@
-"""Template filters: Markdown made safe, durations, times and statuses in words."""
+"""Template filters: Markdown made safe, durations, times and statuses in words, and the
+word diff between two versions of an output."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -54,3 +57,25 @@ def when(moment: datetime | None, timezone: str | None = None) -> str:
 def words(status: str) -> str:
     """A status as people say it: ``awaiting_approval`` → ``awaiting approval``."""
     return str(status).replace("_", " ")
+
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def diff(before: str | None, after: str | None) -> list[tuple[str, str]]:
+    """Word by word, what changed from ``before`` to ``after``: ``(kind, text)`` pieces, kind
+    ``same``, ``removed`` or ``added`` (difflib; the template escapes the text). Whitespace is
+    kept as its own pieces, so the pieces put together give back each version exactly."""
+    old = _TOKENS.findall(before or "")
+    new = _TOKENS.findall(after or "")
+    pieces: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(("same", "".join(old[a1:a2])))
+            continue
+        if a2 > a1:
+            pieces.append(("removed", "".join(old[a1:a2])))
+        if b2 > b1:
+            pieces.append(("added", "".join(new[b1:b2])))
+    return pieces

@@ -23,7 +23,7 @@ from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
 from signoff.auth.dependencies import optional_auth, verify_session_csrf
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
-from signoff.dashboard.pages import LINK_HEADERS, render, wants_html
+from signoff.dashboard.pages import LINK_HEADERS, flash, render, wants_html
 from signoff.db import Database
 from signoff.dependencies import DB, Config
 from signoff.errors import AppError, ErrorCode, NotFound
@@ -88,7 +88,8 @@ def scanner_markers_text() -> str:
 
 
 _SEE_OTHER = {
-    "description": "Decided: on to the workflow's dashboard page.",
+    "description": "Decided: on to the workflow's dashboard page, which says what was "
+    "decided and what comes next (to a browser that is not signed in as well).",
     "headers": {
         "Location": {
             "description": "`/dashboard/workflows/{id}`",
@@ -209,8 +210,9 @@ def _scanner_page(request: Request) -> Response:
     )
 
 
-def _redirect(workflow_id: str) -> Response:
-    return RedirectResponse(_dashboard_url(workflow_id), status_code=303, headers=LINK_HEADERS)
+def _redirect(request: Request, workflow_id: str, notice: str) -> Response:
+    response = RedirectResponse(_dashboard_url(workflow_id), status_code=303, headers=LINK_HEADERS)
+    return flash(response, request.app.state.settings, notice)
 
 
 async def _load_plan_link(
@@ -229,20 +231,28 @@ async def _load_plan_link(
     return claims, workflow
 
 
+def _decider(claims: tokens.PlanClaims | tokens.StepClaims, auth: AuthContext | None) -> str | None:
+    """Who decides through a link: the signed-in person, else the member it was emailed to."""
+    return auth.user_id if auth else claims.recipient_id
+
+
 async def _approve_plan(
-    request: Request, claims: tokens.PlanClaims, workflow_id: str, decided_by: str | None
-) -> None:
+    request: Request, claims: tokens.PlanClaims, workflow_id: str, auth: AuthContext | None
+) -> Response:
+    """Approve the plan, then 303 to its dashboard page with what was decided (a notice that
+    page shows whether or not the browser is signed in)."""
     db: Database = request.app.state.db
     async with db.write() as session:
-        await workflow_service.activate(
+        activation = await workflow_service.activate(
             session,
             request.app.state.settings,
             workflow_id,
             revision=claims.revision,
-            decided_by=decided_by,
+            decided_by=_decider(claims, auth),
             via="email_link",
             token_id=claims.jti,
         )
+    return _redirect(request, workflow_id, workflow_service.plan_approved_notice(activation))
 
 
 def _may_decide_in_session(auth: AuthContext | None, team_id: str) -> bool:
@@ -288,8 +298,7 @@ async def plan_link_get(
             auth, workflow.team_id
         )
         if decide_now:
-            await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
-            return _redirect(workflow_id)
+            return await _approve_plan(request, claims, workflow_id, auth)
         # Show what would be decided; say at once if it can no longer be.
         workflow_service.check_plan_decidable(workflow, claims.revision)
     except AppError as error:
@@ -342,10 +351,9 @@ async def plan_link_post(
         return refusal
     try:
         claims, _workflow = await _load_plan_link(db, settings, workflow_id, token)
-        await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
+        return await _approve_plan(request, claims, workflow_id, auth)
     except AppError as error:
         return _refused(request, error, workflow_id)
-    return _redirect(workflow_id)
 
 
 # -- step decision links: /api/workflows/resume?token=&action=approve|reject&note= ---------------
@@ -393,8 +401,10 @@ async def _decide_step(
     claims: tokens.StepClaims,
     action: str,
     note: str | None,
-    decided_by: str | None,
-) -> str:
+    auth: AuthContext | None,
+) -> Response:
+    """Decide, then 303 to the workflow's dashboard page with what was decided and what comes
+    next (shown there whether or not the browser is signed in)."""
     db: Database = request.app.state.db
     async with db.write() as session:
         decision = await run_service.decide(
@@ -405,11 +415,14 @@ async def _decide_step(
             attempt=claims.attempt,
             action=action,
             note=note,
-            decided_by=decided_by,
+            decided_by=_decider(claims, auth),
             via="email_link",
             token_id=claims.jti,
         )
-    return decision.run.workflow_id
+        workflow = await session.get(Workflow, decision.run.workflow_id)
+        assert workflow is not None
+        notice = await run_service.decision_notice(session, decision, workflow.title)
+    return _redirect(request, decision.run.workflow_id, notice)
 
 
 @router.head("/resume", include_in_schema=False)
@@ -457,8 +470,7 @@ async def step_link_get(
             signed_in_admin and (action == "approve" or bool(note and note.strip()))
         )
         if decide_now:
-            await _decide_step(request, claims, action, note, auth.user_id if auth else None)
-            return _redirect(run.workflow_id)
+            return await _decide_step(request, claims, action, note, auth)
     except AppError as error:
         return _refused(request, error, workflow_id)
     if not wants_html(request):
@@ -542,10 +554,9 @@ async def step_link_post(
         claims, run, _step = await _load_step_link(db, settings, token, action)
         workflow_id = run.workflow_id
         assert action is not None
-        await _decide_step(request, claims, action, note, auth.user_id if auth else None)
+        return await _decide_step(request, claims, action, note, auth)
     except AppError as error:
         return _refused(request, error, workflow_id)
-    return _redirect(run.workflow_id)
 
 
 @router.get("/resume/image", include_in_schema=False)

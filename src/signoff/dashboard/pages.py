@@ -1,13 +1,18 @@
 """The one Jinja2 environment for every HTML page, and what every dashboard page shares: the
-signed-in user (:data:`PageAuth`), errors answered as pages (:class:`PageRoute`), and the
-one-time notice carried across a POST/redirect/GET (:func:`flash`)."""
+signed-in user (:data:`PageAuth`), errors answered as pages (:class:`PageRoute`), the
+one-time notice carried across a POST/redirect/GET (:func:`flash`), and the count of decisions
+waiting for the viewer that the navigation shows (:func:`page_auth`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,13 +26,17 @@ from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import SESSION_COOKIE, current_auth
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
-from signoff.dashboard import formatting
+from signoff.dashboard import formatting, live
+from signoff.dependencies import DB, Config
 from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
+from signoff.kit.clock import utc_now
 from signoff.kit.cron import describe
+from signoff.workflows import inbox
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "signoff_flash"
+FLASH_SECONDS = 60
 # Pages carrying tokens (email links, the dev mailbox) must not be cached. (No page sends a
 # referrer, so none leaks its URL: kit/security_headers.py.)
 LINK_HEADERS = {"Cache-Control": "no-store"}
@@ -40,6 +49,7 @@ templates.env.filters.update(
     duration=formatting.duration,
     when=formatting.when,
     words=formatting.words,
+    diff=formatting.diff,
 )
 
 # Headings of the page that answers a refused dashboard action, by status.
@@ -75,9 +85,16 @@ def render(
     settings: Settings = request.app.state.settings
     context.setdefault("auth", getattr(request.state, "auth", None))
     context.setdefault("mailbox_enabled", dev_mailbox_enabled(settings))
-    notice = request.cookies.get(FLASH_COOKIE)
+    inbox_rows = getattr(request.state, "inbox_rows", None)
+    if inbox_rows is not None:
+        context.setdefault("inbox_count", len(inbox_rows))
+        if "live_url" not in context:
+            # Every signed-in page follows the count in its navigation, live.
+            context["live_url"] = "/dashboard/inbox/events"
+            context["live_version"] = live.version(inbox_rows)
+    notice = read_flash(request)
     if notice:
-        context.setdefault("notice", unquote(notice))
+        context.setdefault("notice", notice)
     session_token = request.cookies.get(SESSION_COOKIE)
     if session_token:
         # Every form a signed-in page shows carries it (see signoff.auth.csrf).
@@ -87,17 +104,29 @@ def render(
     response = templates.TemplateResponse(
         request, name, context, status_code=status_code, headers=headers
     )
-    if notice:
+    if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path="/dashboard")
     return response
 
 
+def _flash_signature(settings: Settings, payload: str) -> str:
+    key = hashlib.sha256(f"flash:{settings.secret_key()}".encode()).digest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
 def flash(response: ResponseT, settings: Settings, message: str) -> ResponseT:
-    """Show ``message`` once, on the page the browser is redirected to (returns ``response``)."""
+    """Show ``message`` once, on the page the browser is redirected to (returns ``response``).
+
+    The cookie is signed and expires within a minute: the page after an email link's decision
+    shows it to a visitor who is not signed in, as what the service says was decided, so it
+    must come from us. It holds only the sentence (no token, nothing that grants access).
+    """
+    expires = int(utc_now().timestamp()) + FLASH_SECONDS
+    payload = base64.urlsafe_b64encode(json.dumps({"m": message, "e": expires}).encode()).decode()
     response.set_cookie(
         FLASH_COOKIE,
-        quote(message),
-        max_age=60,
+        f"{payload}.{_flash_signature(settings, payload)}",
+        max_age=FLASH_SECONDS,
         httponly=True,
         samesite="lax",
         secure=settings.secure_cookies,
@@ -106,16 +135,50 @@ def flash(response: ResponseT, settings: Settings, message: str) -> ResponseT:
     return response
 
 
+def read_flash(request: Request) -> str | None:
+    """The notice :func:`flash` left for this page, if it is ours and still fresh."""
+    value = request.cookies.get(FLASH_COOKIE, "")
+    payload, _, signature = value.partition(".")
+    settings: Settings = request.app.state.settings
+    if not payload or not hmac.compare_digest(signature, _flash_signature(settings, payload)):
+        return None
+    try:
+        found = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return None
+    message, expires = found.get("m"), found.get("e")
+    if not isinstance(message, str) or not isinstance(expires, int):
+        return None
+    return message if expires >= utc_now().timestamp() else None
+
+
 async def page_auth(
-    request: Request, auth: Annotated[AuthContext, Depends(current_auth)]
+    request: Request, auth: Annotated[AuthContext, Depends(current_auth)], db: DB
 ) -> AuthContext:
     """The signed-in user (the API's own check, so a form POST needs its CSRF token), kept on
-    the request so that every page, error pages included, shows who is signed in."""
+    the request so that every page, error pages included, shows who is signed in, with the
+    number of decisions waiting for them (the navigation's count)."""
     request.state.auth = auth
+    if request.method == "GET":
+        async with db.read() as session:
+            request.state.inbox_rows = await inbox.progress(session, auth)
     return auth
 
 
 PageAuth = Annotated[AuthContext, Depends(page_auth)]
+
+
+async def optional_page_auth(request: Request, db: DB, settings: Config) -> AuthContext | None:
+    """:data:`PageAuth` for a page that also answers a visitor who is not signed in (the
+    workflow page after an email link's decision): None instead of the sign-in redirect."""
+    try:
+        auth = await current_auth(request, db, settings, None, None)
+    except Unauthorized:
+        return None
+    return await page_auth(request, auth, db)
+
+
+MaybePageAuth = Annotated[AuthContext | None, Depends(optional_page_auth)]
 
 
 def login_redirect(request: Request) -> Response:

@@ -142,6 +142,11 @@ class RunStep(Base):
     output_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     feedback: Mapped[str | None] = mapped_column(Text, default=None)
+    # The model's output when the approver edited it before approving (``output`` holds the
+    # approved edit); None when approved as produced.
+    model_output: Mapped[str | None] = mapped_column(Text, default=None)
+    # The output of the attempt a person rejected, so the next one can be shown as a diff.
+    previous_output: Mapped[str | None] = mapped_column(Text, default=None)
     retries: Mapped[int] = mapped_column(default=0)  # transient failures in this attempt
     takeovers: Mapped[int] = mapped_column(default=0)  # leases that ran out (crashed workers)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -36,6 +36,16 @@ from signoff.runs.step_store import INSERT_MESSAGES, LOAD_MESSAGES, message_para
 APPROVED_MESSAGE = "Approved. Please continue."
 
 
+def edited_message(text: str) -> str:
+    """What the agent reads when the approver edited the output before approving: the
+    approved version is theirs, and later steps must use it, not the tool's."""
+    return (
+        "Approved with edits: the person approving edited the output before approving it. "
+        "This exact text is the approved version; use it, not the earlier tool result, from "
+        f"now on:\n\n{text}\n\n{APPROVED_MESSAGE}"
+    )
+
+
 def rejected_message(note: str | None) -> str:
     feedback = (note or "").strip() or "No feedback was given"
     return f"Rejected. Feedback: {feedback}. Please revise."

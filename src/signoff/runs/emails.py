@@ -1,8 +1,10 @@
 """The emails a run sends, written to the outbox in the transaction that causes them.
 
-Like plan emails, they go to every owner of the workflow's team (as in the original product).
-Here is what they say and to whom; the run's completion email, which the executor's fast path
-writes, reaches the outbox through :mod:`signoff.runs.step_store` (:func:`run_completed_mails`).
+A step approval email goes to every member allowed to decide (owners and admins), each with
+links of their own; completion and failure emails go to the team's owners (as in the original
+product). Here is what they say and to whom; the run's completion email, which the executor's
+fast path writes, reaches the outbox through :mod:`signoff.runs.step_store`
+(:func:`run_completed_mails`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.approvals.tokens import STEP_LINK_TTL, issue_step_token
-from signoff.auth.repository import receives_team_mail
+from signoff.approvals.tokens import issue_step_token, step_link_ttl, ttl_words
+from signoff.auth.repository import decider_recipients, receives_team_mail
 from signoff.config import Settings
 from signoff.mail import service as mail
-from signoff.models import OutboxMail, Run, RunStep
+from signoff.models import OutboxMail, Run, RunStep, Workflow
 from signoff.runs import repository
 from signoff.runs.step_store import RUN_AND_OWNERS, RunOwner
 
@@ -108,7 +110,9 @@ def _owner_mails(
     ]
 
 
-def decision_urls(settings: Settings, run: Run, step: RunStep) -> tuple[str, str]:
+def decision_urls(
+    settings: Settings, run: Run, step: RunStep, recipient_id: str | None = None
+) -> tuple[str, str]:
     token = issue_step_token(
         settings,
         workflow_id=run.workflow_id,
@@ -116,6 +120,7 @@ def decision_urls(settings: Settings, run: Run, step: RunStep) -> tuple[str, str
         conversation_id=run.conversation_id,
         step_index=step.step_index,
         attempt=step.attempt,
+        recipient_id=recipient_id,
     )
     link = f"{settings.public_base_url}/api/workflows/resume?token={token}"
     return f"{link}&action=approve", f"{link}&action=reject"
@@ -124,8 +129,8 @@ def decision_urls(settings: Settings, run: Run, step: RunStep) -> tuple[str, str
 async def step_awaiting_approval(
     session: AsyncSession, settings: Settings, run: Run, step: RunStep
 ) -> list[str]:
-    """Approve / Request changes links (2 h) with a preview of the exact pending output."""
-    approve_url, reject_url = decision_urls(settings, run, step)
+    """Approve / Request changes links with a preview of the exact pending output, to every
+    member allowed to decide (owners and admins), each with links of their own that name them."""
     preview = step.output or ""
     # An image is shown in the email itself, attached and referenced by Content-ID.
     image = (
@@ -133,24 +138,31 @@ async def step_awaiting_approval(
         if step.tool_name == "generate_image"
         else None
     )
-    return await _send_to_owners(
-        session,
-        settings,
-        run,
-        kind="step_approval",
-        subject=f"Approval needed (step {step.step_index + 1}, attempt {step.attempt})",
-        template="step_approval",
-        context={
-            "step": step,
-            "preview": preview[:PREVIEW_LIMIT],
-            "preview_cut": len(preview) > PREVIEW_LIMIT,
-            "approve_url": approve_url,
-            "reject_url": reject_url,
-            "expires_hours": int(STEP_LINK_TTL.total_seconds() // 3600),
-            "image_cid": mail.inline_cid(settings, image.id) if image else None,
-        },
-        inline_assets=(image.id,) if image else (),
-    )
+    workflow = await session.get(Workflow, run.workflow_id)
+    assert workflow is not None
+    context = {
+        "step": step,
+        "preview": preview[:PREVIEW_LIMIT],
+        "preview_cut": len(preview) > PREVIEW_LIMIT,
+        "expires_in": ttl_words(step_link_ttl(settings)),
+        "image_cid": mail.inline_cid(settings, image.id) if image else None,
+    }
+    deciders = await decider_recipients(session, settings, run.team_id)
+    for user in deciders:
+        approve_url, reject_url = decision_urls(settings, run, step, user.id)
+        rows = _owner_mails(
+            settings,
+            run,
+            _Workflow(workflow.id, workflow.title),
+            [(user.email, user.name)],
+            kind="step_approval",
+            subject=f"Approval needed (step {step.step_index + 1}, attempt {step.attempt})",
+            template="step_approval",
+            context={**context, "approve_url": approve_url, "reject_url": reject_url},
+            inline_assets=(image.id,) if image else (),
+        )
+        session.add_all(OutboxMail(**row) for row in rows)
+    return [user.email for user in deciders]
 
 
 async def run_completed(session: AsyncSession, settings: Settings, run: Run) -> list[str]:

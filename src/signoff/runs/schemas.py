@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import Field, RootModel, StringConstraints
 
 from signoff.kit.schemas import ApiInput, ApiModel
+from signoff.kit.storable import MAX_DB_INT
 from signoff.models import AssetStatus, RunStatus, RunTrigger, StepStatus
 
 
@@ -41,6 +42,13 @@ class RunStepOut(ApiModel):
     output_data: dict[str, Any] | None
     error: str | None
     feedback: str | None
+    model_output: str | None = Field(
+        description="The model's output when the approver edited it before approving "
+        "(`output` is the approved edit); null when approved as produced."
+    )
+    previous_output: str | None = Field(
+        description="The output of the attempt a person rejected (with `feedback`)."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     input_tokens: int
@@ -78,9 +86,32 @@ class RunPage(ApiModel):
     )
 
 
+# The longest edited output an approver may send (a post's platform may allow less).
+MAX_EDITED_TEXT = 20_000
+# Kept exactly as sent: an edit is approved byte for byte, whitespace included.
+ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
 class DecisionRequest(ApiInput):
     action: Literal["approve", "reject"]
     note: str | None = Field(default=None, max_length=4000)
+    edited_text: ExactText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_EDITED_TEXT,
+        description="Approve with this text instead of the model's (edit then approve): a "
+        "post's text, or an image's caption. Kept byte for byte as the step's output; the "
+        "conversation records the edit. Only with `approve`, for `format_post` and "
+        "`generate_image` steps.",
+    )
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DB_INT,
+        description="The attempt you reviewed: if the step has moved on to another, the "
+        "decision is refused (409 `stale_attempt`) instead of applying to an output you did "
+        "not see.",
+    )
 
 
 class AssetOut(ApiModel):

@@ -37,6 +37,10 @@ from signoff.queue.jobs import StepJob, defer
 from signoff.runs import conversation, emails, repository
 from signoff.runs.schemas import DecisionRequest, RunDetail, RunStepOut, RunSummary
 from signoff.runs.states import transition_run, transition_step
+from signoff.tools.content import PLATFORM_LIMITS
+
+# The steps whose output an approver may edit before approving: a post's text, an image's caption.
+EDITABLE_TOOLS = ("format_post", "generate_image")
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,35 @@ class Decision:
     run: Run
     action: str
     job: StepJob | None
+    step_index: int
+    edited: bool = False
+
+
+# What a rejected step's revision is called in the notice, by tool.
+_REVISION_NAMES = {"format_post": "post", "generate_image": "image"}
+
+
+async def decision_notice(session: AsyncSession, decision: Decision, workflow_title: str) -> str:
+    """What the decision did and what comes next, in a sentence for the person who took it
+    (the page an email link or a dashboard button lands on shows it)."""
+    run = decision.run
+    decided = f"step {decision.step_index + 1} of run {run.run_number} of “{workflow_title}”"
+    if decision.action == "reject":
+        step = await repository.get_step(session, run.id, decision.step_index)
+        what = _REVISION_NAMES.get(step.tool_name if step else "", "output")
+        return (
+            f"Changes requested on {decided}: the step runs again with your feedback, and a "
+            f"revised {what} will be emailed for approval."
+        )
+    approved = "Approved with your edits" if decision.edited else "Approved"
+    if run.status == RunStatus.COMPLETED:
+        return f"{approved} {decided}: that was the last step, so the run is complete."
+    following = await repository.get_step(session, run.id, decision.step_index + 1)
+    return (
+        f"{approved}: run {run.run_number} of “{workflow_title}” continues with step "
+        f"{decision.step_index + 2} of {run.step_count}"
+        + (f" ({following.description})." if following else ".")
+    )
 
 
 async def start_run(
@@ -183,15 +216,19 @@ async def decide(
     decided_by: str | None,
     via: str,
     token_id: str | None = None,
+    edited_text: str | None = None,
 ) -> Decision:
     """Record a person's decision on a paused step. Of concurrent decisions, one wins.
 
-    Approve keeps the pending output exactly (no model call) and moves on; reject discards it,
-    puts the feedback in the conversation and queues the same step as a new attempt.
+    Approve keeps the pending output exactly (no model call) and moves on — or, with
+    ``edited_text``, the approver's edit of it (:func:`_keep_edit`); reject discards it, puts
+    the feedback in the conversation and queues the same step as a new attempt.
     """
     run = await repository.lock_run(session, run_id)
     assert run is not None
     step = await check_decidable(session, run, step_index, attempt)
+    if edited_text is not None:
+        check_edit(step, action, edited_text)
     asset = await repository.pending_asset(session, run.id, step_index, attempt)
     session.add(
         LinkDecision(
@@ -215,9 +252,12 @@ async def decide(
         transition_step(step, StepStatus.COMPLETED)
         if asset is not None:
             asset.status = AssetStatus.FINAL
-        await conversation.append_user_text(
-            session, run.conversation_id, conversation.APPROVED_MESSAGE
-        )
+        if edited_text is not None and edited_text != step.output:
+            _keep_edit(step, asset, edited_text)
+            approval = conversation.edited_message(edited_text)
+        else:
+            approval = conversation.APPROVED_MESSAGE
+        await conversation.append_user_text(session, run.conversation_id, approval)
         if step_index + 1 >= run.step_count:
             transition_run(run, RunStatus.COMPLETED)
             await emails.run_completed(session, settings, run)
@@ -232,6 +272,8 @@ async def decide(
             session, run.conversation_id, conversation.rejected_message(note)
         )
         transition_step(step, StepStatus.PENDING)
+        # Kept so the next attempt's output can be shown as a diff from this one.
+        step.previous_output = step.output
         step.attempt += 1
         # A step's times are its current attempt's: the hours it waited for review are not
         # part of how long it took.
@@ -247,7 +289,55 @@ async def decide(
     APPROVAL_DECISION.labels(action).observe(max(waited, 0.0))
     with log_context(workflow=run.workflow_id, run=run.id, step=step_index, attempt_number=attempt):
         logger.info("step %s decided: %s (via %s)", step_index, action, via)
-    return Decision(run=run, action=action, job=job)
+    return Decision(
+        run=run,
+        action=action,
+        job=job,
+        step_index=step_index,
+        edited=step.model_output is not None and action == "approve",
+    )
+
+
+def check_edit(step: RunStep, action: str, edited_text: str) -> None:
+    """Why an approver's edit of this step's output cannot be kept (422), if it cannot."""
+    if action != "approve":
+        raise Unprocessable(
+            "An edited text goes with Approve; to ask for a new version, request changes.",
+            code=ErrorCode.EDIT_NOT_ALLOWED,
+        )
+    if step.tool_name not in EDITABLE_TOOLS:
+        raise Unprocessable(
+            "Only a post's text or an image's caption can be edited before approving; "
+            "request changes for anything else.",
+            code=ErrorCode.EDIT_NOT_ALLOWED,
+        )
+    if not edited_text.strip():
+        raise Unprocessable("The edited text is empty.", code=ErrorCode.EDIT_NOT_ALLOWED)
+    platform = (step.output_data or {}).get("platform")
+    limit = PLATFORM_LIMITS.get(platform) if isinstance(platform, str) else None
+    if step.tool_name == "format_post" and limit is not None and len(edited_text) > limit:
+        raise Unprocessable(
+            f"A {platform} post may have at most {limit} characters; the edit has "
+            f"{len(edited_text)}.",
+            code=ErrorCode.EDIT_NOT_ALLOWED,
+        )
+
+
+def _keep_edit(step: RunStep, asset: Asset | None, edited_text: str) -> None:
+    """The approver's edit becomes the step's output, byte for byte (what later steps, the
+    assets API and the dashboard use); the model's version stays in ``model_output`` for the
+    diff. A post's edit is its whole text (hashtags included); an image's is its caption (the
+    image itself was drawn from the prompt and is not redrawn: to change it, request changes)."""
+    step.model_output = step.output
+    step.output = edited_text
+    field = "altText" if step.tool_name == "generate_image" else "text"
+    data = {**(step.output_data or {}), field: edited_text, "editedByApprover": True}
+    if step.tool_name == "format_post":
+        data["hashtags"] = []  # the edit is the whole post, hashtags included
+    step.output_data = data
+    if asset is not None:
+        asset.content = edited_text
+        asset.data = {key: value for key, value in data.items() if key != "assetId"}
 
 
 async def get_visible(
@@ -265,18 +355,21 @@ async def get_visible(
 async def decide_signed_in(
     session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, user_id: str
 ) -> Decision:
-    """A signed-in admin's decision (API or dashboard) on the step the run waits at now."""
+    """A signed-in admin's decision (API or dashboard) on the step the run waits at now (or
+    on the attempt the body names, refused if the step has moved on)."""
     step = await repository.get_step(session, run.id, run.current_step_index)
+    attempt = body.attempt if body.attempt is not None else (step.attempt if step else 0)
     return await decide(
         session,
         settings,
         run_id=run.id,
         step_index=run.current_step_index,
-        attempt=step.attempt if step else 0,
+        attempt=attempt,
         action=body.action,
         note=body.note,
         decided_by=user_id,
         via="dashboard",
+        edited_text=body.edited_text,
     )
 
 

@@ -18,8 +18,9 @@ from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
 from signoff.runs.schemas import RunPage, RunStarted, RunSummary
-from signoff.workflows import service
+from signoff.workflows import inbox, service
 from signoff.workflows.schemas import (
+    ApprovalList,
     CreateWorkflowRequest,
     CreateWorkflowResponse,
     EditStepsRequest,
@@ -33,6 +34,8 @@ from signoff.workflows.schemas import (
 # module of each): workflow routes also start and list runs, and change schedules.
 router = APIRouter(prefix="/api/workflows")
 WORKFLOWS: list[str | Enum] = ["workflows"]
+# GET /api/approvals: the inbox spans workflows, so it sits outside their prefix.
+approvals_router = APIRouter()
 
 RUNS_PAGE_SIZE = 50
 _CURSOR = re.compile(r"[1-9][0-9]{0,9}")
@@ -222,3 +225,18 @@ async def list_runs(
     page = list(runs[:RUNS_PAGE_SIZE])
     next_cursor = str(page[-1].run_number) if len(runs) > RUNS_PAGE_SIZE else None
     return RunPage(runs=[RunSummary.model_validate(run) for run in page], next_cursor=next_cursor)
+
+
+@approvals_router.get(
+    "/api/approvals",
+    tags=["approvals"],
+    operation_id="listApprovals",
+    summary="List the decisions waiting for you",
+)
+async def list_approvals(auth: Auth, db: DB) -> ApprovalList:
+    """Every draft plan and paused step of the current team that you may decide (owners and
+    admins; a member's list is empty), oldest first, with the output waiting for approval.
+    Decide a step with `decideStep` (optionally with `editedText`), a plan with
+    `activateWorkflow`."""
+    async with db.read() as session:
+        return await inbox.items(session, auth)

@@ -11,7 +11,7 @@ from signoff.kit.cron import ScheduleError, check_timezone, normalise_schedule
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.kit.storable import MAX_DB_INT
 from signoff.models import WorkflowStatus
-from signoff.runs.schemas import RunSummary
+from signoff.runs.schemas import RunStepOut, RunSummary
 from signoff.tools.registry import ToolName
 
 MAX_GOAL_LENGTH = 4000
@@ -135,3 +135,35 @@ class CreateWorkflowResponse(ApiModel):
     message: str
     planned_by: str = Field(description="Which model drafted the plan.")
     emailed_to: list[str] = Field(description="Who received the plan approval email.")
+
+
+class ApprovalItem(ApiModel):
+    """One decision waiting for the caller: a draft's plan, or a run's paused step."""
+
+    kind: Literal["plan", "step"]
+    workflow_id: str
+    workflow_title: str
+    waiting_since: datetime = Field(
+        description="Since when it waits: the plan's last revision, or the step's pause."
+    )
+    url: str = Field(description="The dashboard page where it is decided.")
+    plan_revision: int | None = Field(description="For a plan: the revision to approve.")
+    plan_steps: list[StepOut] | None = Field(description="For a plan: its steps.")
+    run_id: int | None = Field(description="For a step: its run.")
+    run_number: int | None
+    step_count: int | None = Field(description="For a step: how many steps its run has.")
+    step: RunStepOut | None = Field(
+        description="For a step: the step row, its `output` the preview waiting for the "
+        "decision (`previousOutput`: the rejected attempt's, for a diff)."
+    )
+    editable: bool = Field(
+        description="For a step: whether its output may be edited before approving "
+        "(`editedText` of the decision)."
+    )
+
+
+class ApprovalList(ApiModel):
+    """Every decision waiting for the caller in the current team, oldest first."""
+
+    count: int
+    items: list[ApprovalItem]

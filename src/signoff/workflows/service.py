@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic_ai.models import Model
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.approvals.tokens import PLAN_LINK_TTL, issue_plan_token
+from signoff.approvals.tokens import issue_plan_token, plan_link_ttl, ttl_words
 from signoff.auth import repository as auth_repository
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -113,32 +114,38 @@ async def save_draft(
 async def send_plan_email(
     session: AsyncSession, settings: Settings, workflow: Workflow
 ) -> list[str]:
-    """Email the plan with an "Approve & Activate" link to every owner of the team."""
-    owners = await auth_repository.owner_recipients(session, settings, workflow.team_id)
-    token = issue_plan_token(settings, workflow_id=workflow.id, revision=workflow.plan_revision)
+    """Email the plan with an "Approve & Activate" link to every member allowed to approve it
+    (owners and admins), each with a link of their own that names them."""
+    deciders = await auth_repository.decider_recipients(session, settings, workflow.team_id)
     base = settings.public_base_url
     context: dict[str, Any] = {
         "workflow": workflow,
         "steps": workflow.steps,
         "tools": TOOLS,
         "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
-        "approve_url": f"{base}/api/workflows/{workflow.id}/approve?token={token}",
         "dashboard_url": f"{base}/dashboard/workflows/{workflow.id}",
-        "expires_hours": int(PLAN_LINK_TTL.total_seconds() // 3600),
+        "expires_in": ttl_words(plan_link_ttl(settings)),
     }
     recipients = []
-    for owner, _role in owners:
+    for user in deciders:
+        token = issue_plan_token(
+            settings, workflow_id=workflow.id, revision=workflow.plan_revision, recipient_id=user.id
+        )
         await mail.enqueue(
             session,
             settings,
             kind="plan_approval",
-            to=owner.email,
+            to=user.email,
             subject=f"Approve your workflow plan: {workflow.title}",
             template="plan_approval",
-            context={**context, "recipient_name": owner.name},
+            context={
+                **context,
+                "recipient_name": user.name,
+                "approve_url": f"{base}/api/workflows/{workflow.id}/approve?token={token}",
+            },
             team_id=workflow.team_id,
         )
-        recipients.append(owner.email)
+        recipients.append(user.email)
     return recipients
 
 
@@ -257,6 +264,21 @@ async def activate(
         session, settings, workflow, trigger=RunTrigger.APPROVAL, started_by=decided_by
     )
     return Activation(workflow=workflow, run=run, job=job)
+
+
+def plan_approved_notice(activation: Activation) -> str:
+    """What a plan approval did and what comes next, for the page it lands on."""
+    workflow = activation.workflow
+    started = (
+        f"Plan approved: “{workflow.title}” is active and its first run (run "
+        f"{activation.run.run_number}) started."
+    )
+    if workflow.next_run_at is None:
+        return f"{started} After that it runs when someone starts it."
+    zone = ZoneInfo(workflow.timezone)
+    upcoming = workflow.next_run_at.replace(tzinfo=workflow.next_run_at.tzinfo or UTC)
+    local = upcoming.astimezone(zone)
+    return f"{started} Next scheduled run: {local:%a %d %b %Y, %H:%M} ({workflow.timezone})."
 
 
 async def approve_signed_in(
@@ -383,7 +405,7 @@ def emailed_message(emailed: list[str], unverified: Sequence[str] = ()) -> str:
     )
     if not emailed:
         return (
-            "No owner of this team could be emailed; approve the plan from the dashboard."
+            "No owner or admin of this team could be emailed; approve the plan from the dashboard."
             + held_back
         )
     return f"Check your email: the approval link went to {', '.join(emailed)}.{held_back}"
@@ -413,7 +435,7 @@ async def create(
             timezone=body.timezone,
             plan=plan,
         )
-        unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
+        unverified = await auth_repository.unverified_deciders(session, settings, workflow.team_id)
     # The planner ran before the workflow existed; its line names the workflow it drafted.
     with log_context(workflow=workflow.id):
         logger.info(
@@ -443,5 +465,5 @@ async def resend_plan_email(
             code=ErrorCode.NOT_DRAFT,
         )
     emailed = await send_plan_email(session, settings, workflow)
-    unverified = await auth_repository.unverified_owners(session, settings, workflow.team_id)
+    unverified = await auth_repository.unverified_deciders(session, settings, workflow.team_id)
     return EmailSentResponse(message=emailed_message(emailed, unverified), emailed_to=emailed)
