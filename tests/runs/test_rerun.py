@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from signoff.db import Database
-from signoff.models import ConversationMessage, Run, RunStatus
+from signoff.models import ConversationMessage, Run
 from tests.support.accounts import Account, signup
 from tests.support.workflows import SEED_GOAL, paused_run, wait_for_run
 

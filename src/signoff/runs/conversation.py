@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
 from signoff.models import ConversationMessage
-from signoff.runs.schemas import MessageOut
 from signoff.runs.prompts import step_heading
+from signoff.runs.schemas import MessageOut
 from signoff.runs.step_store import INSERT_MESSAGES, LOAD_MESSAGES, message_params
 
 APPROVED_MESSAGE = "Approved. Please continue."
