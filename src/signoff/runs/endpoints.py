@@ -55,7 +55,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     tags=RUNS,
     operation_id="listTeamRuns",
     summary="List the team's runs across workflows, a page at a time",
-    responses=errors(404),
 )
 async def list_team_runs(
     auth: Auth,
