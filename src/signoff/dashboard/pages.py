@@ -39,6 +39,7 @@ templates.env.filters.update(
     markdown=formatting.markdown,
     duration=formatting.duration,
     when=formatting.when,
+    local_time=formatting.local_time,
     words=formatting.words,
 )
 
@@ -90,6 +91,17 @@ def render(
     if notice:
         response.delete_cookie(FLASH_COOKIE, path="/dashboard")
     return response
+
+
+def confirm_page(request: Request, *, question: str, button: str, back: str) -> Response:
+    """The question a destructive form asks before it acts, for a browser without JavaScript
+    (with it, ``static/app.js`` asks in place and sends ``confirmed``): the same form again,
+    with ``confirmed`` set, and a way back. Nothing has changed yet."""
+    return render(
+        request,
+        "confirm.html",
+        {"question": question, "button": button, "action": request.url.path, "back": back},
+    )
 
 
 def flash(response: ResponseT, settings: Settings, message: str) -> ResponseT:

@@ -254,3 +254,13 @@ async def list_team_runs(
         )
     query = query.order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)
     return [(run, title) for run, title in (await session.execute(query)).all()]
+
+
+async def team_workflow_titles(session: AsyncSession, team_id: str) -> list[tuple[str, str]]:
+    """(id, title) of the team's workflows, by title: the runs list's workflow filter."""
+    rows = await session.execute(
+        select(Workflow.id, Workflow.title)
+        .where(Workflow.team_id == team_id)
+        .order_by(Workflow.title, Workflow.id)
+    )
+    return [(workflow_id, title) for workflow_id, title in rows.all()]

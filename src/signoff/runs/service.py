@@ -175,13 +175,13 @@ async def _new_run(
     return run
 
 
-def retry_step_index(run: Run, steps: Sequence[RunStep]) -> int:
+def retry_step_index(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> int:
     """Where a retry of an ended run starts: the step it failed at, or, for a stopped run, the
-    first step it did not complete."""
+    first step it did not complete (``statuses``: its steps' statuses, in order)."""
     if run.failed_step_index is not None:
         return run.failed_step_index
     return next(
-        (step.step_index for step in steps if step.status != StepStatus.COMPLETED),
+        (index for index, status in enumerate(statuses) if status != StepStatus.COMPLETED),
         run.step_count - 1,
     )
 
@@ -203,21 +203,21 @@ async def retry(
         session,
         workflow,
         source,
-        retry_step_index(source, steps),
+        retry_step_index(source, [step.status for step in steps]),
         started_by=started_by,
         source_steps=steps,
     )
 
 
-def rerunnable_steps(run: Run, steps: Sequence[RunStep]) -> int:
+def rerunnable_steps(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> int:
     """How many of an ended run's steps a rerun may start at: every step up to and including
     the first one it did not complete (the steps before the start are copied, so they must
-    have completed). 0 for an active run."""
+    have completed). 0 for an active run. ``statuses``: its steps' statuses, in order."""
     if run.status in ACTIVE_RUN_STATUSES:
         return 0
     completed = 0
-    for step in steps:
-        if step.status != StepStatus.COMPLETED:
+    for status in statuses:
+        if status != StepStatus.COMPLETED:
             break
         completed += 1
     return min(completed + 1, run.step_count)
@@ -249,7 +249,7 @@ async def rerun(
         if source_steps is not None
         else await repository.list_steps(session, source.id)
     )
-    if not 0 <= from_step_index < rerunnable_steps(source, steps):
+    if not 0 <= from_step_index < rerunnable_steps(source, [step.status for step in steps]):
         raise Unprocessable(
             f"Run {source.run_number} cannot be rerun from step {from_step_index + 1}: a rerun "
             "starts at a step whose earlier steps all completed.",
