@@ -135,7 +135,8 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         # the question's own form, which carries confirmed, is sent.
         asked = await page.post(f"{base}/runs/{second}/stop", data={"csrf_token": csrf})
         assert asked.status_code == 200
-        assert "Are you sure?" in asked.text and 'name="confirmed" value="1"' in asked.text
+        assert "Are you sure?" in asked.text
+        assert 'name="confirmed" value="1"' in asked.text
         assert f'action="{base}/runs/{second}/stop"' in asked.text
         assert (
             await client.get(f"/api/workflows/{workflow_id}/runs/{second}", headers=account.headers)
@@ -155,7 +156,8 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         assert "stopped" in late.text
 
         asked = await page.post(f"{base}/archive", data={"csrf_token": csrf})
-        assert "Are you sure?" in asked.text and ">Run now</button>" in (await page.get(base)).text
+        assert "Are you sure?" in asked.text
+        assert ">Run now</button>" in (await page.get(base)).text
         archived = await page.post(f"{base}/archive", data={"csrf_token": csrf, "confirmed": "1"})
         assert archived.status_code == 303
         assert ">Run now</button>" not in (await page.get(base)).text

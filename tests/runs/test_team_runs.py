@@ -87,7 +87,8 @@ async def test_paging_and_filters(client: httpx.AsyncClient, database: Database)
     assert all(titles.values())
     # The default page is 50; the first page of 3 names a cursor.
     first = (await client.get("/api/runs", params={"limit": 3}, headers=account.headers)).json()
-    assert len(first["runs"]) == 3 and first["nextCursor"]
+    assert len(first["runs"]) == 3
+    assert first["nextCursor"]
     assert len((await client.get("/api/runs", headers=account.headers)).json()["runs"]) == 13
 
     async def ids(**params: Any) -> set[int]:

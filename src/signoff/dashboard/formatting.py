@@ -57,7 +57,7 @@ def local_time(moment: datetime | None) -> Markup:
     if moment is None:
         return Markup("")
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return Markup('<time datetime="{}" data-local>{}</time>').format(  # noqa: S704 (escaped)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
         moment.astimezone(UTC).isoformat(), when(moment)
     )
 
