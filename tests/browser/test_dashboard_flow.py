@@ -185,6 +185,7 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
         "/dashboard/workflows/new",
         f"/dashboard/workflows/{workflow_id}",
         run_url,
+        "/dashboard/runs",
         "/dashboard/mailbox",
         "/dashboard/memory",
         "/dashboard/team",
