@@ -54,6 +54,12 @@ STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ),
     ("GET", "/api/workflows/{workflow_id}/approve"): ("openPlanLink", [200, 303, 400, 422]),
     ("POST", "/api/workflows/{workflow_id}/approve"): ("approvePlanLink", [303, 400, 403, 422]),
+    ("GET", "/api/runs"): ("listTeamRuns", [200, *AUTH]),
+    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/rerun"): (
+        "rerunRun",
+        [201, *AUTH, 409, 413],
+    ),
+    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/retry"): ("retryRun", [201, *AUTH, 409]),
     ("GET", "/api/workflows/resume"): ("openStepLink", [200, 303, 400, 422]),
     ("POST", "/api/workflows/resume"): ("decideStepLink", [303, 400, 403, 413, 422]),
     ("GET", "/api/assets"): ("listAssets", [200, *AUTH]),
@@ -175,6 +181,9 @@ def test_the_seed_endpoints_have_examples(document: dict[str, Any]) -> None:
         ("editSteps", "200"),
         ("startRun", "201"),
         ("stopRun", "200"),
+        ("listTeamRuns", "200"),
+        ("rerunRun", "201"),
+        ("retryRun", "201"),
         ("openPlanLink", "400"),
         ("openStepLink", "400"),
     ]:

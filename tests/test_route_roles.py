@@ -93,6 +93,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/decision"): FORM,
     ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/stop"): FORM,
     ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/approval-email"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/rerun"): FORM,
+    ("POST", "/dashboard/workflows/{workflow_id}/runs/{run_id}/retry"): FORM,
+    ("GET", "/dashboard/runs"): PAGE,
     ("GET", "/dashboard/team"): PAGE,
     ("POST", "/dashboard/team/invitations"): FORM,
     ("POST", "/dashboard/team/invitations/{invitation_id}/revoke"): FORM,
@@ -320,6 +323,20 @@ async def _stop_new_run(world: World, _caller: Account | None) -> Call:
     return Call(f"/api/workflows/{workflow_id}/runs/{run_id}/stop")
 
 
+async def _stopped_run(world: World) -> str:
+    workflow_id, run_id = await world.running()
+    await world.post(f"/api/workflows/{workflow_id}/runs/{run_id}/stop")
+    return f"/api/workflows/{workflow_id}/runs/{run_id}"
+
+
+async def _rerun_new_run(world: World, _caller: Account | None) -> Call:
+    return Call(f"{await _stopped_run(world)}/rerun", {"fromStepIndex": 0})
+
+
+async def _retry_new_run(world: World, _caller: Account | None) -> Call:
+    return Call(f"{await _stopped_run(world)}/retry")
+
+
 async def _decide_new_run(world: World, _caller: Account | None) -> Call:
     workflow_id, run_id = await world.paused()
     return Call(f"/api/workflows/{workflow_id}/runs/{run_id}/decision", {"action": "approve"})
@@ -406,6 +423,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", R + "/approval-email"): Rule(
         M, static("/api/workflows/{active}/runs/{run}/approval-email")
+    ),
+    ("GET", "/api/runs"): Rule(M, static("/api/runs"), current_team=True),
+    # Only an ended run can be rerun: callers expected to succeed get a stopped one.
+    ("POST", R + "/rerun"): Rule(
+        M,
+        static("/api/workflows/{active}/runs/{run}/rerun", {"fromStepIndex": 0}),
+        ok=201,
+        fresh=_rerun_new_run,
+    ),
+    ("POST", R + "/retry"): Rule(
+        M, static("/api/workflows/{active}/runs/{run}/retry"), ok=201, fresh=_retry_new_run
     ),
     ("GET", "/api/assets"): Rule(M, static("/api/assets"), current_team=True),
     ("GET", "/api/assets/{asset_id}/content"): Rule(M, static("/api/assets/{asset}/content")),

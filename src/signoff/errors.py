@@ -66,6 +66,7 @@ class ErrorCode(StrEnum):
     NOT_AWAITING = "not_awaiting"
     NOT_DRAFT = "not_draft"
     NOTE_TOO_LONG = "note_too_long"
+    NOTHING_TO_RETRY = "nothing_to_retry"
     PASSWORD_TOO_SHORT = "password_too_short"  # noqa: S105 (a code, not a password)
     PLAN_CHANGED = "plan_changed"
     RUN_ACTIVE = "run_active"
@@ -73,6 +74,7 @@ class ErrorCode(StrEnum):
     RUN_NOT_FOUND = "run_not_found"
     RUN_STOPPED = "run_stopped"
     STALE_ATTEMPT = "stale_attempt"
+    STEP_NOT_RERUNNABLE = "step_not_rerunnable"
     TEAM_NOT_FOUND = "team_not_found"
     VERIFICATION_EXPIRED = "verification_expired"
     VERIFICATION_INVALID = "verification_invalid"

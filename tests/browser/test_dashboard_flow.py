@@ -185,6 +185,7 @@ def test_sign_up_draft_approve_by_link_review_and_complete(
         "/dashboard/workflows/new",
         f"/dashboard/workflows/{workflow_id}",
         run_url,
+        "/dashboard/runs",
         "/dashboard/mailbox",
         "/dashboard/memory",
         "/dashboard/team",
@@ -249,6 +250,11 @@ def test_links_in_another_browser_ask_first_and_a_stopped_run_stays_stopped(
     page.get_by_role("link", name="Run 1").click()
     expect(page).to_have_url(RUN_URL)
     expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
+    # Stopping asks first; dismissing the question changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Stop run").click()
+    expect(run_status(page)).to_have_attribute("data-run-status", "awaiting_approval")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Stop run").click()
     expect(run_status(page)).to_have_attribute("data-run-status", "failed")
     expect(page.get_by_text("Stopped by user").first).to_be_visible()

@@ -96,7 +96,7 @@ async def test_the_stream_sends_a_new_version_when_a_run_changes(
                     assert first == version  # the page and the stream agree while nothing moves
                 stop = await page.post(
                     f"/dashboard/workflows/{workflow_id}/runs/{run_id}/stop",
-                    data={"csrf_token": csrf},
+                    data={"csrf_token": csrf, "confirmed": "1"},
                 )
                 assert stop.status_code == 303
                 assert await next_version(events) != first

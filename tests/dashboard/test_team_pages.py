@@ -213,9 +213,13 @@ async def test_owner_changes_roles_removes_and_revokes(
     assert again.status_code == 409
     assert "already revoked" in again.text
 
-    removed = await post_form(
-        client, owner, "/dashboard/team", f"/dashboard/team/members/{member.user_id}/remove"
-    )
+    remove = f"/dashboard/team/members/{member.user_id}/remove"
+    asked = await post_form(client, owner, "/dashboard/team", remove)
+    assert asked.status_code == 200
+    assert "Are you sure?" in asked.text
+    assert "Remove member" in asked.text
+    assert member.user_id in await roles(database, team)
+    removed = await post_form(client, owner, "/dashboard/team", remove, {"confirmed": "1"})
     assert removed.headers["location"] == "/dashboard/team"
     assert member.user_id not in await roles(database, team)
 

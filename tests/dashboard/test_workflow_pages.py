@@ -131,7 +131,19 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         again = await page.post(f"{base}/run", data={"csrf_token": csrf})
         assert again.status_code == 303
         second = int(again.headers["location"].rsplit("/", 1)[1])
-        stopped = await page.post(f"{base}/runs/{second}/stop", data={"csrf_token": csrf})
+        # A destructive form asks first (the page without JavaScript); nothing changes until
+        # the question's own form, which carries confirmed, is sent.
+        asked = await page.post(f"{base}/runs/{second}/stop", data={"csrf_token": csrf})
+        assert asked.status_code == 200
+        assert "Are you sure?" in asked.text
+        assert 'name="confirmed" value="1"' in asked.text
+        assert f'action="{base}/runs/{second}/stop"' in asked.text
+        assert (
+            await client.get(f"/api/workflows/{workflow_id}/runs/{second}", headers=account.headers)
+        ).json()["status"] != "failed"
+        stopped = await page.post(
+            f"{base}/runs/{second}/stop", data={"csrf_token": csrf, "confirmed": "1"}
+        )
         assert stopped.status_code == 303
         after = await page.get(f"{base}/runs/{second}")
         assert 'data-run-status="failed"' in after.text
@@ -143,7 +155,10 @@ async def test_the_owner_approves_runs_and_decides_from_the_pages(
         assert late.status_code == 409
         assert "stopped" in late.text
 
-        archived = await page.post(f"{base}/archive", data={"csrf_token": csrf})
+        asked = await page.post(f"{base}/archive", data={"csrf_token": csrf})
+        assert "Are you sure?" in asked.text
+        assert ">Run now</button>" in (await page.get(base)).text
+        archived = await page.post(f"{base}/archive", data={"csrf_token": csrf, "confirmed": "1"})
         assert archived.status_code == 303
         assert ">Run now</button>" not in (await page.get(base)).text
 

@@ -76,6 +76,7 @@ def _completed(
         last=last,
         output="done",
         output_data={"assetId": asset.id},
+        warnings=[{"code": "search_failed", "message": "The web search failed.", "setting": None}],
         input_tokens=3,
         output_tokens=2,
         requests=1,
@@ -160,6 +161,7 @@ async def test_a_record_applies_in_full_and_leases_the_next_step(
     assert steps[0].status == StepStatus.COMPLETED
     assert steps[0].claim_token is None
     assert steps[0].output_data == completed.output_data
+    assert steps[0].warnings == completed.warnings  # the direct record keeps them too
     assert steps[1].status == StepStatus.RUNNING
     assert steps[1].claim_token == completed.next_token
     async with database.read() as session:

@@ -68,6 +68,8 @@ RUN_SUMMARY: dict[str, Any] = {
     "inputTokens": 5120,
     "outputTokens": 830,
     "modelRequests": 3,
+    "rerunOfRunId": None,
+    "rerunFromStepIndex": None,
 }
 
 _WORKFLOW: dict[str, Any] = {
@@ -208,6 +210,30 @@ DECISION_EXAMPLES: dict[str, Any] = {
     },
 }
 
+TEAM_RUN_PAGE: dict[str, Any] = {
+    "runs": [{**RUN_SUMMARY, "workflowId": WORKFLOW_ID, "workflowTitle": "Weekly AI news post"}],
+    "nextCursor": "cjEuMTc3MjQzODQwMDAwMDAwMC40Mg",
+}
+
+RERUN: dict[str, Any] = {
+    **RUN_SUMMARY,
+    "id": 44,
+    "runNumber": 4,
+    "status": "running",
+    "trigger": "manual",
+    "currentStepIndex": 1,
+    "inputTokens": 0,
+    "outputTokens": 0,
+    "modelRequests": 0,
+    "rerunOfRunId": 42,
+    "rerunFromStepIndex": 1,
+}
+
+_RUN_ACTIVE: dict[str, Any] = {
+    "error": "A run of this workflow is already active; wait for it or stop it.",
+    "code": "run_active",
+}
+
 # By operationId: "request" is the JSON body's named examples, the rest JSON answers by status.
 EXAMPLES: dict[str, dict[str, Any]] = {
     "createWorkflow": {
@@ -247,4 +273,30 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "409": {"error": "This run has already ended (completed).", "code": "run_ended"},
     },
     "listRuns": {"200": RUN_PAGE},
+    "listTeamRuns": {"200": TEAM_RUN_PAGE},
+    "rerunRun": {
+        "request": {
+            "fromStep2": {
+                "summary": "Keep step 1, run steps 2.. again",
+                "value": {"fromStepIndex": 1},
+            }
+        },
+        "201": RERUN,
+        "409": _RUN_ACTIVE,
+        "422": {
+            "error": "Run 3 cannot be rerun from step 3: a rerun starts at a step whose earlier "
+            "steps all completed.",
+            "code": "step_not_rerunnable",
+            "details": [
+                {"field": "fromStepIndex", "message": "not a step this run can rerun from"}
+            ],
+        },
+    },
+    "retryRun": {
+        "201": {**RERUN, "currentStepIndex": 2, "rerunFromStepIndex": 2},
+        "409": {
+            "error": "This run completed: there is nothing to retry. Rerun it from a step instead.",
+            "code": "nothing_to_retry",
+        },
+    },
 }

@@ -9,6 +9,7 @@ page that shows the result.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from signoff.dashboard.pages import (
     MaybePageAuth,
     PageAuth,
     PageRoute,
+    confirm_page,
     flash,
     login_redirect,
     read_flash,
@@ -46,9 +48,17 @@ from signoff.kit.cron import (
     timezone_names,
 )
 from signoff.kit.storable import MAX_DB_INT
-from signoff.models import ACTIVE_RUN_STATUSES, Role, RunTrigger, WorkflowStatus
+from signoff.models import (
+    ACTIVE_RUN_STATUSES,
+    Role,
+    RunStatus,
+    RunTrigger,
+    StepStatus,
+    WorkflowStatus,
+)
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
+from signoff.runs.repository import RunFilters
 from signoff.runs.schemas import DecisionRequest
 from signoff.scheduling.service import fire_log
 from signoff.tools.registry import TOOLS
@@ -438,7 +448,24 @@ async def run_now(workflow_id: str, auth: PageAuth, db: DB, settings: Config) ->
 
 
 @router.post("/workflows/{workflow_id}/archive")
-async def archive(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def archive(
+    workflow_id: str,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    confirmed: Annotated[str, Form()] = "",
+) -> Response:
+    if not confirmed:
+        async with db.read() as session:
+            workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
+        return confirm_page(
+            request,
+            question=f"Archive “{workflow.title}”? It will no longer run, by hand or on "
+            "schedule, and this cannot be undone.",
+            button="Archive workflow",
+            back=_workflow_url(workflow_id),
+        )
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
         await workflow_service.archive(session, workflow)
@@ -553,12 +580,24 @@ async def run_page(
         version = _live_version(
             request, await workflow_repository.workflow_progress(session, workflow.id)
         )
+    statuses = [step.status for step in detail.steps]
     return render(
         request,
         "run.html",
         {
             "workflow": workflow,
             "run": detail,
+            "stopped": detail.failure_reason == run_service.STOPPED_BY_USER,
+            "warned_steps": sum(
+                1 for step in detail.steps if step.warnings and step.status == StepStatus.COMPLETED
+            ),
+            # Reruns need an active workflow and an ended run (service.rerun says why).
+            "rerun_steps": run_service.rerunnable_steps(detail, statuses)
+            if workflow.status == WorkflowStatus.ACTIVE
+            else 0,
+            "retry_step": run_service.retry_step_index(detail, statuses)
+            if detail.status == RunStatus.FAILED and workflow.status == WorkflowStatus.ACTIVE
+            else None,
             "can_admin": _is_admin(auth, workflow.team_id),
             "editable_tools": run_service.EDITABLE_TOOLS,
             "live_url": f"{_workflow_url(workflow.id)}/events",
@@ -605,7 +644,25 @@ async def decide(
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
-async def stop(workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def stop(
+    workflow_id: str,
+    run_id: int,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    confirmed: Annotated[str, Form()] = "",
+) -> Response:
+    if not confirmed:
+        async with db.read() as session:
+            run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        return confirm_page(
+            request,
+            question=f"Stop run {run.run_number}? The step in progress is abandoned and "
+            "nothing after it runs.",
+            button="Stop run",
+            back=_run_url(workflow_id, run_id),
+        )
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         await run_service.stop_run(session, run.id)
@@ -643,8 +700,129 @@ async def inbox_page(request: Request, auth: PageAuth, db: DB) -> Response:
     )
 
 
+@router.post("/workflows/{workflow_id}/runs/{run_id}/rerun")
+async def rerun(
+    workflow_id: str,
+    run_id: int,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    from_step_index: Annotated[int, Form(ge=0, le=19)],
+) -> Response:
+    async with db.write() as session:
+        run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        workflow = await run_service.workflow_of(session, run)
+        new_run, _ = await run_service.rerun(
+            session, workflow, run, from_step_index, started_by=auth.user_id
+        )
+    return flash(_see(_run_url(workflow_id, new_run.id)), settings, _rerun_notice(run, new_run))
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/retry")
+async def retry(
+    workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config
+) -> Response:
+    async with db.write() as session:
+        run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        workflow = await run_service.workflow_of(session, run)
+        new_run, _ = await run_service.retry(session, workflow, run, started_by=auth.user_id)
+    return flash(_see(_run_url(workflow_id, new_run.id)), settings, _rerun_notice(run, new_run))
+
+
+def _rerun_notice(source: Any, run: Any) -> str:
+    start = run.rerun_from_step_index + 1
+    copied = (
+        f"; step{'s 1–' if start > 2 else ' '}{start - 1} copied from run {source.run_number}"
+        if start > 1
+        else ""
+    )
+    return f"Run {run.run_number} started from step {start}{copied}."
+
+
+# --- The team's runs, across workflows -----------------------------------------------------------
+
+
+def _choice(value: str, allowed: type[RunStatus] | type[RunTrigger]) -> Any:
+    """A filter's value, or None for "any" (empty) and for anything not offered."""
+    return allowed(value) if value in allowed._value2member_map_ else None
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/runs")
+async def runs_page(
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    status: str = "",
+    workflow: Annotated[str, Query(max_length=64)] = "",
+    trigger: str = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    """The team's runs across workflows, newest first, filtered (GET /api/runs' page)."""
+    first_day, last_day = _day(since), _day(until)
+    filters = RunFilters(
+        status=_choice(status, RunStatus),
+        workflow_id=workflow or None,
+        trigger=_choice(trigger, RunTrigger),
+        started_from=datetime.combine(first_day, datetime.min.time(), UTC) if first_day else None,
+        started_before=datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
+        if last_day
+        else None,
+        search=q.strip() or None,
+    )
+    after = None if cursor is None else run_service.decode_cursor(cursor)
+    team_id = auth.current_team_id
+    async with db.read() as session:
+        rows = await run_repository.list_team_runs(
+            session, team_id, filters, limit=RUNS_PAGE + 1, after=after
+        )
+        workflows = await run_repository.team_workflow_titles(session, team_id)
+        version = _live_version(request, await workflow_repository.team_progress(session, team_id))
+    values = {
+        "status": status,
+        "workflow": workflow,
+        "trigger": trigger,
+        "since": since if first_day else "",
+        "until": until if last_day else "",
+        "q": q,
+    }
+    next_cursor = (
+        run_service.encode_cursor(rows[RUNS_PAGE - 1][0]) if len(rows) > RUNS_PAGE else None
+    )
+    return render(
+        request,
+        "runs.html",
+        {
+            "rows": rows[:RUNS_PAGE],
+            "workflows": workflows,
+            "values": values,
+            "filtered": any(values.values()),
+            "statuses": list(RunStatus),
+            "triggers": list(RunTrigger),
+            "next_query": {**{k: v for k, v in values.items() if v}, "cursor": next_cursor}
+            if next_cursor
+            else None,
+            "paged": cursor is not None,
+            "live_url": "/dashboard/events",
+            "live_version": version,
+        },
+    )
+
+
 @router.get("/inbox/events")
 async def inbox_events(request: Request, auth: PageAuth, db: DB) -> Response:
     """Server-Sent Events: the version of what waits for the viewer, whenever it changes (every
     signed-in page follows it for the count in its navigation)."""
     return live.stream(request, db, lambda session: inbox.progress(session, auth))
+
+
+RUNS_PAGE = 50

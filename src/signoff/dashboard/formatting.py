@@ -54,6 +54,17 @@ def when(moment: datetime | None, timezone: str | None = None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {timezone} ({utc[11:] if same_day else utc})"
 
 
+def local_time(moment: datetime | None) -> Markup:
+    """A ``<time>`` the browser shows in the viewer's timezone, with how long ago
+    (``static/app.js``); without JavaScript it reads in UTC (:func:`when`)."""
+    if moment is None:
+        return Markup("")
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        moment.astimezone(UTC).isoformat(), when(moment)
+    )
+
+
 def words(status: str) -> str:
     """A status as people say it: ``awaiting_approval`` → ``awaiting approval``."""
     return str(status).replace("_", " ")

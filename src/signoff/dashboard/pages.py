@@ -48,6 +48,7 @@ templates.env.filters.update(
     markdown=formatting.markdown,
     duration=formatting.duration,
     when=formatting.when,
+    local_time=formatting.local_time,
     words=formatting.words,
     diff=formatting.diff,
 )
@@ -112,6 +113,17 @@ def render(
 def _flash_signature(settings: Settings, payload: str) -> str:
     key = hashlib.sha256(f"flash:{settings.secret_key()}".encode()).digest()
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def confirm_page(request: Request, *, question: str, button: str, back: str) -> Response:
+    """The question a destructive form asks before it acts, for a browser without JavaScript
+    (with it, ``static/app.js`` asks in place and sends ``confirmed``): the same form again,
+    with ``confirmed`` set, and a way back. Nothing has changed yet."""
+    return render(
+        request,
+        "confirm.html",
+        {"question": question, "button": button, "action": request.url.path, "back": back},
+    )
 
 
 def flash(response: ResponseT, settings: Settings, message: str) -> ResponseT:

@@ -27,6 +27,7 @@ from signoff.dashboard.pages import (
     LINK_HEADERS,
     PageAuth,
     PageRoute,
+    confirm_page,
     dev_mailbox_enabled,
     flash,
     render,
@@ -226,8 +227,26 @@ async def change_role(
 
 @router.post("/team/members/{user_id}/remove")
 async def remove_member(
-    user_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+    user_id: str,
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    confirmed: Annotated[str, Form()] = "",
 ) -> Response:
+    if not confirmed:
+        async with db.read() as session:
+            members = await team_service.list_members(session, auth, auth.current_team_id)
+        member = next((user for user, _role in members if user.id == user_id), None)
+        if member is None:
+            raise NotFound("No member with this id in this team.")
+        return confirm_page(
+            request,
+            question=f"Remove {member.name or member.email} from the team? They lose access "
+            "to its workflows at once.",
+            button="Remove member",
+            back="/dashboard/team",
+        )
     return await _change_team(
         request,
         db,

@@ -89,6 +89,8 @@ class Run(Base):
         ),
         Index("ix_runs_workflow_number", "workflow_id", "run_number"),
         Index("ix_runs_status", "status"),
+        # The team's runs across workflows, newest first (GET /api/runs, /dashboard/runs).
+        Index("ix_runs_team_started", "team_id", "started_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -106,6 +108,12 @@ class Run(Base):
     started_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # A rerun or retry: the ended run it copied, and the first step it ran again (the steps
+    # before it, and their conversation, are copies of that run's).
+    rerun_of_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), default=None
+    )
+    rerun_from_step_index: Mapped[int | None] = mapped_column(default=None)
     started_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
@@ -140,6 +148,9 @@ class RunStep(Base):
     attempt: Mapped[int] = mapped_column(default=1)
     output: Mapped[str | None] = mapped_column(Text, default=None)
     output_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # What the step's tool could not do although the step completed (search not configured,
+    # a fetch refused, …): a list of {code, message, setting?}; None when nothing went wrong.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     feedback: Mapped[str | None] = mapped_column(Text, default=None)
     # The model's output when the approver edited it before approving (``output`` holds the

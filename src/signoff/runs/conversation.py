@@ -25,11 +25,12 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import ScalarResult, func, select
+from sqlalchemy import ScalarResult, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.kit.clock import utc_now
 from signoff.models import ConversationMessage
+from signoff.runs.prompts import step_heading
 from signoff.runs.schemas import MessageOut
 from signoff.runs.step_store import INSERT_MESSAGES, LOAD_MESSAGES, message_params
 
@@ -113,6 +114,46 @@ async def append_user_text(session: AsyncSession, conversation_id: str, text: st
         session,
         conversation_id,
         [ModelRequest(parts=[UserPromptPart(content=text, timestamp=utc_now())])],
+    )
+
+
+async def step_start(
+    session: AsyncSession, conversation_id: str, step_index: int, step_count: int
+) -> int:
+    """The position where step ``step_index`` begins: its first attempt's message (the one
+    :func:`signoff.runs.prompts.step_text` wrote). A step that never stored a message (it
+    failed, or its run stopped while it ran) begins at the end. Step 0 begins at 0 (its
+    message also carries the run's opening)."""
+    if step_index == 0:
+        return 0
+    heading = step_heading(step_index, step_count)
+    rows = await load_rows(session, conversation_id)
+    for row in rows:
+        message = ModelMessagesTypeAdapter.validate_json(f"[{row.data}]")[0]
+        if isinstance(message, ModelRequest) and any(
+            isinstance(part, UserPromptPart)
+            and isinstance(part.content, str)
+            and part.content.startswith(heading)
+            for part in message.parts
+        ):
+            return row.position
+    return len(rows)
+
+
+async def copy(session: AsyncSession, source_id: str, target_id: str, *, before: int) -> None:
+    """Copy the source conversation's messages at positions below ``before`` into the (empty)
+    target conversation, byte for byte and at the same positions, in one statement."""
+    columns = ConversationMessage.__table__.c
+    await session.execute(
+        insert(ConversationMessage).from_select(
+            ["conversation_id", "position", "data", "created_at"],
+            select(
+                literal(target_id, type_=columns.conversation_id.type),
+                columns.position,
+                columns.data,
+                columns.created_at,
+            ).where(columns.conversation_id == source_id, columns.position < before),
+        )
     )
 
 

@@ -1,14 +1,16 @@
-"""Run endpoints: stop, detail, decide, a fresh approval email; the team's assets.
+"""Run endpoints: the team's runs across workflows; stop, detail, rerun, retry, decide, a fresh
+approval email; the team's assets.
 
 Starting a run and listing a workflow's runs are workflow routes (``workflows/endpoints.py``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
 from signoff.auth.dependencies import Auth
@@ -17,14 +19,18 @@ from signoff.errors import ErrorCode, NotFound
 from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
 from signoff.kit.storable import MAX_DB_INT
-from signoff.models import Asset, Role
+from signoff.models import Asset, Role, RunStatus, RunTrigger, Workflow
 from signoff.runs import repository, service
+from signoff.runs.repository import RunFilters
 from signoff.runs.schemas import (
     AssetList,
     AssetOut,
     DecisionRequest,
+    RerunRequest,
     RunDetail,
+    RunListItem,
     RunSummary,
+    TeamRunPage,
 )
 
 # Each route names its one tag: the team's assets are their own group.
@@ -35,6 +41,129 @@ RUNS: list[str | Enum] = ["runs"]
 RunId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The run's id (`runId`).")]
 # What GET /api/assets/{id}/content can answer with: the media types tools store assets in.
 ASSET_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "text/plain", "text/markdown")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A filter's time; one without an offset is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@router.get(
+    "/api/runs",
+    tags=RUNS,
+    operation_id="listTeamRuns",
+    summary="List the team's runs across workflows, a page at a time",
+)
+async def list_team_runs(
+    auth: Auth,
+    db: DB,
+    run_status: Annotated[
+        RunStatus | None, Query(alias="status", description="Only runs in this status.")
+    ] = None,
+    workflow_id: Annotated[
+        str | None,
+        Query(alias="workflowId", max_length=64, description="Only this workflow's runs."),
+    ] = None,
+    trigger: Annotated[RunTrigger | None, Query(description="Only runs started this way.")] = None,
+    started_from: Annotated[
+        datetime | None,
+        Query(
+            alias="startedFrom",
+            description="Only runs started at or after this time (ISO 8601; UTC without an "
+            "offset; a date alone is its midnight).",
+        ),
+    ] = None,
+    started_before: Annotated[
+        datetime | None,
+        Query(alias="startedBefore", description="Only runs started before this time."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words in the workflow's title or goal (any case)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Runs per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=80, description="`nextCursor` of the previous page (same filters)."),
+    ] = None,
+) -> TeamRunPage:
+    """The current team's runs across its workflows, newest first, filtered; the next page's
+    cursor is the answer's `nextCursor` (null on the last page)."""
+    after = None if cursor is None else service.decode_cursor(cursor)
+    filters = RunFilters(
+        status=run_status,
+        workflow_id=workflow_id,
+        trigger=trigger,
+        started_from=_utc(started_from),
+        started_before=_utc(started_before),
+        search=(q or "").strip() or None,
+    )
+    async with db.read() as session:
+        if workflow_id is not None:
+            workflow = await session.get(Workflow, workflow_id)
+            if workflow is None or workflow.team_id != auth.current_team_id:
+                raise NotFound(
+                    "No workflow with this id in this team.", code=ErrorCode.WORKFLOW_NOT_FOUND
+                )
+        rows = await repository.list_team_runs(
+            session, auth.current_team_id, filters, limit=limit + 1, after=after
+        )
+    page = rows[:limit]
+    return TeamRunPage(
+        runs=[
+            RunListItem(
+                **RunSummary.model_validate(run).model_dump(),
+                workflow_id=run.workflow_id,
+                workflow_title=title,
+            )
+            for run, title in page
+        ],
+        next_cursor=service.encode_cursor(page[-1][0]) if len(rows) > limit else None,
+    )
+
+
+@router.post(
+    "/api/workflows/{workflow_id}/runs/{run_id}/rerun",
+    status_code=status.HTTP_201_CREATED,
+    tags=RUNS,
+    operation_id="rerunRun",
+    summary="Rerun an ended run from a step",
+    responses=errors(409),
+)
+async def rerun(
+    workflow_id: str, run_id: RunId, body: RerunRequest, auth: Auth, db: DB
+) -> RunSummary:
+    """A new run that copies this ended run's steps before `fromStepIndex` and its
+    conversation up to that step, then runs the rest. 409 `run_active` while a run of the
+    workflow is active; 422 `step_not_rerunnable` for a step after one the run did not complete."""
+    async with db.write() as session:
+        run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        workflow = await service.workflow_of(session, run)
+        new_run, _ = await service.rerun(
+            session, workflow, run, body.from_step_index, started_by=auth.user_id
+        )
+    return RunSummary.model_validate(new_run)
+
+
+@router.post(
+    "/api/workflows/{workflow_id}/runs/{run_id}/retry",
+    status_code=status.HTTP_201_CREATED,
+    tags=RUNS,
+    operation_id="retryRun",
+    summary="Retry a failed run from the step it failed at",
+    responses=errors(409),
+)
+async def retry(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSummary:
+    """A new run that copies the failed (or stopped) run up to the step it ended at and runs
+    on from there. 409 `nothing_to_retry` for a completed run, `run_active` while a run of the
+    workflow is active."""
+    async with db.write() as session:
+        run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
+        workflow = await service.workflow_of(session, run)
+        new_run, _ = await service.retry(session, workflow, run, started_by=auth.user_id)
+    return RunSummary.model_validate(new_run)
 
 
 @router.post(

@@ -422,6 +422,7 @@ class StepExecutor:
             last=job.step_index + 1 == claim.run.step_count,
             output=result.content or result.text,
             output_data=output_data,
+            warnings=[warning.as_json() for warning in result.warnings] or None,
             input_tokens=outcome.input_tokens,
             output_tokens=outcome.output_tokens,
             requests=outcome.requests,
@@ -459,6 +460,7 @@ class StepExecutor:
         run.model_requests += outcome.requests
         step.output = result.content or result.text
         step.output_data = result.data or None
+        step.warnings = [warning.as_json() for warning in result.warnings] or None
         step.error = None
         if result.asset_type is not None:
             asset = Asset(

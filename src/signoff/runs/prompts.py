@@ -35,6 +35,13 @@ def run_opening(*, team_name: str, title: str, goal: str, core_memory: str | Non
     return "\n\n".join(parts)
 
 
+def step_heading(step_index: int, step_count: int) -> str:
+    """How a step's message begins: how a rerun finds where a step starts in a conversation
+    (``conversation.step_start``). No other message of a run begins like this: a person's
+    words begin "Approved." or "Rejected.", and a run's opening "Team:"."""
+    return f"Step {step_index + 1} of {step_count}: "
+
+
 def step_text(
     *,
     step_index: int,
@@ -44,9 +51,9 @@ def step_text(
     tool_input: dict[str, Any],
     approval_prompt: str | None,
 ) -> str:
-    """The message naming a step (from its row's columns)."""
+    """The message naming a step (from its row's columns); it begins with :func:`step_heading`."""
     lines = [
-        f"Step {step_index + 1} of {step_count}: {description}",
+        f"{step_heading(step_index, step_count)}{description}",
         f"Tool: {tool_name}",
         f"Tool input from the plan: {json.dumps(tool_input, ensure_ascii=False)}",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
@@ -16,7 +17,9 @@ from signoff.models import (
     Run,
     RunStatus,
     RunStep,
+    RunTrigger,
     StepStatus,
+    Workflow,
 )
 from signoff.queue.jobs import StepJob
 
@@ -196,3 +199,68 @@ async def asset_blob(session: AsyncSession, asset_id: str) -> bytes | None:
     """An asset's bytes, loaded on their own (the column is deferred: lists never load them)."""
     blob: bytes | None = await session.scalar(select(Asset.blob).where(Asset.id == asset_id))
     return blob
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What the team's runs list (GET /api/runs, /dashboard/runs) is narrowed to."""
+
+    status: RunStatus | None = None
+    workflow_id: str | None = None
+    trigger: RunTrigger | None = None
+    started_from: datetime | None = None  # inclusive
+    started_before: datetime | None = None  # exclusive
+    search: str | None = None  # in the workflow's title or goal, case-insensitive
+
+
+async def list_team_runs(
+    session: AsyncSession,
+    team_id: str,
+    filters: RunFilters,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[tuple[Run, str]]:
+    """A page of the team's runs across workflows, newest first (started, then id), each with
+    its workflow's title, in one statement. ``after`` is the (started_at, id) of the previous
+    page's last run: the page goes on strictly after it (keyset paging over
+    ``ix_runs_team_started``)."""
+    query = (
+        select(Run, Workflow.title)
+        .join(Workflow, Workflow.id == Run.workflow_id)
+        .where(Run.team_id == team_id)
+    )
+    if filters.status is not None:
+        query = query.where(Run.status == filters.status)
+    if filters.workflow_id is not None:
+        query = query.where(Run.workflow_id == filters.workflow_id)
+    if filters.trigger is not None:
+        query = query.where(Run.trigger == filters.trigger)
+    if filters.started_from is not None:
+        query = query.where(Run.started_at >= filters.started_from)
+    if filters.started_before is not None:
+        query = query.where(Run.started_at < filters.started_before)
+    if filters.search:
+        query = query.where(
+            or_(
+                Workflow.title.icontains(filters.search, autoescape=True),
+                Workflow.goal.icontains(filters.search, autoescape=True),
+            )
+        )
+    if after is not None:
+        started, run_id = after
+        query = query.where(
+            or_(Run.started_at < started, and_(Run.started_at == started, Run.id < run_id))
+        )
+    query = query.order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)
+    return [(run, title) for run, title in (await session.execute(query)).all()]
+
+
+async def team_workflow_titles(session: AsyncSession, team_id: str) -> list[tuple[str, str]]:
+    """(id, title) of the team's workflows, by title: the runs list's workflow filter."""
+    rows = await session.execute(
+        select(Workflow.id, Workflow.title)
+        .where(Workflow.team_id == team_id)
+        .order_by(Workflow.title, Workflow.id)
+    )
+    return [(workflow_id, title) for workflow_id, title in rows.all()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel, StringConstraints
+from pydantic import Field, RootModel, StringConstraints, field_validator
 
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.kit.storable import MAX_DB_INT
@@ -27,6 +27,31 @@ class RunSummary(ApiModel):
     input_tokens: int
     output_tokens: int
     model_requests: int
+    rerun_of_run_id: int | None = Field(
+        default=None,
+        description="A rerun or retry: the id of the ended run whose steps before "
+        "`rerunFromStepIndex` (and their conversation) it copied.",
+    )
+    rerun_from_step_index: int | None = Field(
+        default=None,
+        description="A rerun or retry: the first step it ran again.",
+    )
+
+
+class StepWarning(ApiModel):
+    """Something a step's tool could not do although the step completed."""
+
+    code: Literal[
+        "search_not_configured",
+        "search_failed",
+        "fetch_refused",
+        "fetch_failed",
+        "image_placeholder",
+    ]
+    message: str
+    setting: str | None = Field(
+        default=None, description="The setting (environment variable) that would fix it."
+    )
 
 
 class RunStepOut(ApiModel):
@@ -40,6 +65,17 @@ class RunStepOut(ApiModel):
     attempt: int
     output: str | None
     output_data: dict[str, Any] | None
+    warnings: list[StepWarning] = Field(
+        default_factory=list,
+        description="What the tool could not do (search not configured, a fetch refused, …): "
+        "a completed step with warnings is not a plain success.",
+    )
+
+    @field_validator("warnings", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
     error: str | None
     feedback: str | None
     model_output: str | None = Field(
@@ -90,6 +126,31 @@ class RunPage(ApiModel):
 MAX_EDITED_TEXT = 20_000
 # Kept exactly as sent: an edit is approved byte for byte, whitespace included.
 ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
+class RunListItem(RunSummary):
+    """A run in the team's list across workflows: the summary and its workflow."""
+
+    workflow_id: str
+    workflow_title: str
+
+
+class TeamRunPage(ApiModel):
+    """A page of the team's runs, newest first."""
+
+    runs: list[RunListItem]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= (with the same filters) for the next page; null at the end."
+    )
+
+
+class RerunRequest(ApiInput):
+    from_step_index: int = Field(
+        ge=0,
+        le=19,
+        description="The first step to run again (0-based `stepIndex`); the steps before it and "
+        "their conversation are copied from the run.",
+    )
 
 
 class DecisionRequest(ApiInput):

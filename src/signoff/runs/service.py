@@ -3,12 +3,17 @@ after the caller's commit (a crash in between is repaired by the sweep)."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -16,6 +21,7 @@ from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
 from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
+from signoff.kit.storable import MAX_DB_INT
 from signoff.metrics.instruments import APPROVAL_DECISION
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
@@ -45,6 +51,37 @@ EDITABLE_TOOLS = ("format_post", "generate_image")
 logger = logging.getLogger(__name__)
 
 STOPPED_BY_USER = "Stopped by user"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"r1\.([0-9]{1,17})\.([1-9][0-9]{0,9})")
+
+
+def encode_cursor(run: Run) -> str:
+    """The team runs list's cursor after ``run``: opaque to clients (the run's start, in
+    microseconds, and its id), so the paging's keys may change without changing the API."""
+    micros = (run.started_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"r1.{micros}.{run.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(started_at, id) of a cursor :func:`encode_cursor` gave out; anything else is a 422."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    found = _CURSOR.fullmatch(text)
+    if found is None or int(found[2]) > MAX_DB_INT:
+        raise Unprocessable(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        )
+    try:
+        started = _EPOCH + timedelta(microseconds=int(found[1]))
+    except OverflowError:
+        raise Unprocessable(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+    return started, int(found[2])
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,25 @@ async def start_run(
 
     The partial unique index over active runs decides, whichever path started the run.
     """
+    _check_runnable(workflow)
+    run = await _new_run(
+        session,
+        workflow,
+        trigger=trigger,
+        started_by=started_by,
+        plan_revision=workflow.plan_revision,
+        step_count=len(workflow.steps),
+    )
+    # One executemany (the ORM would insert row by row to read each id back; nobody needs them).
+    await session.execute(
+        insert(RunStep), [{"run_id": run.id, **step_fields(step)} for step in workflow.steps]
+    )
+    job = StepJob(run.id, 0, 1)
+    defer(session, job)
+    return run, job
+
+
+def _check_runnable(workflow: Workflow) -> None:
     if workflow.status != WorkflowStatus.ACTIVE:
         raise Unprocessable(
             f"Only an active workflow can run; this one is {workflow.status}.",
@@ -104,6 +160,27 @@ async def start_run(
         )
     if not workflow.steps:
         raise Unprocessable("This workflow has no steps.", code=ErrorCode.NO_STEPS)
+
+
+def _run_active() -> Conflict:
+    return Conflict(
+        "A run of this workflow is already active; wait for it or stop it.",
+        code=ErrorCode.RUN_ACTIVE,
+    )
+
+
+async def _new_run(
+    session: AsyncSession,
+    workflow: Workflow,
+    *,
+    trigger: RunTrigger,
+    started_by: str | None,
+    plan_revision: int,
+    step_count: int,
+    rerun_of: Run | None = None,
+    from_step_index: int = 0,
+) -> Run:
+    """The run's row, numbered, with a new conversation; 409 if a run is active."""
     # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
     run_number = await session.scalar(
         update(Workflow)
@@ -122,26 +199,140 @@ async def start_run(
         status=RunStatus.RUNNING,
         trigger=trigger,
         conversation_id=chat.id,
-        plan_revision=workflow.plan_revision,
-        step_count=len(workflow.steps),
+        plan_revision=plan_revision,
+        step_count=step_count,
+        current_step_index=from_step_index,
         started_by=started_by,
+        rerun_of_run_id=rerun_of.id if rerun_of else None,
+        rerun_from_step_index=from_step_index if rerun_of else None,
     )
     session.add(run)
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict(
-            "A run of this workflow is already active; wait for it or stop it.",
-            code=ErrorCode.RUN_ACTIVE,
-        ) from None
-    # One executemany (the ORM would insert row by row to read each id back; nobody needs them).
-    await session.execute(
-        insert(RunStep), [{"run_id": run.id, **step_fields(step)} for step in workflow.steps]
-    )
-    job = StepJob(run.id, 0, 1)
-    defer(session, job)
-    with log_context(workflow=workflow.id, run=run.id, step=0, attempt_number=1):
+        raise _run_active() from None
+    with log_context(workflow=workflow.id, run=run.id, step=from_step_index, attempt_number=1):
         logger.info("run %s started (%s)", run_number, trigger)
+    return run
+
+
+def retry_step_index(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> int:
+    """Where a retry of an ended run starts: the step it failed at, or, for a stopped run, the
+    first step it did not complete (``statuses``: its steps' statuses, in order)."""
+    if run.failed_step_index is not None:
+        return run.failed_step_index
+    return next(
+        (index for index, status in enumerate(statuses) if status != StepStatus.COMPLETED),
+        run.step_count - 1,
+    )
+
+
+async def retry(
+    session: AsyncSession, workflow: Workflow, source: Run, *, started_by: str | None
+) -> tuple[Run, StepJob]:
+    """Retry a failed (or stopped) run from the step it ended at: a new run (docs/engine.md,
+    Reruns and retries). A completed run has nothing to retry (409 ``nothing_to_retry``)."""
+    if source.status in ACTIVE_RUN_STATUSES:
+        raise _run_active()
+    if source.status != RunStatus.FAILED:
+        raise Conflict(
+            "This run completed: there is nothing to retry. Rerun it from a step instead.",
+            code=ErrorCode.NOTHING_TO_RETRY,
+        )
+    steps = await repository.list_steps(session, source.id)
+    return await rerun(
+        session,
+        workflow,
+        source,
+        retry_step_index(source, [step.status for step in steps]),
+        started_by=started_by,
+        source_steps=steps,
+    )
+
+
+def rerunnable_steps(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> int:
+    """How many of an ended run's steps a rerun may start at: every step up to and including
+    the first one it did not complete (the steps before the start are copied, so they must
+    have completed). 0 for an active run. ``statuses``: its steps' statuses, in order."""
+    if run.status in ACTIVE_RUN_STATUSES:
+        return 0
+    completed = 0
+    for status in statuses:
+        if status != StepStatus.COMPLETED:
+            break
+        completed += 1
+    return min(completed + 1, run.step_count)
+
+
+async def rerun(
+    session: AsyncSession,
+    workflow: Workflow,
+    source: Run,
+    from_step_index: int,
+    *,
+    started_by: str | None,
+    source_steps: Sequence[RunStep] | None = None,
+) -> tuple[Run, StepJob]:
+    """A new run that copies ``source``'s steps before ``from_step_index`` and its
+    conversation up to that step, then runs the rest (docs/engine.md, Reruns and retries).
+
+    Everything happens in the caller's one transaction: the new run, its step rows and the
+    copied messages commit together or not at all, and the job for its first step to run is
+    handed over after the commit. 409 ``run_active`` while a run of the workflow is active
+    (the source included: only an ended run can be rerun); 422 ``step_not_rerunnable`` for a
+    step out of range or after one the source did not complete.
+    """
+    if source.status in ACTIVE_RUN_STATUSES:
+        raise _run_active()
+    _check_runnable(workflow)
+    steps = (
+        source_steps
+        if source_steps is not None
+        else await repository.list_steps(session, source.id)
+    )
+    if not 0 <= from_step_index < rerunnable_steps(source, [step.status for step in steps]):
+        raise Unprocessable(
+            f"Run {source.run_number} cannot be rerun from step {from_step_index + 1}: a rerun "
+            "starts at a step whose earlier steps all completed.",
+            code=ErrorCode.STEP_NOT_RERUNNABLE,
+            details=[{"field": "fromStepIndex", "message": "not a step this run can rerun from"}],
+        )
+    cut = await conversation.step_start(
+        session, source.conversation_id, from_step_index, source.step_count
+    )
+    run = await _new_run(
+        session,
+        workflow,
+        trigger=RunTrigger.MANUAL,
+        started_by=started_by,
+        plan_revision=source.plan_revision,
+        step_count=source.step_count,
+        rerun_of=source,
+        from_step_index=from_step_index,
+    )
+    await conversation.copy(session, source.conversation_id, run.conversation_id, before=cut)
+    rows = []
+    for step in steps:
+        copied = step.step_index < from_step_index
+        # A copied step keeps what the source produced (its tokens were spent by the source
+        # run); the others start afresh. Every row has the same keys: one executemany.
+        rows.append(
+            {
+                "run_id": run.id,
+                **step_fields(step),
+                "status": StepStatus.COMPLETED if copied else StepStatus.PENDING,
+                "attempt": step.attempt if copied else 1,
+                "output": step.output if copied else None,
+                "output_data": step.output_data if copied else None,
+                "warnings": step.warnings if copied else None,
+                "feedback": step.feedback if copied else None,
+                "started_at": step.started_at if copied else None,
+                "finished_at": step.finished_at if copied else None,
+            }
+        )
+    await session.execute(insert(RunStep), rows)
+    job = StepJob(run.id, from_step_index, 1)
+    defer(session, job)
     return run, job
 
 
@@ -350,6 +541,15 @@ async def get_visible(
         raise NotFound("No run with this id in this workflow.", code=ErrorCode.RUN_NOT_FOUND)
     auth.require_role(run.team_id, minimum)
     return run
+
+
+async def workflow_of(session: AsyncSession, run: Run) -> Workflow:
+    """The run's workflow, with its steps (for the checks a new run makes)."""
+    workflow = await session.scalar(
+        select(Workflow).where(Workflow.id == run.workflow_id).options(selectinload(Workflow.steps))
+    )
+    assert workflow is not None
+    return workflow
 
 
 async def decide_signed_in(

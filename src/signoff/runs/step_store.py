@@ -151,6 +151,7 @@ class CompletedStep:
     last: bool
     output: str
     output_data: JsonObject | None
+    warnings: list[JsonObject] | None
     input_tokens: int
     output_tokens: int
     requests: int
@@ -271,6 +272,7 @@ _FINISH_VALUES = {
     "finished_at": _bind("s_finished_at", _STEPS, "finished_at"),
     "output": _bind("b_output", _STEPS, "output"),
     "output_data": _bind("b_output_data", _STEPS, "output_data"),
+    "warnings": _bind("b_warnings", _STEPS, "warnings"),
     "error": None,
     "claim_token": None,
     "claimed_until": None,
@@ -616,6 +618,7 @@ def _record_params(step: CompletedStep) -> Params:
         "b_claim": step.claim_token,
         "b_output": step.output,
         "b_output_data": step.output_data,
+        "b_warnings": step.warnings,
         "b_input_tokens": step.input_tokens,
         "b_output_tokens": step.output_tokens,
         "b_requests": step.requests,

@@ -14,6 +14,23 @@ from signoff.config import Settings
 from signoff.db import Database
 
 
+@dataclass(frozen=True)
+class ToolWarning:
+    """Something the tool could not do although the step goes on (docs/engine.md, Honest step
+    states): the step completes with this warning instead of as a plain success.
+
+    ``code`` is stable for clients (``search_not_configured``, ``search_failed``,
+    ``fetch_refused``, ``fetch_failed``, ``image_placeholder``); ``setting`` names the setting
+    that would fix it, when one would."""
+
+    code: str
+    message: str
+    setting: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "setting": self.setting}
+
+
 @dataclass
 class ToolResult:
     text: str
@@ -25,6 +42,8 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)
     blob: bytes | None = None
     mime_type: str = "text/markdown"
+    warnings: list[ToolWarning] = field(default_factory=list)
+    """What went wrong without failing the step; stored with the step and shown as a warning."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import trafilatura
 
 from signoff.config import Settings
-from signoff.kit.safe_http import FetchError, UnwantedContent, safe_get
+from signoff.kit.safe_http import BlockedUrl, FetchError, UnwantedContent, safe_get
 from signoff.kit.untrusted import clean_untrusted_text, fence_untrusted
 
 MAX_TEXT_CHARS = 20_000
@@ -39,6 +39,8 @@ class ExtractOutcome:
     truncated: bool = False
     """True when the page or its text was longer than the caps and was cut."""
     error: str | None = None
+    refused: bool = False
+    """True when the fetch guard refused the address before connecting (docs/security.md)."""
 
     def for_agent(self) -> str:
         """The tool result the model reads: the text fenced as untrusted data, or the error."""
@@ -89,7 +91,7 @@ async def web_extract(settings: Settings, url: str) -> ExtractOutcome:
             ),
         )
     except FetchError as failed:
-        return ExtractOutcome(url=url, error=failed.message)
+        return ExtractOutcome(url=url, error=failed.message, refused=isinstance(failed, BlockedUrl))
     if not 200 <= response.status < 300:
         return ExtractOutcome(
             url=response.url, error=f"the server answered HTTP {response.status}."

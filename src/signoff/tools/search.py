@@ -59,6 +59,9 @@ class SearchOutcome:
     results: list[SearchResult] = field(default_factory=list)
     error: str | None = None
     provider: str = "none"
+    setting: str | None = None
+    """The setting that would fix ``error``, when a setting is the cause (not configured, a key
+    refused); None for a provider that failed by itself."""
 
     def for_agent(self) -> str:
         """The tool result the model reads: the results fenced as untrusted data, or the error."""
@@ -92,9 +95,10 @@ class RetryPolicy:
 
 
 class _ProviderFailed(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, setting: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.setting = setting
 
 
 async def web_search(
@@ -119,7 +123,7 @@ async def web_search(
     query = " ".join(query.split())
     provider = settings.search_provider
     if provider == "none":
-        return SearchOutcome(query=query, error=_NOT_CONFIGURED)
+        return SearchOutcome(query=query, error=_NOT_CONFIGURED, setting="SIGNOFF_SEARCH_PROVIDER")
     if not query:
         return SearchOutcome(query=query, provider=provider, error="The search query is empty.")
     count = max(1, min(max_results, MAX_RESULTS))
@@ -129,10 +133,14 @@ async def web_search(
             endpoint = (base_url or settings.searxng_url).strip().rstrip("/")
             if not endpoint:
                 raise _ProviderFailed(
-                    "SIGNOFF_SEARCH_PROVIDER is searxng but SIGNOFF_SEARXNG_URL is not set."
+                    "SIGNOFF_SEARCH_PROVIDER is searxng but SIGNOFF_SEARXNG_URL is not set.",
+                    "SIGNOFF_SEARXNG_URL",
                 )
             if not endpoint.startswith(("http://", "https://")):
-                raise _ProviderFailed("SIGNOFF_SEARXNG_URL must start with http:// or https://.")
+                raise _ProviderFailed(
+                    "SIGNOFF_SEARXNG_URL must start with http:// or https://.",
+                    "SIGNOFF_SEARXNG_URL",
+                )
             request = httpx.Request(
                 "GET",
                 f"{endpoint}/search",
@@ -141,7 +149,8 @@ async def web_search(
             )
         elif not key:
             raise _ProviderFailed(
-                f"SIGNOFF_SEARCH_PROVIDER is {provider} but SIGNOFF_SEARCH_API_KEY is not set."
+                f"SIGNOFF_SEARCH_PROVIDER is {provider} but SIGNOFF_SEARCH_API_KEY is not set.",
+                "SIGNOFF_SEARCH_API_KEY",
             )
         elif provider == "tavily":
             request = httpx.Request(
@@ -160,13 +169,13 @@ async def web_search(
         data = await _send(request, provider, retry or RetryPolicy())
         results = _parse(provider, data)[:count]
     except (_ProviderFailed, httpx.InvalidURL) as failure:
-        message = (
-            failure.message
-            if isinstance(failure, _ProviderFailed)
-            else "the search provider's URL is not valid; check the settings."
-        )
+        if isinstance(failure, _ProviderFailed):
+            message, setting = failure.message, failure.setting
+        else:
+            message = "the search provider's URL is not valid; check the settings."
+            setting = "SIGNOFF_SEARXNG_URL" if provider == "searxng" else None
         logger.warning("web_search via %s failed: %s", provider, message)
-        return SearchOutcome(query=query, provider=provider, error=message)
+        return SearchOutcome(query=query, provider=provider, error=message, setting=setting)
     return SearchOutcome(query=query, provider=provider, results=results)
 
 
@@ -241,7 +250,8 @@ def _json_or_fail(response: httpx.Response, provider: str) -> Any:
                 "be disabled (add json to search.formats in its settings.yml)."
             )
         raise _ProviderFailed(
-            f"the search provider refused our key (HTTP {status}); check SIGNOFF_SEARCH_API_KEY."
+            f"the search provider refused our key (HTTP {status}); check SIGNOFF_SEARCH_API_KEY.",
+            "SIGNOFF_SEARCH_API_KEY",
         )
     if status in (432, 433):  # Tavily: the plan's or the pay-as-you-go limit is reached
         raise _ProviderFailed(

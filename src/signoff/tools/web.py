@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic_ai import RunContext
 
 from signoff.tools import extract, images, search
-from signoff.tools.base import ToolContext, ToolResult
+from signoff.tools.base import ToolContext, ToolResult, ToolWarning
 
 
 async def web_search(ctx: RunContext[ToolContext], query: str, max_results: int = 5) -> ToolResult:
@@ -17,6 +17,17 @@ async def web_search(ctx: RunContext[ToolContext], query: str, max_results: int 
     outcome = await search.web_search(
         ctx.deps.settings, query, max_results=max(1, min(max_results, 10))
     )
+    warnings = []
+    if outcome.error is not None:
+        if outcome.setting is not None:
+            warning = ToolWarning(
+                "search_not_configured",
+                f"The web search did not run: {outcome.error}",
+                outcome.setting,
+            )
+        else:
+            warning = ToolWarning("search_failed", f"The web search failed: {outcome.error}")
+        warnings.append(warning)
     return ToolResult(
         text=outcome.for_agent(),
         data={
@@ -24,12 +35,25 @@ async def web_search(ctx: RunContext[ToolContext], query: str, max_results: int 
             "results": [result.__dict__ for result in outcome.results],
             **({"error": outcome.error} if outcome.error else {}),
         },
+        warnings=warnings,
     )
 
 
 async def web_extract(ctx: RunContext[ToolContext], url: str) -> ToolResult:
     """Fetch one web page and extract its main text."""
     outcome = await extract.web_extract(ctx.deps.settings, url)
+    warnings = []
+    if outcome.error is not None:
+        if outcome.refused:
+            warning = ToolWarning(
+                "fetch_refused",
+                f"The page was not fetched: Signoff's fetch guard refused it ({outcome.error}).",
+            )
+        else:
+            warning = ToolWarning(
+                "fetch_failed", f"The page could not be read: {outcome.url}: {outcome.error}"
+            )
+        warnings.append(warning)
     return ToolResult(
         text=outcome.for_agent(),
         data={
@@ -37,6 +61,7 @@ async def web_extract(ctx: RunContext[ToolContext], url: str) -> ToolResult:
             "title": outcome.title,
             **({"error": outcome.error} if outcome.error else {}),
         },
+        warnings=warnings,
     )
 
 
@@ -56,4 +81,13 @@ async def generate_image(
         data={"prompt": prompt.strip(), "altText": description, "provider": outcome.provider},
         blob=outcome.image,
         mime_type=outcome.mime_type or "image/png",
+        warnings=[
+            ToolWarning(
+                "image_placeholder",
+                "This is a placeholder drawn offline: no image provider is configured.",
+                "SIGNOFF_IMAGE_BASE_URL",
+            )
+        ]
+        if outcome.provider == images.PLACEHOLDER_PROVIDER
+        else [],
     )

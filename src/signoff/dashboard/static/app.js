@@ -1,8 +1,59 @@
 // Signoff's dashboard script: small enhancements of pages that work without it.
 // - forms with data-busy show progress and cannot be sent twice;
 // - a schedule field previews its schedule in words;
-// - pages with data-live-url follow a Server-Sent Events stream and refresh their live regions.
+// - pages with data-live-url follow a Server-Sent Events stream and refresh their live regions;
+// - forms with data-confirm ask before they act (without this script the server asks instead);
+// - <time data-local> shows the viewer's local time and how long ago.
 "use strict";
+
+// Destructive forms: ask here, and tell the server it was asked (confirmed=1). Without this
+// script the form arrives unconfirmed and the server answers with a page that asks.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.dataset.confirm === undefined) return;
+  if (!window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation(); // no "busy" state for a form that is not sent
+    return;
+  }
+  let field = form.querySelector("input[name=confirmed]");
+  if (!field) {
+    field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "confirmed";
+    form.appendChild(field);
+  }
+  field.value = "1";
+}, true);
+
+// Times: the server writes UTC; the browser knows the viewer's timezone.
+const relative = window.Intl && Intl.RelativeTimeFormat
+  ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" })
+  : null;
+const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function ago(moment) {
+  if (!relative) return "";
+  const seconds = (moment.getTime() - Date.now()) / 1000;
+  const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"]];
+  let value = seconds;
+  for (const [size, unit] of steps) {
+    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    value /= size;
+  }
+  return relative.format(Math.round(value), "year");
+}
+
+function localiseTimes(root) {
+  root.querySelectorAll("time[data-local][datetime]").forEach((element) => {
+    const moment = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(moment.getTime())) return;
+    if (!element.dataset.utc) element.dataset.utc = element.textContent;
+    element.title = element.dataset.utc;
+    const when = ago(moment);
+    element.textContent = when ? `${absolute.format(moment)} (${when})` : absolute.format(moment);
+  });
+}
 
 // Forms: while the POST is in flight, the clicked button says what is happening.
 document.addEventListener("submit", (event) => {
@@ -91,7 +142,10 @@ function setUpLiveUpdates() {
           const twin = update.querySelector(`#${CSS.escape(open.id)}`);
           if (twin) twin.open = true;
         });
-        region.replaceWith(document.adoptNode(update));
+        localiseTimes(update);
+        // The content changes in place: a region with aria-live stays the same element, so
+        // screen readers announce what changed in it (a replaced element is not announced).
+        region.replaceChildren(...[...update.childNodes].map((node) => document.adoptNode(node)));
       });
       shown = target;
     } catch {
@@ -113,3 +167,5 @@ function setUpLiveUpdates() {
 
 setUpSchedulePreview();
 setUpLiveUpdates();
+localiseTimes(document);
+setInterval(() => localiseTimes(document), 30000);
