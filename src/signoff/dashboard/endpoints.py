@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth import service as auth_service
 from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_session_cookie
@@ -361,12 +362,12 @@ async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db
 
 
 @router.post("/workflows/{workflow_id}/activate")
-async def activate(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def activate(
+    workflow_id: str, auth: PageAuth, actor: CurrentActor, db: DB, settings: Config
+) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await workflow_service.approve_signed_in(
-            session, settings, workflow, auth.user_id
-        )
+        activation = await workflow_service.approve_signed_in(session, settings, workflow, actor)
     notice = f"Plan approved: the workflow is active and run {activation.run.run_number} started."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
@@ -382,10 +383,12 @@ async def run_now(workflow_id: str, auth: PageAuth, db: DB, settings: Config) ->
 
 
 @router.post("/workflows/{workflow_id}/archive")
-async def archive(workflow_id: str, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def archive(
+    workflow_id: str, auth: PageAuth, actor: CurrentActor, db: DB, settings: Config
+) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await workflow_service.archive(session, workflow)
+        await workflow_service.archive(session, workflow, actor)
     notice = "Archived: this workflow no longer runs, by hand or on schedule."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
@@ -403,6 +406,7 @@ async def change_schedule(
     workflow_id: str,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     schedule: Annotated[str, Form()] = "",
@@ -424,7 +428,7 @@ async def change_schedule(
         )
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await workflow_service.change_schedule(session, workflow, change)
+        await workflow_service.change_schedule(session, workflow, change, actor)
     notice = (
         f"Schedule saved: {describe(workflow.schedule)} ({workflow.timezone})."
         if workflow.schedule
@@ -461,7 +465,12 @@ async def plan_page(workflow_id: str, request: Request, auth: PageAuth, db: DB) 
 
 @router.post("/workflows/{workflow_id}/plan")
 async def plan_submit(
-    workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+    workflow_id: str,
+    request: Request,
+    auth: PageAuth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
@@ -472,7 +481,7 @@ async def plan_submit(
     try:
         async with db.write() as session:
             edited = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-            await workflow_service.edit_steps(session, settings, edited, edit)
+            await workflow_service.edit_steps(session, settings, edited, edit, actor)
     except Unprocessable as error:
         found = [str(item["message"]) for item in error.details or []] or [error.message]
         return _plan_page(request, workflow, rows, found, 422)
@@ -488,12 +497,12 @@ async def plan_submit(
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}")
 async def run_page(
-    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB
+    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
         run = await run_service.get_visible(session, auth, workflow.id, run_id, Role.MEMBER)
-        detail = await run_service.detail(session, run)
+        detail = await run_service.detail(session, settings, run)
         version = live.version(await workflow_repository.workflow_progress(session, workflow.id))
     return render(
         request,
@@ -514,6 +523,7 @@ async def decide(
     run_id: int,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     action: Annotated[str, Form()] = "",
@@ -525,7 +535,7 @@ async def decide(
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await run_service.decide_signed_in(session, settings, run, body, auth.user_id)
+        decision = await run_service.decide_signed_in(session, settings, run, body, actor)
     if body.action == "reject":
         message = "Changes requested: the step runs again with your feedback."
     elif decision.run.status == RunStatus.COMPLETED:
@@ -536,10 +546,12 @@ async def decide(
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/stop")
-async def stop(workflow_id: str, run_id: int, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def stop(
+    workflow_id: str, run_id: int, auth: PageAuth, actor: CurrentActor, db: DB, settings: Config
+) -> Response:
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        await run_service.stop_run(session, run.id)
+        await run_service.stop_run(session, run.id, actor)
     return flash(_see(_run_url(workflow_id, run_id)), settings, "Run stopped.")
 
 

@@ -20,6 +20,7 @@ from pydantic import Field, RootModel
 
 from signoff.approvals import tokens
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
+from signoff.audit.service import Actor
 from signoff.auth.dependencies import optional_auth
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -196,8 +197,17 @@ async def _load_plan_link(
     return claims, workflow
 
 
+def _link_actor(request: Request, auth: AuthContext | None) -> Actor:
+    """Who decides through a link, for the audit trail: the signed-in person if any."""
+    return Actor.email_link(
+        request.headers.get("user-agent"),
+        user_id=auth.user_id if auth else None,
+        email=auth.email if auth else None,
+    )
+
+
 async def _approve_plan(
-    request: Request, claims: tokens.PlanClaims, workflow_id: str, decided_by: str | None
+    request: Request, claims: tokens.PlanClaims, workflow_id: str, auth: AuthContext | None
 ) -> None:
     db: Database = request.app.state.db
     async with db.write() as session:
@@ -206,8 +216,7 @@ async def _approve_plan(
             request.app.state.settings,
             workflow_id,
             revision=claims.revision,
-            decided_by=decided_by,
-            via="email_link",
+            actor=_link_actor(request, auth),
             token_id=claims.jti,
         )
 
@@ -255,7 +264,7 @@ async def plan_link_get(
             auth, workflow.team_id
         )
         if decide_now:
-            await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
+            await _approve_plan(request, claims, workflow_id, auth)
             return _redirect(workflow_id)
         # Show what would be decided; say at once if it can no longer be.
         workflow_service.check_plan_decidable(workflow, claims.revision)
@@ -307,7 +316,7 @@ async def plan_link_post(
     """Approve the plan (the confirm page's button, or an API client): 303 to the dashboard."""
     try:
         claims, _workflow = await _load_plan_link(db, settings, workflow_id, token)
-        await _approve_plan(request, claims, workflow_id, auth.user_id if auth else None)
+        await _approve_plan(request, claims, workflow_id, auth)
     except AppError as error:
         return _refused(request, error, workflow_id)
     return _redirect(workflow_id)
@@ -358,7 +367,7 @@ async def _decide_step(
     claims: tokens.StepClaims,
     action: str,
     note: str | None,
-    decided_by: str | None,
+    auth: AuthContext | None,
 ) -> str:
     db: Database = request.app.state.db
     async with db.write() as session:
@@ -370,8 +379,7 @@ async def _decide_step(
             attempt=claims.attempt,
             action=action,
             note=note,
-            decided_by=decided_by,
-            via="email_link",
+            actor=_link_actor(request, auth),
             token_id=claims.jti,
         )
     return decision.run.workflow_id
@@ -422,7 +430,7 @@ async def step_link_get(
             signed_in_admin and (action == "approve" or bool(note and note.strip()))
         )
         if decide_now:
-            await _decide_step(request, claims, action, note, auth.user_id if auth else None)
+            await _decide_step(request, claims, action, note, auth)
             return _redirect(run.workflow_id)
     except AppError as error:
         return _refused(request, error, workflow_id)
@@ -505,7 +513,7 @@ async def step_link_post(
         claims, run, _step = await _load_step_link(db, settings, token, action)
         workflow_id = run.workflow_id
         assert action is not None
-        await _decide_step(request, claims, action, note, auth.user_id if auth else None)
+        await _decide_step(request, claims, action, note, auth)
     except AppError as error:
         return _refused(request, error, workflow_id)
     return _redirect(run.workflow_id)

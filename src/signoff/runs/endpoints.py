@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
 from signoff.errors import ErrorCode, NotFound
@@ -44,12 +45,15 @@ ASSET_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "text/plain", "tex
     summary="Stop a run",
     responses=errors(409),
 )
-async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSummary:
-    """Stop an active run: failed, "Stopped by user"; the step in flight is abandoned."""
+async def stop_run(
+    workflow_id: str, run_id: RunId, auth: Auth, actor: CurrentActor, db: DB, settings: Config
+) -> RunSummary:
+    """Stop an active run: failed, "Stopped by user"; the step in flight is abandoned. Who
+    stopped it shows as `stoppedBy` on the run."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        run = await service.stop_run(session, run.id)
-    return RunSummary.model_validate(run)
+        run = await service.stop_run(session, run.id, actor)
+    return service.run_summary(settings, run)
 
 
 @router.get(
@@ -58,11 +62,14 @@ async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSu
     operation_id="getRun",
     summary="Get a run with its steps and conversation",
 )
-async def get_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunDetail:
-    """The run with its step rows and its conversation."""
+async def get_run(
+    workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
+) -> RunDetail:
+    """The run with its step rows and its conversation; who decided each step (`decidedBy`)
+    and who stopped the run (`stoppedBy`); token counts with their `estimatedCostUsd`."""
     async with db.read() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        return await service.detail(session, run)
+        return await service.detail(session, settings, run)
 
 
 @router.post(
@@ -77,14 +84,15 @@ async def decide(
     run_id: RunId,
     body: DecisionRequest,
     auth: Auth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
 ) -> RunDetail:
     """Approve or request changes on the step the run waits at (the email link's decision)."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await service.decide_signed_in(session, settings, run, body, auth.user_id)
-        return await service.detail(session, decision.run)
+        decision = await service.decide_signed_in(session, settings, run, body, actor)
+        return await service.detail(session, settings, decision.run)
 
 
 @router.post(

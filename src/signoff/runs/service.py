@@ -9,14 +9,20 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.audit import repository as audit_repository
+from signoff.audit.schemas import ActedBy
+from signoff.audit.service import Actor, record
 from signoff.auth.service import AuthContext
+from signoff.budgets import service as budgets
 from signoff.config import Settings
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.schemas import EmailSentResponse
+from signoff.llm.pricing import estimated_cost_usd
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Asset,
     AssetStatus,
+    AuditEvent,
     Conversation,
     LinkDecision,
     Role,
@@ -54,7 +60,8 @@ async def start_run(
     trigger: RunTrigger,
     started_by: str | None,
 ) -> tuple[Run, StepJob]:
-    """Create a run with its step rows and a new conversation; 409 if one is active.
+    """Create a run with its step rows and a new conversation; 409 if one is active, 429 if
+    the team's budget refuses a manual start (``budgets.check_run_start``).
 
     The partial unique index over active runs decides, whichever path started the run.
     """
@@ -65,6 +72,7 @@ async def start_run(
         )
     if not workflow.steps:
         raise Unprocessable("This workflow has no steps.", code=ErrorCode.NO_STEPS)
+    await budgets.check_run_start(session, settings, workflow.team_id, trigger)
     # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
     run_number = await session.scalar(
         update(Workflow)
@@ -86,6 +94,7 @@ async def start_run(
         plan_revision=workflow.plan_revision,
         step_count=len(workflow.steps),
         started_by=started_by,
+        model_name=settings.llm_model.strip(),
     )
     session.add(run)
     try:
@@ -118,16 +127,27 @@ async def end_unfinished_steps(session: AsyncSession, run: Run) -> None:
     )
 
 
-async def stop_run(session: AsyncSession, run_id: int) -> Run:
+async def stop_run(session: AsyncSession, run_id: int, actor: Actor) -> Run:
     """Stop an active run: failed, "Stopped by user". A step in flight is abandoned: its lease
     is cleared, so its late result is refused; open approval links find the run ended."""
     run = await repository.lock_run(session, run_id)
     assert run is not None
     if run.status not in ACTIVE_RUN_STATUSES:
         raise Conflict(f"This run has already ended ({run.status}).", code=ErrorCode.RUN_ENDED)
+    step_number = run.current_step_index + 1
     transition_run(run, RunStatus.FAILED)
     run.failure_reason = STOPPED_BY_USER
     await end_unfinished_steps(session, run)
+    record(
+        session,
+        actor,
+        team_id=run.team_id,
+        action="run.stop",
+        object_type="run",
+        object_id=str(run.id),
+        workflow_id=run.workflow_id,
+        detail=f"Run {run.run_number} stopped at step {step_number} of {run.step_count}.",
+    )
     await session.flush()
     return run
 
@@ -164,8 +184,7 @@ async def decide(
     attempt: int,
     action: str,
     note: str | None,
-    decided_by: str | None,
-    via: str,
+    actor: Actor,
     token_id: str | None = None,
 ) -> Decision:
     """Record a person's decision on a paused step. Of concurrent decisions, one wins.
@@ -186,9 +205,24 @@ async def decide(
             action=action,
             note=note,
             token_id=token_id,
-            decided_by=decided_by,
-            via=via,
+            decided_by=actor.user_id,
+            via=actor.channel.value,
         )
+    )
+    detail = f"Run {run.run_number}, step {step_index + 1}, attempt {attempt}."
+    if action == "reject" and note and note.strip():
+        detail += f" Feedback: {note.strip()}"
+    if token_id is not None:
+        detail += f" Link {token_id}."
+    record(
+        session,
+        actor,
+        team_id=run.team_id,
+        action=f"step.{action}",
+        object_type="step",
+        object_id=f"{run.id}:{step_index}",
+        workflow_id=run.workflow_id,
+        detail=detail,
     )
     transition_run(run, RunStatus.APPROVED)
     job: StepJob | None
@@ -241,7 +275,7 @@ async def get_visible(
 
 
 async def decide_signed_in(
-    session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, user_id: str
+    session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, actor: Actor
 ) -> Decision:
     """A signed-in admin's decision (API or dashboard) on the step the run waits at now."""
     step = await repository.get_step(session, run.id, run.current_step_index)
@@ -253,19 +287,55 @@ async def decide_signed_in(
         attempt=step.attempt if step else 0,
         action=body.action,
         note=body.note,
-        decided_by=user_id,
-        via="dashboard",
+        actor=actor,
     )
 
 
-async def detail(session: AsyncSession, run: Run) -> RunDetail:
-    """The run with its step rows and its conversation, as the API shows it."""
+def run_summary(settings: Settings, run: Run) -> RunSummary:
+    """A run as lists show it, with what its tokens cost (None when the model's price is not
+    known)."""
+    return RunSummary.model_validate(run).model_copy(
+        update={
+            "estimated_cost_usd": estimated_cost_usd(
+                settings, run.model_name, run.input_tokens, run.output_tokens
+            )
+        }
+    )
+
+
+def _acted_by(event: AuditEvent | None) -> ActedBy | None:
+    if event is None:
+        return None
+    return ActedBy(
+        actor=event.actor,
+        user_id=event.actor_user_id,
+        channel=event.channel,
+        action=event.action,
+        at=event.at,
+    )
+
+
+async def detail(session: AsyncSession, settings: Settings, run: Run) -> RunDetail:
+    """The run with its step rows and its conversation, as the API shows it; who decided each
+    step and who stopped the run come from the audit trail."""
     steps = await repository.list_steps(session, run.id)
     rows = await conversation.load_rows(session, run.conversation_id)
+    decided, stopped = await audit_repository.run_events(session, run.team_id, run.id)
     return RunDetail(
-        **RunSummary.model_validate(run).model_dump(),
+        **run_summary(settings, run).model_dump(),
         workflow_id=run.workflow_id,
-        steps=[RunStepOut.model_validate(step) for step in steps],
+        stopped_by=_acted_by(stopped),
+        steps=[
+            RunStepOut.model_validate(step).model_copy(
+                update={
+                    "estimated_cost_usd": estimated_cost_usd(
+                        settings, run.model_name, step.input_tokens, step.output_tokens
+                    ),
+                    "decided_by": _acted_by(decided.get(step.step_index)),
+                }
+            )
+            for step in steps
+        ],
         messages=conversation.public_messages(rows),
     )
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic_ai import RunContext
 
+from signoff.audit.service import Actor
 from signoff.memory import repository, service
 from signoff.models.memory import CORE_KEY
 from signoff.tools.base import ToolContext, ToolResult
@@ -37,8 +38,9 @@ async def memory(
                 "nothing was saved."
             )
         async with deps.db.write() as session:
+            # Audited as the run's own change: no person decided it.
             await service.put(
-                session, deps.team_id, key[:100], value.strip()[:MAX_NOTE], updated_by=None
+                session, deps.team_id, key[:100], value.strip()[:MAX_NOTE], Actor.run(deps.run_id)
             )
         return ToolResult(text=f"Saved the note '{key[:100]}'.", data={"key": key[:100]})
     async with deps.db.read() as session:
