@@ -36,6 +36,7 @@ from signoff.kit.cron import (
     normalise_schedule,
     timezone_names,
 )
+from signoff.llm.pricing import estimated_cost_usd
 from signoff.models import ACTIVE_RUN_STATUSES, Role, RunStatus, RunTrigger, WorkflowStatus
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -323,6 +324,12 @@ async def _workflow_page(
             "steps": workflow.steps,
             "tools": TOOLS,
             "runs": runs,
+            "costs": {
+                run.id: estimated_cost_usd(
+                    request.app.state.settings, run.model_name, run.input_tokens, run.output_tokens
+                )
+                for run in runs
+            },
             "runs_paged": runs_before is not None,
             "older_runs": older,
             "active_run": active,

@@ -54,3 +54,18 @@ def when(moment: datetime | None, timezone: str | None = None) -> str:
 def words(status: str) -> str:
     """A status as people say it: ``awaiting_approval`` → ``awaiting approval``."""
     return str(status).replace("_", " ")
+
+
+def usd(cost: float | None) -> str:
+    """An estimated cost: "≈ $0.0123" (cents and below shown to a hundredth of a cent);
+    empty when the model's price is not known."""
+    if cost is None:
+        return ""
+    return f"≈ ${cost:,.2f}" if cost >= 1 else f"≈ ${cost:.4f}"
+
+
+def channel(value: str) -> str:
+    """How a decision reached Signoff, in words."""
+    return {"email_link": "email link", "api": "the API", "dashboard": "the dashboard"}.get(
+        value, value
+    )

@@ -40,6 +40,8 @@ templates.env.filters.update(
     duration=formatting.duration,
     when=formatting.when,
     words=formatting.words,
+    usd=formatting.usd,
+    channel=formatting.channel,
 )
 
 # Headings of the page that answers a refused dashboard action, by status.
