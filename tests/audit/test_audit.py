@@ -407,6 +407,10 @@ async def test_paging_is_stable_and_filters_narrow(
         "/api/audit", params={"since": "2025-01-01T00:00:00"}, headers=owner.headers
     )
     assert naive.status_code == 422
+    beyond = await client.get(
+        "/api/audit", params={"until": "0001-01-01T00:00:00+05:00"}, headers=owner.headers
+    )
+    assert beyond.status_code == 422
 
 
 async def test_members_are_refused_and_other_teams_events_are_invisible(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -48,6 +48,24 @@ def decode_cursor(cursor: str) -> int:
     return int(number)
 
 
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """A filter time in UTC; one without a time zone (ambiguous) or beyond the calendar once
+    moved to UTC is a 422."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise Unprocessable(
+            f"Give {name} with a time zone (e.g. 2025-01-31T09:00:00Z).",
+            details=[{"field": name, "message": "time zone missing"}],
+        )
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Unprocessable(
+            f"{name} is out of range.", details=[{"field": name, "message": "out of range"}]
+        ) from None
+
+
 @router.get("", operation_id="listAuditEvents", summary="List the team's audit trail")
 async def list_audit_events(
     auth: Auth,
@@ -78,20 +96,14 @@ async def list_audit_events(
     page; they appear at the top of a fresh first page.
     """
     auth.require_role(auth.current_team_id, Role.ADMIN)
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise Unprocessable(
-                f"Give {name} with a time zone (e.g. 2025-01-31T09:00:00Z).",
-                details=[{"field": name, "message": "time zone missing"}],
-            )
     where = AuditFilter(
         object_type=object_type,
         object_id=object_id,
         workflow_id=workflow_id,
         actor=actor,
         action=action,
-        since=since,
-        until=until,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
     )
     before = None if cursor is None else decode_cursor(cursor)
     async with db.read() as session:
