@@ -16,7 +16,7 @@ machines serve the team, and each off when its setting is 0:
 
 A refusal is :class:`BudgetExceeded` (429, ``budget_exceeded``) with ``Retry-After``: the
 seconds until the window frees a slot (the oldest counted event leaves the hour), or until
-the next UTC midnight for tokens. The checks take the team's row lock first, so on PostgreSQL
+the next UTC midnight for tokens. The checks lock the team's row first, so on PostgreSQL
 two concurrent requests cannot both take the last slot (SQLite's writes are serial anyway).
 """
 
@@ -62,7 +62,10 @@ def _in_words(seconds: int) -> str:
 
 
 async def _lock_team(session: AsyncSession, team_id: str) -> None:
-    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update())
+    """Serialise the team's budget checks (PostgreSQL). ``FOR NO KEY UPDATE``, not ``FOR
+    UPDATE``: every insert that references the team (a run, an asset, an outbox row) takes a key
+    share lock on its row, which ``FOR UPDATE`` would conflict with, and deadlock with."""
+    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
 
 
 async def tokens_used_today(session: AsyncSession, team_id: str, now: datetime) -> int:
