@@ -438,6 +438,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/assets"): Rule(M, static("/api/assets"), current_team=True),
     ("GET", "/api/assets/{asset_id}/content"): Rule(M, static("/api/assets/{asset}/content")),
     # team memory: members read, admins write
+    ("GET", "/api/audit"): Rule(A, static("/api/audit"), current_team=True),
     ("GET", "/api/memory"): Rule(M, static("/api/memory"), current_team=True),
     ("GET", "/api/memory/{key}"): Rule(M, static("/api/memory/core"), current_team=True),
     ("PUT", "/api/memory/{key}"): Rule(

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import signoff
 from signoff.apidoc.document import install_openapi
 from signoff.apidoc.pages import install_docs
+from signoff.audit.endpoints import router as audit_router
 from signoff.auth.endpoints import router as auth_router
 from signoff.config import Settings
 from signoff.dashboard.account_links import router as teams_pages_router
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         memory_router,
         teams_router,
         teams_account_router,
+        audit_router,
         teams_pages_router,
         dashboard_router,
         dashboard_account_router,

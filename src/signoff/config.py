@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     # trafilatura costs about 3 s of CPU per MB of HTML: 2 MB is plenty for an article.
     fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
+    # Per-team budgets on what costs money (README, Budgets); 0 turns one off. Counted from the
+    # database, so they hold across processes and machines.
+    team_plans_per_hour: int = Field(default=20, ge=0)
+    team_runs_per_hour: int = Field(default=60, ge=0)
+    team_tokens_per_day: int = Field(default=2_000_000, ge=0)
+    # USD per million input and output tokens, by model name, over the built-in table
+    # (signoff.llm.pricing): {"my-model": [0.5, 1.5]}.
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
     session_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Failed sign-ins (auth/throttle.py, docs/security.md). One address from one client: free

@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     ALREADY_VERIFIED = "already_verified"
     ARCHIVED = "archived"
     ASSET_NOT_FOUND = "asset_not_found"
+    BUDGET_EXCEEDED = "budget_exceeded"  # 429: a team budget (plans, runs, tokens) is used up
     CROSS_SITE_FORM = "cross_site_form"
     CSRF_FAILED = "csrf_failed"
     EDIT_NOT_ALLOWED = "edit_not_allowed"
@@ -143,8 +144,12 @@ class TooManyRequests(AppError):
     status = 429
     code = ErrorCode.TOO_MANY_REQUESTS
 
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+    def __init__(
+        self, message: str, *, retry_after_seconds: int, code: ErrorCode | None = None
+    ) -> None:
+        super().__init__(
+            message, code=code, headers={"Retry-After": str(max(1, retry_after_seconds))}
+        )
         self.retry_after_seconds = retry_after_seconds
 
 

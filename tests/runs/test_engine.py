@@ -32,7 +32,7 @@ from signoff.runs import conversation, service
 from signoff.runs.executor import StepExecutor
 from signoff.runs.states import RUN_TRANSITIONS, IllegalTransition, transition_run
 from tests.support.db import count
-from tests.support.engine import RecordingQueue, ScriptedModel, active_workflow_run
+from tests.support.engine import PERSON, RecordingQueue, ScriptedModel, active_workflow_run
 
 pytestmark = pytest.mark.postgres
 
@@ -174,7 +174,7 @@ async def test_a_stopped_runs_late_result_is_dropped(
     in_flight = asyncio.create_task(engine.execute(job))
     await script.entered.wait()
     async with database.write() as session:
-        await service.stop_run(session, run_id)
+        await service.stop_run(session, run_id, PERSON)
     gate.set()
     await in_flight
     run, steps = await load(database, run_id)
@@ -197,7 +197,7 @@ async def test_losing_the_lease_cancels_the_model_call(
     in_flight = asyncio.create_task(engine.execute(job))
     await script.entered.wait()
     async with database.write() as session:
-        await service.stop_run(session, run_id)
+        await service.stop_run(session, run_id, PERSON)
     await asyncio.wait_for(in_flight, timeout=5)
 
 
@@ -376,8 +376,7 @@ async def test_approve_keeps_the_output_without_a_model_call(
             attempt=1,
             action="approve",
             note=None,
-            decided_by=None,
-            via="dashboard",
+            actor=PERSON,
         )
     assert decision.job is None
     run, [step] = await load(database, run_id)
@@ -407,8 +406,7 @@ async def test_reject_reruns_the_step_with_the_feedback(
             attempt=1,
             action="reject",
             note="Mention the webinar",
-            decided_by=None,
-            via="dashboard",
+            actor=PERSON,
         )
     assert decision.job == StepJob(run_id, 0, 2)
     await engine.execute(StepJob(run_id, 0, 1))  # the old attempt's job: nothing
@@ -562,7 +560,7 @@ async def test_a_stop_during_a_chained_step_runs_nothing_after_it(
     in_flight = asyncio.create_task(engine.execute(job))
     await asyncio.wait_for(script.held.wait(), timeout=5)
     async with database.write() as session:
-        await service.stop_run(session, run_id)
+        await service.stop_run(session, run_id, PERSON)
     gate.set()
     await in_flight
     run, steps = await load(database, run_id)
@@ -634,7 +632,7 @@ async def test_one_active_run_per_workflow_is_a_database_constraint(
     with pytest.raises(IntegrityError):
         await _insert_second_active_run(database, run_id)
     async with database.write() as session:
-        await service.stop_run(session, run_id)
+        await service.stop_run(session, run_id, PERSON)
     await _insert_second_active_run(database, run_id)  # no active run left: allowed
 
 

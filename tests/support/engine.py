@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from signoff.audit.service import Actor, Channel
 from signoff.auth import service as auth_service
 from signoff.config import Settings
 from signoff.db import Database
@@ -18,6 +19,9 @@ from signoff.models import RunTrigger, Workflow, WorkflowStatus, WorkflowStep
 from signoff.queue.jobs import StepJob
 from signoff.runs import service as run_service
 from signoff.runtime import OFFLINE_HANDLERS as HANDLERS
+
+# Who decides or stops in engine tests that call the services directly.
+PERSON = Actor(channel=Channel.API, label="tester@example.com")
 
 
 @dataclass

@@ -30,7 +30,7 @@ from signoff.db import Database
 from signoff.models import MailStatus, OutboxMail
 from tests.support.ports import free_port
 from tests.support.postgres import libpq
-from tests.support.settings import BASE_URL, FAST_PASSWORDS, TOKEN_SECRET
+from tests.support.settings import BASE_URL, FAST_PASSWORDS, ROOMY_BUDGETS, TOKEN_SECRET
 from tests.support.smtp import FakeSmtpServer
 from tests.support.waiting import wait_until, wait_until_sync
 
@@ -56,6 +56,7 @@ def signoff_env(*, defaults: bool = True, **settings: object) -> dict[str, str]:
         "token_secret": TOKEN_SECRET,  # an in-process API verifies the links workers sign
         "mail_poll_seconds": 0.2,
         **FAST_PASSWORDS,
+        **ROOMY_BUDGETS,
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIGNOFF_")}
     for name, value in ((base if defaults else {}) | settings).items():

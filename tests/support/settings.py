@@ -14,6 +14,9 @@ TOKEN_SECRET = "test-secret-" + "x" * 40
 BASE_URL = "http://testserver"
 # Cheap password hashes keep hundreds of signups fast; production keeps the real cost.
 FAST_PASSWORDS: dict[str, Any] = {"password_time_cost": 1, "password_memory_kib": 64}
+# One test team drafts and runs more in a minute than a real team in an hour: the budgets stay
+# on (their checks run in every test) but far out of the way; tests/budgets sets its own.
+ROOMY_BUDGETS: dict[str, Any] = {"team_plans_per_hour": 10_000, "team_runs_per_hour": 10_000}
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -25,6 +28,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "base_url": BASE_URL,
         "token_secret": TOKEN_SECRET,
         **FAST_PASSWORDS,
+        **ROOMY_BUDGETS,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

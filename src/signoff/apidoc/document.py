@@ -67,6 +67,11 @@ TAGS: list[dict[str, str]] = [
         "name": "teams",
         "description": "Members, roles and invitations of a team named in the path.",
     },
+    {
+        "name": "audit",
+        "description": "Who decided or changed what, when, through which channel (owners "
+        "and admins).",
+    },
 ]
 
 DESCRIPTION = f"""\

@@ -147,7 +147,9 @@ async def accept_invitation(
             invitation = await service.open_invitation(session, token)
             user = await session.get(User, visitor[1].id)
             assert user is not None  # users are never deleted
-            team = await service.accept(session, invitation, user)
+            team = await service.accept(
+                session, invitation, user, user_agent=request.headers.get("user-agent")
+            )
     except AppError as error:
         return _refused(request, error, "This invitation can't be accepted")
     return _joined(request, team)
@@ -170,7 +172,12 @@ async def signup_and_accept(
             )
         async with db.write() as session:
             user, team = await service.accept_with_signup(
-                session, settings, token, password=password, name=name
+                session,
+                settings,
+                token,
+                password=password,
+                name=name,
+                user_agent=request.headers.get("user-agent"),
             )
             session_token = await auth_service.create_session(session, settings, user)
     except AppError as error:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth import service as auth_service
 from signoff.auth import throttle
 from signoff.auth.csrf import verify_same_origin
@@ -48,6 +49,7 @@ from signoff.kit.cron import (
     timezone_names,
 )
 from signoff.kit.storable import MAX_DB_INT
+from signoff.llm.pricing import estimated_cost_usd
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Role,
@@ -365,6 +367,12 @@ async def _workflow_page(
             "steps": workflow.steps,
             "tools": TOOLS,
             "runs": runs,
+            "costs": {
+                run.id: estimated_cost_usd(
+                    request.app.state.settings, run.model_name, run.input_tokens, run.output_tokens
+                )
+                for run in runs
+            },
             "runs_paged": runs_before is not None,
             "older_runs": older,
             "active_run": active,
@@ -423,15 +431,14 @@ async def workflow_events(workflow_id: str, request: Request, auth: PageAuth, db
 async def activate(
     workflow_id: str,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await workflow_service.approve_signed_in(
-            session, settings, workflow, auth.user_id
-        )
+        activation = await workflow_service.approve_signed_in(session, settings, workflow, actor)
     notice = workflow_service.plan_approved_notice(activation)
     target = _safe_next(next) if next else _workflow_url(workflow_id)
     return flash(_see(target), settings, notice)
@@ -452,6 +459,7 @@ async def archive(
     workflow_id: str,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     confirmed: Annotated[str, Form()] = "",
@@ -468,7 +476,7 @@ async def archive(
         )
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await workflow_service.archive(session, workflow)
+        await workflow_service.archive(session, workflow, actor)
     notice = "Archived: this workflow no longer runs, by hand or on schedule."
     return flash(_see(_workflow_url(workflow_id)), settings, notice)
 
@@ -486,6 +494,7 @@ async def change_schedule(
     workflow_id: str,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     schedule: Annotated[str, Form()] = "",
@@ -507,7 +516,7 @@ async def change_schedule(
         )
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await workflow_service.change_schedule(session, workflow, change)
+        await workflow_service.change_schedule(session, workflow, change, actor)
     notice = (
         f"Schedule saved: {describe(workflow.schedule)} ({workflow.timezone})."
         if workflow.schedule
@@ -544,7 +553,12 @@ async def plan_page(workflow_id: str, request: Request, auth: PageAuth, db: DB) 
 
 @router.post("/workflows/{workflow_id}/plan")
 async def plan_submit(
-    workflow_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+    workflow_id: str,
+    request: Request,
+    auth: PageAuth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
@@ -555,7 +569,7 @@ async def plan_submit(
     try:
         async with db.write() as session:
             edited = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-            await workflow_service.edit_steps(session, settings, edited, edit)
+            await workflow_service.edit_steps(session, settings, edited, edit, actor)
     except Unprocessable as error:
         found = [str(item["message"]) for item in error.details or []] or [error.message]
         return _plan_page(request, workflow, rows, found, 422)
@@ -571,12 +585,12 @@ async def plan_submit(
 
 @router.get("/workflows/{workflow_id}/runs/{run_id}")
 async def run_page(
-    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB
+    workflow_id: str, run_id: int, request: Request, auth: PageAuth, db: DB, settings: Config
 ) -> Response:
     async with db.read() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
         run = await run_service.get_visible(session, auth, workflow.id, run_id, Role.MEMBER)
-        detail = await run_service.detail(session, run)
+        detail = await run_service.detail(session, settings, run)
         version = _live_version(
             request, await workflow_repository.workflow_progress(session, workflow.id)
         )
@@ -611,6 +625,7 @@ async def decide(
     workflow_id: str,
     run_id: int,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     action: Annotated[str, Form()] = "",
@@ -636,7 +651,7 @@ async def decide(
         raise Unprocessable("; ".join(_field_errors(error).values())) from None
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await run_service.decide_signed_in(session, settings, run, body, auth.user_id)
+        decision = await run_service.decide_signed_in(session, settings, run, body, actor)
         workflow = await workflow_service.get_visible(session, auth, workflow_id)
         notice = await run_service.decision_notice(session, decision, workflow.title)
     target = _safe_next(next) if next else _run_url(workflow_id, run_id)
@@ -649,6 +664,7 @@ async def stop(
     run_id: int,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     confirmed: Annotated[str, Form()] = "",
@@ -665,7 +681,7 @@ async def stop(
         )
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        await run_service.stop_run(session, run.id)
+        await run_service.stop_run(session, run.id, actor)
     return flash(_see(_run_url(workflow_id, run_id)), settings, "Run stopped.")
 
 
@@ -713,7 +729,7 @@ async def rerun(
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         workflow = await run_service.workflow_of(session, run)
         new_run, _ = await run_service.rerun(
-            session, workflow, run, from_step_index, started_by=auth.user_id
+            session, settings, workflow, run, from_step_index, started_by=auth.user_id
         )
     return flash(_see(_run_url(workflow_id, new_run.id)), settings, _rerun_notice(run, new_run))
 
@@ -725,7 +741,9 @@ async def retry(
     async with db.write() as session:
         run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         workflow = await run_service.workflow_of(session, run)
-        new_run, _ = await run_service.retry(session, workflow, run, started_by=auth.user_id)
+        new_run, _ = await run_service.retry(
+            session, settings, workflow, run, started_by=auth.user_id
+        )
     return flash(_see(_run_url(workflow_id, new_run.id)), settings, _rerun_notice(run, new_run))
 
 

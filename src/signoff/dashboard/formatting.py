@@ -90,3 +90,18 @@ def diff(before: str | None, after: str | None) -> list[tuple[str, str]]:
         if b2 > b1:
             pieces.append(("added", "".join(new[b1:b2])))
     return pieces
+
+
+def usd(cost: float | None) -> str:
+    """An estimated cost: "≈ $0.0123" (cents and below shown to a hundredth of a cent);
+    empty when the model's price is not known."""
+    if cost is None:
+        return ""
+    return f"≈ ${cost:,.2f}" if cost >= 1 else f"≈ ${cost:.4f}"
+
+
+def channel(value: str) -> str:
+    """How a decision reached Signoff, in words."""
+    return {"email_link": "email link", "api": "the API", "dashboard": "the dashboard"}.get(
+        value, value
+    )

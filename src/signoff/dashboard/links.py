@@ -20,6 +20,7 @@ from pydantic import Field, RootModel
 
 from signoff.approvals import tokens
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
+from signoff.audit.service import Actor
 from signoff.auth.dependencies import optional_auth, verify_session_csrf
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -231,9 +232,16 @@ async def _load_plan_link(
     return claims, workflow
 
 
-def _decider(claims: tokens.PlanClaims | tokens.StepClaims, auth: AuthContext | None) -> str | None:
-    """Who decides through a link: the signed-in person, else the member it was emailed to."""
-    return auth.user_id if auth else claims.recipient_id
+def _link_actor(
+    request: Request, claims: tokens.PlanClaims | tokens.StepClaims, auth: AuthContext | None
+) -> Actor:
+    """Who decides through a link, for the audit trail: the signed-in person, else the member
+    the link was emailed to (its ``recipientId``)."""
+    return Actor.email_link(
+        request.headers.get("user-agent"),
+        user_id=auth.user_id if auth else claims.recipient_id,
+        email=auth.email if auth else None,
+    )
 
 
 async def _approve_plan(
@@ -248,8 +256,7 @@ async def _approve_plan(
             request.app.state.settings,
             workflow_id,
             revision=claims.revision,
-            decided_by=_decider(claims, auth),
-            via="email_link",
+            actor=_link_actor(request, claims, auth),
             token_id=claims.jti,
         )
     return _redirect(request, workflow_id, workflow_service.plan_approved_notice(activation))
@@ -415,8 +422,7 @@ async def _decide_step(
             attempt=claims.attempt,
             action=action,
             note=note,
-            decided_by=_decider(claims, auth),
-            via="email_link",
+            actor=_link_actor(request, claims, auth),
             token_id=claims.jti,
         )
         workflow = await session.get(Workflow, decision.run.workflow_id)

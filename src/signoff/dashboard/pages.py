@@ -51,6 +51,8 @@ templates.env.filters.update(
     local_time=formatting.local_time,
     words=formatting.words,
     diff=formatting.diff,
+    usd=formatting.usd,
+    channel=formatting.channel,
 )
 
 # Headings of the page that answers a refused dashboard action, by status.

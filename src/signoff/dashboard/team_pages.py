@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import TEAM_COOKIE, set_browser_cookie
 from signoff.auth.service import AuthContext
@@ -160,6 +161,7 @@ async def team_page(request: Request, auth: PageAuth, db: DB) -> Response:
 async def invite(
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     email: Annotated[str, Form()] = "",
@@ -179,7 +181,13 @@ async def invite(
             raise Unprocessable(message) from None
         async with db.write() as session:
             await team_service.invite(
-                session, settings, auth, auth.current_team_id, email=body.email, role=body.role
+                session,
+                settings,
+                auth,
+                actor,
+                auth.current_team_id,
+                email=body.email,
+                role=body.role,
             )
     except AppError as error:
         return await _team_page(request, db, auth, error=error, invite_form=form)
@@ -188,7 +196,12 @@ async def invite(
 
 @router.post("/team/invitations/{invitation_id}/revoke")
 async def revoke_invitation(
-    invitation_id: str, request: Request, auth: PageAuth, db: DB, settings: Config
+    invitation_id: str,
+    request: Request,
+    auth: PageAuth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
 ) -> Response:
     return await _change_team(
         request,
@@ -196,7 +209,9 @@ async def revoke_invitation(
         auth,
         settings,
         "revoked",
-        lambda session: team_service.revoke(session, auth, auth.current_team_id, invitation_id),
+        lambda session: team_service.revoke(
+            session, auth, actor, auth.current_team_id, invitation_id
+        ),
     )
 
 
@@ -205,6 +220,7 @@ async def change_role(
     user_id: str,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     role: Annotated[str, Form()] = "",
@@ -220,7 +236,7 @@ async def change_role(
         settings,
         "role",
         lambda session: team_service.change_role(
-            session, auth, auth.current_team_id, user_id, Role(role)
+            session, auth, actor, auth.current_team_id, user_id, Role(role)
         ),
     )
 
@@ -230,6 +246,7 @@ async def remove_member(
     user_id: str,
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     confirmed: Annotated[str, Form()] = "",
@@ -253,7 +270,9 @@ async def remove_member(
         auth,
         settings,
         "removed",
-        lambda session: team_service.remove_member(session, auth, auth.current_team_id, user_id),
+        lambda session: team_service.remove_member(
+            session, auth, actor, auth.current_team_id, user_id
+        ),
     )
 
 
@@ -271,10 +290,12 @@ async def switch_team(
 
 
 @router.post("/team/leave")
-async def leave_team(request: Request, auth: PageAuth, db: DB, settings: Config) -> Response:
+async def leave_team(
+    request: Request, auth: PageAuth, actor: CurrentActor, db: DB, settings: Config
+) -> Response:
     try:
         async with db.write() as session:
-            await team_service.leave(session, auth, auth.current_team_id)
+            await team_service.leave(session, auth, actor, auth.current_team_id)
     except AppError as error:
         return await _team_page(request, db, auth, error=error)
     if len(auth.teams) > 1:
@@ -334,6 +355,7 @@ async def memory_page(request: Request, auth: PageAuth, db: DB) -> Response:
 async def save_core(
     request: Request,
     auth: PageAuth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
     value: Annotated[str, Form()] = "",
@@ -350,11 +372,11 @@ async def save_core(
             )
         async with db.write() as session:
             if value.strip():
-                await memory_service.put(session, team_id, CORE_KEY, value, updated_by=auth.user_id)
+                await memory_service.put(session, team_id, CORE_KEY, value, actor)
                 done = "saved"
             else:
                 if await memory_repository.get(session, team_id, CORE_KEY) is not None:
-                    await memory_service.delete(session, team_id, CORE_KEY)
+                    await memory_service.delete(session, team_id, CORE_KEY, actor)
                 done = "cleared"
     except AppError as error:
         return await _memory_page(request, db, auth, error=error, draft=value)

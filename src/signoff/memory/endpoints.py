@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB
 from signoff.memory import repository, service
@@ -40,13 +41,13 @@ async def get_memory(key: Key, auth: Auth, db: DB) -> MemoryEntryOut:
 
 
 @router.put("/{key}", operation_id="putMemory", summary="Write a memory entry")
-async def put_memory(key: Key, body: MemoryWrite, auth: Auth, db: DB) -> MemoryEntryOut:
+async def put_memory(
+    key: Key, body: MemoryWrite, auth: Auth, actor: CurrentActor, db: DB
+) -> MemoryEntryOut:
     """Create or replace an entry (admins and owners)."""
     auth.require_role(auth.current_team_id, Role.ADMIN)
     async with db.write() as session:
-        entry = await service.put(
-            session, auth.current_team_id, key, body.value, updated_by=auth.user_id
-        )
+        entry = await service.put(session, auth.current_team_id, key, body.value, actor)
     return MemoryEntryOut.model_validate(entry)
 
 
@@ -56,9 +57,9 @@ async def put_memory(key: Key, body: MemoryWrite, auth: Auth, db: DB) -> MemoryE
     operation_id="deleteMemory",
     summary="Delete a memory entry",
 )
-async def delete_memory(key: Key, auth: Auth, db: DB) -> Response:
+async def delete_memory(key: Key, auth: Auth, actor: CurrentActor, db: DB) -> Response:
     """Delete an entry (admins and owners; 404 `memory_not_found`)."""
     auth.require_role(auth.current_team_id, Role.ADMIN)
     async with db.write() as session:
-        await service.delete(session, auth.current_team_id, key)
+        await service.delete(session, auth.current_team_id, key, actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

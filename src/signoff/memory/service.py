@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.audit.service import Actor, record
 from signoff.errors import ErrorCode, NotFound
 from signoff.kit.clock import utc_now
 from signoff.memory import repository
@@ -19,23 +20,42 @@ async def get(session: AsyncSession, team_id: str, key: str) -> MemoryEntry:
     return entry
 
 
+def _record(
+    session: AsyncSession, actor: Actor, team_id: str, action: str, key: str, detail: str
+) -> None:
+    record(
+        session,
+        actor,
+        team_id=team_id,
+        action=action,
+        object_type="memory",
+        object_id=key,
+        detail=detail,
+    )
+
+
 async def put(
-    session: AsyncSession, team_id: str, key: str, value: str, *, updated_by: str | None
+    session: AsyncSession, team_id: str, key: str, value: str, actor: Actor
 ) -> MemoryEntry:
-    """Create or replace an entry; 422 for a key that breaks the key rules."""
+    """Create or replace an entry; the audit trail records which, and who (a person, or the
+    run whose memory tool saved a note)."""
     key = check_key(key)
     entry = await repository.get(session, team_id, key)
     if entry is None:
-        entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=updated_by)
+        entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=actor.user_id)
         session.add(entry)
+        action = "memory.create"
     else:
         entry.value = value
-        entry.updated_by = updated_by
+        entry.updated_by = actor.user_id
         entry.updated_at = utc_now()
+        action = "memory.update"
     await session.flush()
+    _record(session, actor, team_id, action, key, f"'{key}': {len(value):,} characters.")
     return entry
 
 
-async def delete(session: AsyncSession, team_id: str, key: str) -> None:
+async def delete(session: AsyncSession, team_id: str, key: str, actor: Actor) -> None:
     await session.delete(await get(session, team_id, key))
     await session.flush()
+    _record(session, actor, team_id, "memory.delete", key, f"'{key}' deleted.")

@@ -1,7 +1,9 @@
 """ORM tables only, one module per aggregate. Importing this package registers every table."""
 
+from signoff.models.audit import AuditEvent
 from signoff.models.auth import AuthSession, LoginThrottle, Membership, Role, Team, User
 from signoff.models.base import Base
+from signoff.models.budgets import PlanDraft
 from signoff.models.mail import MailStatus, OutboxMail
 from signoff.models.memory import CORE_KEY, MemoryEntry
 from signoff.models.runs import (
@@ -25,6 +27,7 @@ __all__ = [
     "CORE_KEY",
     "Asset",
     "AssetStatus",
+    "AuditEvent",
     "AuthSession",
     "Base",
     "Conversation",
@@ -38,6 +41,7 @@ __all__ = [
     "Membership",
     "MemoryEntry",
     "OutboxMail",
+    "PlanDraft",
     "Role",
     "Run",
     "RunStatus",

@@ -120,6 +120,8 @@ class Run(Base):
     input_tokens: Mapped[int] = mapped_column(default=0)
     output_tokens: Mapped[int] = mapped_column(default=0)
     model_requests: Mapped[int] = mapped_column(default=0)
+    # The model the run was started with (SIGNOFF_LLM_MODEL then): what its tokens cost.
+    model_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
 
 class RunStep(Base):

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
 from signoff.errors import ErrorCode, NotFound
@@ -130,10 +131,10 @@ async def list_team_runs(
     tags=RUNS,
     operation_id="rerunRun",
     summary="Rerun an ended run from a step",
-    responses=errors(409),
+    responses=errors(409, 429),
 )
 async def rerun(
-    workflow_id: str, run_id: RunId, body: RerunRequest, auth: Auth, db: DB
+    workflow_id: str, run_id: RunId, body: RerunRequest, auth: Auth, db: DB, settings: Config
 ) -> RunSummary:
     """A new run that copies this ended run's steps before `fromStepIndex` and its
     conversation up to that step, then runs the rest. 409 `run_active` while a run of the
@@ -142,9 +143,9 @@ async def rerun(
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         workflow = await service.workflow_of(session, run)
         new_run, _ = await service.rerun(
-            session, workflow, run, body.from_step_index, started_by=auth.user_id
+            session, settings, workflow, run, body.from_step_index, started_by=auth.user_id
         )
-    return RunSummary.model_validate(new_run)
+    return service.run_summary(settings, new_run)
 
 
 @router.post(
@@ -153,17 +154,19 @@ async def rerun(
     tags=RUNS,
     operation_id="retryRun",
     summary="Retry a failed run from the step it failed at",
-    responses=errors(409),
+    responses=errors(409, 429),
 )
-async def retry(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSummary:
+async def retry(
+    workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
+) -> RunSummary:
     """A new run that copies the failed (or stopped) run up to the step it ended at and runs
     on from there. 409 `nothing_to_retry` for a completed run, `run_active` while a run of the
     workflow is active."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         workflow = await service.workflow_of(session, run)
-        new_run, _ = await service.retry(session, workflow, run, started_by=auth.user_id)
-    return RunSummary.model_validate(new_run)
+        new_run, _ = await service.retry(session, settings, workflow, run, started_by=auth.user_id)
+    return service.run_summary(settings, new_run)
 
 
 @router.post(
@@ -173,12 +176,15 @@ async def retry(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSumma
     summary="Stop a run",
     responses=errors(409),
 )
-async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSummary:
-    """Stop an active run: failed, "Stopped by user"; the step in flight is abandoned."""
+async def stop_run(
+    workflow_id: str, run_id: RunId, auth: Auth, actor: CurrentActor, db: DB, settings: Config
+) -> RunSummary:
+    """Stop an active run: failed, "Stopped by user"; the step in flight is abandoned. Who
+    stopped it shows as `stoppedBy` on the run."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        run = await service.stop_run(session, run.id)
-    return RunSummary.model_validate(run)
+        run = await service.stop_run(session, run.id, actor)
+    return service.run_summary(settings, run)
 
 
 @router.get(
@@ -187,11 +193,14 @@ async def stop_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunSu
     operation_id="getRun",
     summary="Get a run with its steps and conversation",
 )
-async def get_run(workflow_id: str, run_id: RunId, auth: Auth, db: DB) -> RunDetail:
-    """The run with its step rows and its conversation."""
+async def get_run(
+    workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
+) -> RunDetail:
+    """The run with its step rows and its conversation; who decided each step (`decidedBy`)
+    and who stopped the run (`stoppedBy`); token counts with their `estimatedCostUsd`."""
     async with db.read() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        return await service.detail(session, run)
+        return await service.detail(session, settings, run)
 
 
 @router.post(
@@ -206,14 +215,15 @@ async def decide(
     run_id: RunId,
     body: DecisionRequest,
     auth: Auth,
+    actor: CurrentActor,
     db: DB,
     settings: Config,
 ) -> RunDetail:
     """Approve or request changes on the step the run waits at (the email link's decision)."""
     async with db.write() as session:
         run = await service.get_visible(session, auth, workflow_id, run_id, Role.ADMIN)
-        decision = await service.decide_signed_in(session, settings, run, body, auth.user_id)
-        return await service.detail(session, decision.run)
+        decision = await service.decide_signed_in(session, settings, run, body, actor)
+        return await service.detail(session, settings, decision.run)
 
 
 @router.post(

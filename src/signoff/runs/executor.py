@@ -49,6 +49,7 @@ from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.budgets.service import token_budget_problem
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.clock import utc_now
@@ -162,7 +163,7 @@ class StepExecutor:
             claim = follow_up.next_claim
 
     async def _execute_and_record(self, claim: Claim) -> FollowUp:
-        outcome = await self._execute(claim)
+        outcome = await self._over_budget(claim) or await self._execute(claim)
         try:
             return await self._record(claim, outcome)
         except Exception as exc:
@@ -273,6 +274,24 @@ class StepExecutor:
         return _claim_for(job, step.claim_token, claimed, planned, history, opening)
 
     # -- phase 2: execute ---------------------------------------------------------------------
+
+    async def _over_budget(self, claim: Claim) -> Outcome | None:
+        """A failure that ends the run, instead of the model call, when the team's token budget
+        for the day is used up (budgets.service). It is recorded like any failure, under the
+        step's lease, so a stop or a takeover meanwhile wins as usual; nothing completed is
+        touched, and a crash before the record lets the lease run out and the check run again.
+        """
+        if self.settings.team_tokens_per_day == 0:
+            return None
+        async with self.db.read() as session:
+            problem = await token_budget_problem(session, self.settings, claim.run.team_id)
+        if problem is None:
+            return None
+        return Outcome(
+            error=f"{problem}. Nothing was sent to the model; start the run again then, or "
+            "ask for a higher budget.",
+            retryable=False,
+        )
 
     async def _execute(self, claim: Claim) -> Outcome:
         work = asyncio.create_task(self._call_model(claim))

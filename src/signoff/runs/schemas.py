@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, RootModel, StringConstraints, field_validator
 
+from signoff.audit.schemas import ActedBy
 from signoff.kit.schemas import ApiInput, ApiModel
 from signoff.kit.storable import MAX_DB_INT
 from signoff.models import AssetStatus, RunStatus, RunTrigger, StepStatus
@@ -27,6 +28,11 @@ class RunSummary(ApiModel):
     input_tokens: int
     output_tokens: int
     model_requests: int
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="What the tokens cost in USD at the model's list price (README, Budgets); "
+        "null when the price of the model is not known.",
+    )
     rerun_of_run_id: int | None = Field(
         default=None,
         description="A rerun or retry: the id of the ended run whose steps before "
@@ -89,6 +95,14 @@ class RunStepOut(ApiModel):
     finished_at: datetime | None
     input_tokens: int
     output_tokens: int
+    estimated_cost_usd: float | None = Field(
+        default=None, description="As the run's, for this step's tokens."
+    )
+    decided_by: ActedBy | None = Field(
+        default=None,
+        description="Who last approved or requested changes on this step (the audit trail); "
+        "null if nobody decided it.",
+    )
 
 
 class MessageOut(ApiModel):
@@ -105,6 +119,11 @@ class MessageOut(ApiModel):
 
 class RunDetail(RunSummary):
     workflow_id: str
+    stopped_by: ActedBy | None = Field(
+        default=None,
+        description="Who stopped the run (its status is then `failed`, its failureReason "
+        '"Stopped by user"); null if nobody did.',
+    )
     steps: list[RunStepOut]
     messages: list[MessageOut]
 

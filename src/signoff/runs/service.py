@@ -15,18 +15,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from signoff.audit import repository as audit_repository
+from signoff.audit.schemas import ActedBy
+from signoff.audit.service import Actor, record
 from signoff.auth.service import AuthContext
+from signoff.budgets import service as budgets
 from signoff.config import Settings
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
 from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
 from signoff.kit.storable import MAX_DB_INT
+from signoff.llm.pricing import estimated_cost_usd
 from signoff.metrics.instruments import APPROVAL_DECISION
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Asset,
     AssetStatus,
+    AuditEvent,
     Conversation,
     LinkDecision,
     Role,
@@ -130,13 +136,15 @@ async def start_run(
     trigger: RunTrigger,
     started_by: str | None,
 ) -> tuple[Run, StepJob]:
-    """Create a run with its step rows and a new conversation; 409 if one is active.
+    """Create a run with its step rows and a new conversation; 409 if one is active, 429 if
+    the team's budget refuses a manual start (``budgets.check_run_start``).
 
     The partial unique index over active runs decides, whichever path started the run.
     """
     _check_runnable(workflow)
     run = await _new_run(
         session,
+        settings,
         workflow,
         trigger=trigger,
         started_by=started_by,
@@ -171,6 +179,7 @@ def _run_active() -> Conflict:
 
 async def _new_run(
     session: AsyncSession,
+    settings: Settings,
     workflow: Workflow,
     *,
     trigger: RunTrigger,
@@ -180,7 +189,9 @@ async def _new_run(
     rerun_of: Run | None = None,
     from_step_index: int = 0,
 ) -> Run:
-    """The run's row, numbered, with a new conversation; 409 if a run is active."""
+    """The run's row, numbered, with a new conversation; 409 if a run is active, 429 if the
+    team's budget refuses a manual start."""
+    await budgets.check_run_start(session, settings, workflow.team_id, trigger)
     # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
     run_number = await session.scalar(
         update(Workflow)
@@ -205,6 +216,7 @@ async def _new_run(
         started_by=started_by,
         rerun_of_run_id=rerun_of.id if rerun_of else None,
         rerun_from_step_index=from_step_index if rerun_of else None,
+        model_name=settings.llm_model.strip(),
     )
     session.add(run)
     try:
@@ -228,7 +240,12 @@ def retry_step_index(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> i
 
 
 async def retry(
-    session: AsyncSession, workflow: Workflow, source: Run, *, started_by: str | None
+    session: AsyncSession,
+    settings: Settings,
+    workflow: Workflow,
+    source: Run,
+    *,
+    started_by: str | None,
 ) -> tuple[Run, StepJob]:
     """Retry a failed (or stopped) run from the step it ended at: a new run (docs/engine.md,
     Reruns and retries). A completed run has nothing to retry (409 ``nothing_to_retry``)."""
@@ -242,6 +259,7 @@ async def retry(
     steps = await repository.list_steps(session, source.id)
     return await rerun(
         session,
+        settings,
         workflow,
         source,
         retry_step_index(source, [step.status for step in steps]),
@@ -266,6 +284,7 @@ def rerunnable_steps(run: Run | RunSummary, statuses: Sequence[StepStatus]) -> i
 
 async def rerun(
     session: AsyncSession,
+    settings: Settings,
     workflow: Workflow,
     source: Run,
     from_step_index: int,
@@ -302,6 +321,7 @@ async def rerun(
     )
     run = await _new_run(
         session,
+        settings,
         workflow,
         trigger=RunTrigger.MANUAL,
         started_by=started_by,
@@ -350,7 +370,7 @@ async def end_unfinished_steps(session: AsyncSession, run: Run) -> None:
     )
 
 
-async def stop_run(session: AsyncSession, run_id: int) -> Run:
+async def stop_run(session: AsyncSession, run_id: int, actor: Actor) -> Run:
     """Stop an active run: failed, "Stopped by user". A step in flight is abandoned: its lease
     is cleared, so its late result is refused; open approval links find the run ended."""
     run = await repository.lock_run(session, run_id)
@@ -358,9 +378,20 @@ async def stop_run(session: AsyncSession, run_id: int) -> Run:
     if run.status not in ACTIVE_RUN_STATUSES:
         raise Conflict(f"This run has already ended ({run.status}).", code=ErrorCode.RUN_ENDED)
     step = await repository.get_step(session, run.id, run.current_step_index)
+    step_number = run.current_step_index + 1
     transition_run(run, RunStatus.FAILED)
     run.failure_reason = STOPPED_BY_USER
     await end_unfinished_steps(session, run)
+    record(
+        session,
+        actor,
+        team_id=run.team_id,
+        action="run.stop",
+        object_type="run",
+        object_id=str(run.id),
+        workflow_id=run.workflow_id,
+        detail=f"Run {run.run_number} stopped at step {step_number} of {run.step_count}.",
+    )
     await session.flush()
     with log_context(
         workflow=run.workflow_id,
@@ -404,8 +435,7 @@ async def decide(
     attempt: int,
     action: str,
     note: str | None,
-    decided_by: str | None,
-    via: str,
+    actor: Actor,
     token_id: str | None = None,
     edited_text: str | None = None,
 ) -> Decision:
@@ -430,13 +460,28 @@ async def decide(
             action=action,
             note=note,
             token_id=token_id,
-            decided_by=decided_by,
-            via=via,
+            decided_by=actor.user_id,
+            via=actor.channel.value,
         )
     )
     # The run has waited since it paused at this step (its last update); measured before the
     # decision moves it on.
     waited = (utc_now() - run.updated_at).total_seconds()
+    detail = f"Run {run.run_number}, step {step_index + 1}, attempt {attempt}."
+    if action == "reject" and note and note.strip():
+        detail += f" Feedback: {note.strip()}"
+    if token_id is not None:
+        detail += f" Link {token_id}."
+    record(
+        session,
+        actor,
+        team_id=run.team_id,
+        action=f"step.{action}",
+        object_type="step",
+        object_id=f"{run.id}:{step_index}",
+        workflow_id=run.workflow_id,
+        detail=detail,
+    )
     transition_run(run, RunStatus.APPROVED)
     job: StepJob | None
     if action == "approve":
@@ -479,7 +524,7 @@ async def decide(
     await session.flush()
     APPROVAL_DECISION.labels(action).observe(max(waited, 0.0))
     with log_context(workflow=run.workflow_id, run=run.id, step=step_index, attempt_number=attempt):
-        logger.info("step %s decided: %s (via %s)", step_index, action, via)
+        logger.info("step %s decided: %s (via %s)", step_index, action, actor.channel.value)
     return Decision(
         run=run,
         action=action,
@@ -553,7 +598,7 @@ async def workflow_of(session: AsyncSession, run: Run) -> Workflow:
 
 
 async def decide_signed_in(
-    session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, user_id: str
+    session: AsyncSession, settings: Settings, run: Run, body: DecisionRequest, actor: Actor
 ) -> Decision:
     """A signed-in admin's decision (API or dashboard) on the step the run waits at now (or
     on the attempt the body names, refused if the step has moved on)."""
@@ -567,20 +612,56 @@ async def decide_signed_in(
         attempt=attempt,
         action=body.action,
         note=body.note,
-        decided_by=user_id,
-        via="dashboard",
+        actor=actor,
         edited_text=body.edited_text,
     )
 
 
-async def detail(session: AsyncSession, run: Run) -> RunDetail:
-    """The run with its step rows and its conversation, as the API shows it."""
+def run_summary(settings: Settings, run: Run) -> RunSummary:
+    """A run as lists show it, with what its tokens cost (None when the model's price is not
+    known)."""
+    return RunSummary.model_validate(run).model_copy(
+        update={
+            "estimated_cost_usd": estimated_cost_usd(
+                settings, run.model_name, run.input_tokens, run.output_tokens
+            )
+        }
+    )
+
+
+def _acted_by(event: AuditEvent | None) -> ActedBy | None:
+    if event is None:
+        return None
+    return ActedBy(
+        actor=event.actor,
+        user_id=event.actor_user_id,
+        channel=event.channel,
+        action=event.action,
+        at=event.at,
+    )
+
+
+async def detail(session: AsyncSession, settings: Settings, run: Run) -> RunDetail:
+    """The run with its step rows and its conversation, as the API shows it; who decided each
+    step and who stopped the run come from the audit trail."""
     steps = await repository.list_steps(session, run.id)
     rows = await conversation.load_rows(session, run.conversation_id)
+    decided, stopped = await audit_repository.run_events(session, run.team_id, run.id)
     return RunDetail(
-        **RunSummary.model_validate(run).model_dump(),
+        **run_summary(settings, run).model_dump(),
         workflow_id=run.workflow_id,
-        steps=[RunStepOut.model_validate(step) for step in steps],
+        stopped_by=_acted_by(stopped),
+        steps=[
+            RunStepOut.model_validate(step).model_copy(
+                update={
+                    "estimated_cost_usd": estimated_cost_usd(
+                        settings, run.model_name, step.input_tokens, step.output_tokens
+                    ),
+                    "decided_by": _acted_by(decided.get(step.step_index)),
+                }
+            )
+            for step in steps
+        ],
         messages=conversation.public_messages(rows),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth import verification
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB, Config
@@ -73,12 +74,12 @@ async def list_members(team_id: str, auth: Auth, db: DB) -> list[MemberOut]:
     responses=errors(409),
 )
 async def change_role(
-    team_id: str, user_id: str, body: RoleChange, auth: Auth, db: DB
+    team_id: str, user_id: str, body: RoleChange, auth: Auth, actor: CurrentActor, db: DB
 ) -> MemberOut:
     """Change a member's role (owners and admins). Only owners make or unmake owners; the
     team's last owner cannot be demoted (409)."""
     async with db.write() as session:
-        user, role = await service.change_role(session, auth, team_id, user_id, body.role)
+        user, role = await service.change_role(session, auth, actor, team_id, user_id, body.role)
     return member_out(user, role)
 
 
@@ -89,11 +90,13 @@ async def change_role(
     summary="Remove a member",
     responses=errors(409),
 )
-async def remove_member(team_id: str, user_id: str, auth: Auth, db: DB) -> Response:
+async def remove_member(
+    team_id: str, user_id: str, auth: Auth, actor: CurrentActor, db: DB
+) -> Response:
     """Remove a member (owners and admins; only owners remove owners). Their access to the
     team's workflows ends at once; the last owner cannot be removed (409)."""
     async with db.write() as session:
-        await service.remove_member(session, auth, team_id, user_id)
+        await service.remove_member(session, auth, actor, team_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -104,10 +107,10 @@ async def remove_member(team_id: str, user_id: str, auth: Auth, db: DB) -> Respo
     summary="Leave a team",
     responses=errors(409),
 )
-async def leave_team(team_id: str, auth: Auth, db: DB) -> Response:
+async def leave_team(team_id: str, auth: Auth, actor: CurrentActor, db: DB) -> Response:
     """Leave the team (any member). Its only owner must make someone else owner first (409)."""
     async with db.write() as session:
-        await service.leave(session, auth, team_id)
+        await service.leave(session, auth, actor, team_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,14 +122,20 @@ async def leave_team(team_id: str, auth: Auth, db: DB) -> Response:
     responses=errors(409, 429),
 )
 async def invite(
-    team_id: str, body: InviteRequest, auth: Auth, db: DB, settings: Config, request: Request
+    team_id: str,
+    body: InviteRequest,
+    auth: Auth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
+    request: Request,
 ) -> InvitationSent:
     """Invite an address with a role (owners and admins; only owners invite owners). The
     email's link is valid for 7 days and works once; inviting the address again replaces it.
     An address that is already a member answers 409."""
     async with db.write() as session:
         invitation = await service.invite(
-            session, settings, auth, team_id, email=body.email, role=body.role
+            session, settings, auth, actor, team_id, email=body.email, role=body.role
         )
     days = service.INVITATION_TTL.days
     return InvitationSent(
@@ -156,11 +165,13 @@ async def list_invitations(team_id: str, auth: Auth, db: DB) -> list[InvitationO
     summary="Revoke an invitation",
     responses=errors(409),
 )
-async def revoke_invitation(team_id: str, invitation_id: str, auth: Auth, db: DB) -> Response:
+async def revoke_invitation(
+    team_id: str, invitation_id: str, auth: Auth, actor: CurrentActor, db: DB
+) -> Response:
     """Revoke an invitation: its link stops working (owners and admins; an invitation to
     become owner, owners only). 409 if it was already accepted or revoked."""
     async with db.write() as session:
-        await service.revoke(session, auth, team_id, invitation_id)
+        await service.revoke(session, auth, actor, team_id, invitation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

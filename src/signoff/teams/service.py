@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import LinkError
+from signoff.audit.service import Actor, record
 from signoff.auth import repository as auth_repository
 from signoff.auth import service as auth_service
 from signoff.auth import verification
@@ -76,8 +77,33 @@ async def list_members(
     return await auth_repository.list_team_members(session, team_id)
 
 
+async def _record_member(
+    session: AsyncSession, actor: Actor, team_id: str, action: str, user_id: str, detail: str
+) -> None:
+    record(
+        session,
+        actor,
+        team_id=team_id,
+        action=action,
+        object_type="member",
+        object_id=user_id,
+        detail=detail,
+    )
+
+
+async def _email_of(session: AsyncSession, user_id: str) -> str:
+    user = await session.get(User, user_id)
+    assert user is not None  # a membership's foreign key
+    return user.email
+
+
 async def change_role(
-    session: AsyncSession, auth: AuthContext, team_id: str, user_id: str, role: Role
+    session: AsyncSession,
+    auth: AuthContext,
+    actor: Actor,
+    team_id: str,
+    user_id: str,
+    role: Role,
 ) -> tuple[User, Role]:
     """Give a member another role; the last owner cannot be demoted (409)."""
     auth.require_role(team_id, Role.ADMIN)
@@ -91,15 +117,19 @@ async def change_role(
             "This is the team's only owner: make someone else an owner first "
             "(a team always keeps at least one owner).",
         )
+    before = membership.role
     membership.role = role
     await session.flush()
     user = await session.get(User, user_id)
     assert user is not None  # the membership's foreign key
+    await _record_member(
+        session, actor, team_id, "member.role", user_id, f"{user.email}: {before} → {role}."
+    )
     return user, role
 
 
 async def remove_member(
-    session: AsyncSession, auth: AuthContext, team_id: str, user_id: str
+    session: AsyncSession, auth: AuthContext, actor: Actor, team_id: str, user_id: str
 ) -> None:
     """Take a member out of the team; their access ends when the transaction commits.
 
@@ -115,11 +145,16 @@ async def remove_member(
             "This is the team's only owner and cannot be removed "
             "(a team always keeps at least one owner).",
         )
+    role = membership.role
     await session.delete(membership)
     await session.flush()
+    email = await _email_of(session, user_id)
+    await _record_member(
+        session, actor, team_id, "member.remove", user_id, f"{email} ({role}) removed."
+    )
 
 
-async def leave(session: AsyncSession, auth: AuthContext, team_id: str) -> None:
+async def leave(session: AsyncSession, auth: AuthContext, actor: Actor, team_id: str) -> None:
     """The caller leaves the team; its only owner must hand the role on first (409)."""
     auth.require_role(team_id, Role.MEMBER)
     membership = await _locked_membership(session, team_id, auth.user_id)
@@ -129,8 +164,12 @@ async def leave(session: AsyncSession, auth: AuthContext, team_id: str) -> None:
             team_id,
             "You are the team's only owner: make someone else an owner before you leave.",
         )
+    role = membership.role
     await session.delete(membership)
     await session.flush()
+    await _record_member(
+        session, actor, team_id, "member.leave", auth.user_id, f"{auth.email} ({role}) left."
+    )
 
 
 # -- invitations -------------------------------------------------------------------------------
@@ -140,6 +179,7 @@ async def invite(
     session: AsyncSession,
     settings: Settings,
     auth: AuthContext,
+    actor: Actor,
     team_id: str,
     *,
     email: str,
@@ -196,6 +236,15 @@ async def invite(
         },
         team_id=team_id,
     )
+    record(
+        session,
+        actor,
+        team_id=team_id,
+        action="member.invite",
+        object_type="invitation",
+        object_id=invitation.id,
+        detail=f"{email} invited as {role}.",
+    )
     return invitation
 
 
@@ -207,7 +256,7 @@ async def list_invitations(
 
 
 async def revoke(
-    session: AsyncSession, auth: AuthContext, team_id: str, invitation_id: str
+    session: AsyncSession, auth: AuthContext, actor: Actor, team_id: str, invitation_id: str
 ) -> None:
     """Withdraw an invitation: its link stops working. Revoking an owner invitation takes an
     owner, like issuing one."""
@@ -225,6 +274,15 @@ async def revoke(
         raise Conflict("This invitation was already revoked.", code=ErrorCode.INVITATION_REVOKED)
     invitation.revoked_at = utc_now()
     await session.flush()
+    record(
+        session,
+        actor,
+        team_id=team_id,
+        action="invitation.revoke",
+        object_type="invitation",
+        object_id=invitation.id,
+        detail=f"Invitation of {invitation.email} ({invitation.role}) withdrawn.",
+    )
 
 
 async def open_invitation(session: AsyncSession, token: str) -> Invitation:
@@ -263,10 +321,13 @@ async def check_acceptable(session: AsyncSession, invitation: Invitation, user: 
         raise Conflict("You are already a member of this team.", code=ErrorCode.ALREADY_MEMBER)
 
 
-async def accept(session: AsyncSession, invitation: Invitation, user: User) -> Team:
+async def accept(
+    session: AsyncSession, invitation: Invitation, user: User, *, user_agent: str | None
+) -> Team:
     """Join the invitation's team as ``user``, who must be the invited address.
 
-    The address counts as verified from now on: the link was delivered to it.
+    The address counts as verified from now on: the link was delivered to it. The audit trail
+    names the new member, through the email link.
     """
     await check_acceptable(session, invitation, user)
     if not await repository.mark_invitation_accepted(session, invitation.id, user.id):
@@ -279,11 +340,25 @@ async def accept(session: AsyncSession, invitation: Invitation, user: User) -> T
         await session.flush()
     team = await session.get(Team, invitation.team_id)
     assert team is not None  # the invitation's foreign key
+    await _record_member(
+        session,
+        Actor.email_link(user_agent, user_id=user.id, email=user.email),
+        invitation.team_id,
+        "member.accept",
+        user.id,
+        f"{user.email} joined as {invitation.role} (invitation {invitation.id}).",
+    )
     return team
 
 
 async def accept_with_signup(
-    session: AsyncSession, settings: Settings, token: str, *, password: str, name: str | None
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    *,
+    password: str,
+    name: str | None,
+    user_agent: str | None,
 ) -> tuple[User, Team]:
     """Create the invited person's account and join the team.
 
@@ -300,5 +375,5 @@ async def accept_with_signup(
             f"An account for {invitation.email} exists already: sign in to accept.",
             code=ErrorCode.EMAIL_TAKEN,
         ) from None
-    team = await accept(session, invitation, user)
+    team = await accept(session, invitation, user, user_agent=user_agent)
     return user, team

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic_ai import RunContext
 
+from signoff.audit.service import Actor
 from signoff.errors import AppError
 from signoff.memory import repository, service
 from signoff.memory.keys import clean_key, looks_like_core
@@ -42,7 +43,12 @@ async def memory(
         try:
             async with deps.db.write() as session:
                 await service.put(
-                    session, deps.team_id, key, value.strip()[:MAX_NOTE], updated_by=None
+                    session,
+                    deps.team_id,
+                    key,
+                    value.strip()[:MAX_NOTE],
+                    # Audited as the run's own change: no person decided it.
+                    Actor.run(deps.run_id),
                 )
         except AppError as error:
             return ToolResult(text=f"{error.message} Nothing was saved.")

@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 
+from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
+from signoff.budgets.service import BUDGET_429
 from signoff.dependencies import DB, Config
 from signoff.errors import Unprocessable
 from signoff.kit.openapi import errors
@@ -17,7 +19,7 @@ from signoff.kit.storable import MAX_DB_INT
 from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
-from signoff.runs.schemas import RunPage, RunStarted, RunSummary
+from signoff.runs.schemas import RunPage, RunStarted
 from signoff.workflows import inbox, service
 from signoff.workflows.schemas import (
     ApprovalList,
@@ -57,12 +59,13 @@ def _decode_cursor(cursor: str) -> int:
     tags=WORKFLOWS,
     operation_id="createWorkflow",
     summary="Create a workflow from a goal",
-    responses=errors(502),
+    responses=errors(502) | BUDGET_429,
 )
 async def create_workflow(
     body: CreateWorkflowRequest, auth: Auth, db: DB, settings: Config, request: Request
 ) -> CreateWorkflowResponse:
-    """Draft a plan for the goal with the LLM, save it as a draft, and email it for approval."""
+    """Draft a plan for the goal with the LLM, save it as a draft, and email it for approval.
+    429 `budget_exceeded` when the team's plan drafts per hour or tokens per day are used up."""
     return await service.create(db, request.app.state.llm, settings, auth, body)
 
 
@@ -73,10 +76,10 @@ async def create_workflow(
     response_model=WorkflowList,
     summary="List the team's workflows",
 )
-async def list_workflows(auth: Auth, db: DB) -> list[WorkflowListItem]:
+async def list_workflows(auth: Auth, db: DB, settings: Config) -> list[WorkflowListItem]:
     """The current team's workflows, newest first."""
     async with db.read() as session:
-        return await service.list_items(session, auth.current_team_id)
+        return await service.list_items(session, settings, auth.current_team_id)
 
 
 @router.get(
@@ -89,6 +92,7 @@ async def get_workflow(
     workflow_id: str,
     auth: Auth,
     db: DB,
+    settings: Config,
     runs: Annotated[
         Literal["latest", "all"],
         Query(description="`all` lists every run; by default the latest 50."),
@@ -97,7 +101,7 @@ async def get_workflow(
     """One workflow with its steps (by stepIndex) and its runs (newest first)."""
     async with db.read() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
-        return await service.load_detail(session, workflow, all_runs=runs == "all")
+        return await service.load_detail(session, settings, workflow, all_runs=runs == "all")
 
 
 @router.patch(
@@ -108,13 +112,18 @@ async def get_workflow(
     responses=errors(409),
 )
 async def change_schedule(
-    workflow_id: str, body: ScheduleChange, auth: Auth, db: DB
+    workflow_id: str,
+    body: ScheduleChange,
+    auth: Auth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
 ) -> WorkflowDetail:
     """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await service.change_schedule(session, workflow, body)
-        return await service.load_detail(session, workflow)
+        await service.change_schedule(session, workflow, body, actor)
+        return await service.load_detail(session, settings, workflow)
 
 
 @router.post(
@@ -125,13 +134,18 @@ async def change_schedule(
     responses=errors(409),
 )
 async def edit_steps(
-    workflow_id: str, body: EditStepsRequest, auth: Auth, db: DB, settings: Config
+    workflow_id: str,
+    body: EditStepsRequest,
+    auth: Auth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
 ) -> WorkflowDetail:
     """Add or update a draft's steps (``merge``), or set the whole plan (``replace``)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await service.edit_steps(session, settings, workflow, body)
-        return await service.load_detail(session, workflow)
+        await service.edit_steps(session, settings, workflow, body, actor)
+        return await service.load_detail(session, settings, workflow)
 
 
 @router.post(
@@ -142,14 +156,14 @@ async def edit_steps(
     responses=errors(409),
 )
 async def activate_workflow(
-    workflow_id: str, auth: Auth, db: DB, settings: Config
+    workflow_id: str, auth: Auth, actor: CurrentActor, db: DB, settings: Config
 ) -> WorkflowDetail:
     """Approve the plan from the dashboard: the same effect as the email link (the workflow
     becomes active and its first run starts)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await service.approve_signed_in(session, settings, workflow, auth.user_id)
-        return await service.load_detail(session, activation.workflow)
+        activation = await service.approve_signed_in(session, settings, workflow, actor)
+        return await service.load_detail(session, settings, activation.workflow)
 
 
 @router.post(
@@ -159,12 +173,14 @@ async def activate_workflow(
     summary="Archive a workflow",
     responses=errors(409),
 )
-async def archive_workflow(workflow_id: str, auth: Auth, db: DB) -> WorkflowDetail:
+async def archive_workflow(
+    workflow_id: str, auth: Auth, actor: CurrentActor, db: DB, settings: Config
+) -> WorkflowDetail:
     """Retire a workflow: no more runs, no schedule."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        await service.archive(session, workflow)
-        return await service.load_detail(session, workflow)
+        await service.archive(session, workflow, actor)
+        return await service.load_detail(session, settings, workflow)
 
 
 @router.post(
@@ -189,10 +205,11 @@ async def resend_plan_email(
     tags=["runs"],
     operation_id="startRun",
     summary="Run an active workflow now",
-    responses=errors(409),
+    responses=errors(409) | BUDGET_429,
 )
 async def start_run(workflow_id: str, auth: Auth, db: DB, settings: Config) -> RunStarted:
-    """Run an active workflow now. 422 unless active; 409 while another run is active."""
+    """Run an active workflow now. 422 unless active; 409 while another run is active; 429
+    `budget_exceeded` when the team's runs per hour or tokens per day are used up."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
         run, _ = await run_service.start_run(
@@ -211,6 +228,7 @@ async def list_runs(
     workflow_id: str,
     auth: Auth,
     db: DB,
+    settings: Config,
     cursor: Annotated[
         str | None, Query(max_length=20, description="`nextCursor` of the previous page.")
     ] = None,
@@ -224,7 +242,9 @@ async def list_runs(
         )
     page = list(runs[:RUNS_PAGE_SIZE])
     next_cursor = str(page[-1].run_number) if len(runs) > RUNS_PAGE_SIZE else None
-    return RunPage(runs=[RunSummary.model_validate(run) for run in page], next_cursor=next_cursor)
+    return RunPage(
+        runs=[run_service.run_summary(settings, run) for run in page], next_cursor=next_cursor
+    )
 
 
 @approvals_router.get(

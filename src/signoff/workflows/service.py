@@ -18,8 +18,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import issue_plan_token, plan_link_ttl, ttl_words
+from signoff.audit.service import Actor, record
 from signoff.auth import repository as auth_repository
 from signoff.auth.service import AuthContext
+from signoff.budgets import service as budgets
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
@@ -43,7 +45,6 @@ from signoff.planner.service import DraftedPlan, draft_plan
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
-from signoff.runs.schemas import RunSummary
 from signoff.tools.registry import TOOLS
 from signoff.workflows import repository
 from signoff.workflows.schemas import (
@@ -180,7 +181,11 @@ def _merge(current: Sequence[WorkflowStep], request: EditStepsRequest) -> list[P
 
 
 async def edit_steps(
-    session: AsyncSession, settings: Settings, workflow: Workflow, request: EditStepsRequest
+    session: AsyncSession,
+    settings: Settings,
+    workflow: Workflow,
+    request: EditStepsRequest,
+    actor: Actor,
 ) -> list[str]:
     """Change a draft's plan; the revision goes up, old links die, a fresh email goes out."""
     if workflow.status != WorkflowStatus.DRAFT:
@@ -202,6 +207,16 @@ async def edit_steps(
     workflow.plan_revision += 1
     workflow.updated_at = utc_now()
     await session.flush()
+    record(
+        session,
+        actor,
+        team_id=workflow.team_id,
+        action="plan.edit",
+        object_type="workflow",
+        object_id=workflow.id,
+        workflow_id=workflow.id,
+        detail=f"Plan revision {workflow.plan_revision} ({request.mode}): {len(steps)} steps.",
+    )
     return await send_plan_email(session, settings, workflow)
 
 
@@ -218,8 +233,7 @@ async def activate(
     workflow_id: str,
     *,
     revision: int,
-    decided_by: str | None,
-    via: str,
+    actor: Actor,
     token_id: str | None = None,
 ) -> Activation:
     """Approve plan ``revision``: draft → active, and start the first run (as the original
@@ -254,14 +268,25 @@ async def activate(
             kind="plan_approval",
             action="approve",
             token_id=token_id,
-            decided_by=decided_by,
-            via=via,
+            decided_by=actor.user_id,
+            via=actor.channel.value,
         )
     )
     await session.flush()
     arm(workflow, now)
     run, job = await run_service.start_run(
-        session, settings, workflow, trigger=RunTrigger.APPROVAL, started_by=decided_by
+        session, settings, workflow, trigger=RunTrigger.APPROVAL, started_by=actor.user_id
+    )
+    record(
+        session,
+        actor,
+        team_id=workflow.team_id,
+        action="plan.approve",
+        object_type="workflow",
+        object_id=workflow.id,
+        workflow_id=workflow.id,
+        detail=f"Plan revision {revision} approved; the workflow is active, run "
+        f"{run.run_number} started." + (f" Link {token_id}." if token_id else ""),
     )
     return Activation(workflow=workflow, run=run, job=job)
 
@@ -282,7 +307,7 @@ def plan_approved_notice(activation: Activation) -> str:
 
 
 async def approve_signed_in(
-    session: AsyncSession, settings: Settings, workflow: Workflow, user_id: str
+    session: AsyncSession, settings: Settings, workflow: Workflow, actor: Actor
 ) -> Activation:
     """A signed-in admin approves the plan (API or dashboard): the revision they see."""
     return await activate(
@@ -290,8 +315,7 @@ async def approve_signed_in(
         settings,
         workflow.id,
         revision=workflow.plan_revision,
-        decided_by=user_id,
-        via="dashboard",
+        actor=actor,
     )
 
 
@@ -310,7 +334,7 @@ def check_plan_decidable(workflow: Workflow, revision: int) -> None:
         raise Conflict("This plan was already approved.", code=ErrorCode.ALREADY_DECIDED)
 
 
-async def archive(session: AsyncSession, workflow: Workflow) -> None:
+async def archive(session: AsyncSession, workflow: Workflow, actor: Actor) -> None:
     if workflow.status == WorkflowStatus.ARCHIVED:
         raise Conflict("This workflow is already archived.", code=ErrorCode.ALREADY_ARCHIVED)
     if await run_repository.active_run(session, workflow.id) is not None:
@@ -324,14 +348,25 @@ async def archive(session: AsyncSession, workflow: Workflow) -> None:
     workflow.updated_at = now
     arm(workflow)  # disarmed: an archived workflow has no next fire
     await session.flush()
+    record(
+        session,
+        actor,
+        team_id=workflow.team_id,
+        action="workflow.archive",
+        object_type="workflow",
+        object_id=workflow.id,
+        workflow_id=workflow.id,
+        detail=f"Archived “{workflow.title}”.",
+    )
 
 
 async def change_schedule(
-    session: AsyncSession, workflow: Workflow, change: ScheduleChange
+    session: AsyncSession, workflow: Workflow, change: ScheduleChange, actor: Actor
 ) -> None:
     """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
     if workflow.status == WorkflowStatus.ARCHIVED:
         raise Conflict("An archived workflow has no schedule to change.", code=ErrorCode.ARCHIVED)
+    before = _schedule_words(workflow)
     if "schedule" in change.model_fields_set:
         workflow.schedule = change.schedule
     if change.timezone is not None:
@@ -339,6 +374,20 @@ async def change_schedule(
     workflow.updated_at = utc_now()
     arm(workflow)
     await session.flush()
+    record(
+        session,
+        actor,
+        team_id=workflow.team_id,
+        action="schedule.change",
+        object_type="workflow",
+        object_id=workflow.id,
+        workflow_id=workflow.id,
+        detail=f"Schedule {before} → {_schedule_words(workflow)}.",
+    )
+
+
+def _schedule_words(workflow: Workflow) -> str:
+    return f"'{workflow.schedule}' ({workflow.timezone})" if workflow.schedule else "none"
 
 
 def workflow_out(workflow: Workflow) -> WorkflowOut:
@@ -363,7 +412,9 @@ def steps_out(workflow: Workflow) -> list[StepOut]:
     return [StepOut.model_validate(step) for step in workflow.steps]
 
 
-async def list_items(session: AsyncSession, team_id: str) -> list[WorkflowListItem]:
+async def list_items(
+    session: AsyncSession, settings: Settings, team_id: str
+) -> list[WorkflowListItem]:
     """The team's workflows, newest first, each with its step count and latest run."""
     rows = await repository.list_for_team(session, team_id)
     latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
@@ -371,7 +422,7 @@ async def list_items(session: AsyncSession, team_id: str) -> list[WorkflowListIt
         WorkflowListItem(
             **workflow_out(workflow).model_dump(),
             step_count=count,
-            latest_run=RunSummary.model_validate(latest[workflow.id])
+            latest_run=run_service.run_summary(settings, latest[workflow.id])
             if workflow.id in latest
             else None,
         )
@@ -380,7 +431,7 @@ async def list_items(session: AsyncSession, team_id: str) -> list[WorkflowListIt
 
 
 async def load_detail(
-    session: AsyncSession, workflow: Workflow, *, all_runs: bool = False
+    session: AsyncSession, settings: Settings, workflow: Workflow, *, all_runs: bool = False
 ) -> WorkflowDetail:
     """The workflow with its steps and its runs: the latest 50, or all."""
     runs = await run_repository.list_runs(
@@ -389,7 +440,7 @@ async def load_detail(
     return WorkflowDetail(
         **workflow_out(workflow).model_dump(),
         workflow_steps=steps_out(workflow),
-        workflow_runs=[RunSummary.model_validate(run) for run in runs],
+        workflow_runs=[run_service.run_summary(settings, run) for run in runs],
     )
 
 
@@ -416,9 +467,14 @@ async def create(
 ) -> CreateWorkflowResponse:
     """Draft a plan for the goal, save it as a draft and email it for approval.
 
-    Owns its two transactions: the planner's model call runs between them, with none open.
+    Owns its two transactions: the planner's model call runs between them, with none open. The
+    first counts the draft against the team's budgets (429 when one is used up), so a draft in
+    flight counts too; the second records what it cost.
     """
-    async with db.read() as session:
+    async with db.write() as session:
+        draft_id = await budgets.reserve_plan_draft(
+            session, settings, auth.current_team_id, auth.user_id
+        )
         team_name, core_memory = await repository.team_name_and_core_memory(
             session, auth.current_team_id
         )
@@ -426,6 +482,7 @@ async def create(
         model, goal=body.goal, team_name=team_name, core_memory=core_memory, settings=settings
     )
     async with db.write() as session:
+        await budgets.record_plan_usage(session, draft_id, plan.input_tokens, plan.output_tokens)
         workflow, emailed = await save_draft(
             session,
             settings,
