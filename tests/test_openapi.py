@@ -57,9 +57,12 @@ STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ("GET", "/api/runs"): ("listTeamRuns", [200, *AUTH]),
     ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/rerun"): (
         "rerunRun",
-        [201, *AUTH, 409, 413],
+        [201, *AUTH, 409, 413, 429],
     ),
-    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/retry"): ("retryRun", [201, *AUTH, 409]),
+    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/retry"): (
+        "retryRun",
+        [201, *AUTH, 409, 429],
+    ),
     ("GET", "/api/workflows/resume"): ("openStepLink", [200, 303, 400, 422]),
     ("POST", "/api/workflows/resume"): ("decideStepLink", [303, 400, 403, 413, 422]),
     ("GET", "/api/assets"): ("listAssets", [200, *AUTH]),

@@ -225,13 +225,16 @@ async def test_dashboard_forms_record_the_dashboard_channel(
         started = await browser.post(f"{page}/run", data={"csrf_token": csrf})
         second = int(started.headers["location"].rsplit("/", 1)[1])
         assert (
-            await browser.post(f"{page}/runs/{second}/stop", data={"csrf_token": csrf})
+            await browser.post(
+                f"{page}/runs/{second}/stop", data={"csrf_token": csrf, "confirmed": "1"}
+            )
         ).status_code == 303
         stopped_page = await browser.get(f"{page}/runs/{second}")
         assert f"{owner.email} · through the dashboard" in stopped_page.text
         schedule = {"csrf_token": csrf, "schedule": "0 9 * * 1", "timezone": "UTC"}
         assert (await browser.post(f"{page}/schedule", data=schedule)).status_code == 303
-        assert (await browser.post(f"{page}/archive", data={"csrf_token": csrf})).status_code == 303
+        archive = {"csrf_token": csrf, "confirmed": "1"}
+        assert (await browser.post(f"{page}/archive", data=archive)).status_code == 303
         core = {"csrf_token": csrf, "value": "Warm."}
         assert (await browser.post("/dashboard/memory/core", data=core)).status_code == 303
         invited = {"csrf_token": csrf, "email": "someone@example.com", "role": "member"}
@@ -241,7 +244,7 @@ async def test_dashboard_forms_record_the_dashboard_channel(
         members = f"/dashboard/team/members/{member.user_id}"
         assert (await browser.post(f"{members}/role", data=role)).status_code == 303
         assert (
-            await browser.post(f"{members}/remove", data={"csrf_token": csrf})
+            await browser.post(f"{members}/remove", data={"csrf_token": csrf, "confirmed": "1"})
         ).status_code == 303
 
     recorded = await events(client, owner)
