@@ -97,9 +97,8 @@ def test_every_dependency_names_a_service_that_can_satisfy_its_condition() -> No
             assert target in services, f"{name} depends on an unknown service {target}"
             if rule["condition"] == "service_healthy":
                 check = services[target].get("healthcheck", {})
-                assert check.get("test") and not check.get("disable"), (
-                    f"{name} waits for {target} to be healthy, which has no healthcheck"
-                )
+                healthy = bool(check.get("test")) and not check.get("disable")
+                assert healthy, f"{name} waits for {target} to be healthy: it has no healthcheck"
             if rule["condition"] == "service_completed_successfully":
                 assert services[target].get("restart") == "no", f"{target} must run once"
 
@@ -136,8 +135,7 @@ def test_compose_refuses_to_start_without_the_two_secrets() -> None:
     for missing in DOT_ENV:
         env = {name: value for name, value in DOT_ENV.items() if name != missing}
         with pytest.raises(LookupError, match=missing):
-            for value in environment.values():
-                _interpolate(value, env)
+            [_interpolate(value, env) for value in environment.values()]
 
 
 def test_the_postgresql_password_is_the_one_signoff_uses() -> None:

@@ -15,10 +15,11 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
 
-# Imported by a dependency under a name whose distribution it does not declare without an extra:
+# Imported by a dependency under a name whose distribution it does not declare for every pip:
 # trafilatura uses justext, which imports lxml.html.clean; lxml moved that module to the
-# lxml_html_clean distribution (lxml 5.2) and justext asks for it only as lxml's `html_clean`
-# extra, which resolvers such as Python 3.11's bundled pip may leave out.
+# lxml_html_clean distribution (lxml 5.2), justext asks for it as lxml's `html_clean` extra, and
+# lxml 6 spells that extra `html-clean` (PEP 685), which pip before 23.3 (Python 3.11's bundled
+# 23.2.1 among them) does not match, so it leaves lxml_html_clean out (tests/deploy/test_wheel.py).
 NEEDED_INDIRECTLY = {"lxml-html-clean": "trafilatura → justext imports lxml.html.clean"}
 
 

@@ -34,9 +34,8 @@ def test_every_setting_is_documented_once() -> None:
 
 def test_each_setting_has_a_comment_and_its_true_default() -> None:
     for name, shown, above in _documented():
-        assert above.startswith("# ") and not SETTING_LINE.match(above), (
-            f"{name} needs a one-line comment above it"
-        )
+        commented = above.startswith("# ") and not SETTING_LINE.match(above)
+        assert commented, f"{name} needs a one-line comment above it"
         field = name.removeprefix("SIGNOFF_").lower()
         default = Settings.model_fields[field].default
         if shown == "":
