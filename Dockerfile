@@ -1,6 +1,6 @@
 # Signoff's container image: `docker build -t signoff .`, then see compose.yaml and the README's
 # "Self-host" section. Two stages: the first installs Signoff and its runtime dependencies
-# (pinned by requirements.lock) into a virtual environment with scripts/image-install.sh, the
+# (pinned by requirements-runtime.lock, the lock's runtime part) into a virtual environment with scripts/image-install.sh, the
 # same script tests/test_image_install.py runs; the second copies that environment onto a clean
 # base and runs it as an unprivileged user.
 #
@@ -10,7 +10,7 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml requirements.lock README.md ./
+COPY pyproject.toml requirements-runtime.lock README.md ./
 COPY src ./src
 COPY scripts/image-install.sh ./scripts/
 RUN scripts/image-install.sh /src /opt/signoff

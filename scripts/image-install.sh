@@ -1,15 +1,16 @@
 #!/bin/sh
 # The container image's install steps, in one place: the Dockerfile runs this script, and
-# tests/test_image_install.py runs it into a temporary directory and starts what it installed,
+# tests/deploy/test_image_install.py runs it into a temporary directory and starts what it installed,
 # so the test exercises exactly what the image does.
 #
 #   scripts/image-install.sh SOURCE PREFIX
 #
-# SOURCE is the project (pyproject.toml, requirements.lock, src/); PREFIX becomes a virtual
-# environment holding Signoff and its runtime dependencies only, at the versions pinned in
-# requirements.lock (the development tools the lock also pins are left out). UV names the uv
-# binary to use; without it, uv is installed from PyPI into a throwaway environment.
-# UV_OFFLINE=1 makes every step use uv's cache only (the tests: no network).
+# SOURCE is the project (pyproject.toml, requirements-runtime.lock, src/); PREFIX becomes a
+# virtual environment holding Signoff and its runtime dependencies only, exactly as pinned in
+# requirements-runtime.lock (`make lock` derives it from requirements.lock, whose versions it
+# keeps, leaving out the development tools). UV names the uv binary to use; without it, uv is
+# installed from PyPI into a throwaway environment. UV_OFFLINE=1 makes every step use uv's cache
+# only (the tests: no network).
 set -eu
 
 source_dir=$(cd "$1" && pwd)
@@ -25,14 +26,10 @@ if [ -z "${UV:-}" ]; then
     UV="$work/uv/bin/uv"
 fi
 
-# The runtime subset of the lock: the package's own dependencies, each at the lock's version.
-"$UV" pip compile --quiet --no-header --python-version 3.11 \
-    --constraint "$source_dir/requirements.lock" "$source_dir/pyproject.toml" \
-    --output-file "$work/runtime.txt"
 "$UV" build --quiet --wheel --out-dir "$work/dist" "$source_dir"
 
 "$UV" venv --quiet --python "$python" "$prefix"
-"$UV" pip sync --quiet --python "$prefix/bin/python" "$work/runtime.txt"
+"$UV" pip sync --quiet --python "$prefix/bin/python" "$source_dir/requirements-runtime.lock"
 "$UV" pip install --quiet --python "$prefix/bin/python" --no-deps "$work"/dist/signoff-*.whl
 "$UV" pip check --quiet --python "$prefix/bin/python"
 # Compile every module now, as the user that owns the files: the service's user cannot write

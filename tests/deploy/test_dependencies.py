@@ -52,3 +52,21 @@ def test_every_imported_distribution_is_declared() -> None:
 
 def test_what_dependencies_import_without_declaring_it_is_declared() -> None:
     assert set(NEEDED_INDIRECTLY) <= _declared()
+
+
+def _pins(lock: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / lock).read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split("==", 1)
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_the_runtime_lock_is_the_locks_runtime_part() -> None:
+    """requirements-runtime.lock (the image's, `make lock`) pins the declared dependencies at
+    the versions of requirements.lock, without the development tools."""
+    runtime, full = _pins("requirements-runtime.lock"), _pins("requirements.lock")
+    assert {name: version for name, version in runtime.items() if full.get(name) != version} == {}
+    assert _declared() <= set(runtime)
+    assert not set(runtime) & {"pytest", "mypy", "ruff", "playwright", "schemathesis"}

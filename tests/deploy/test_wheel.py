@@ -40,6 +40,18 @@ print(signoff.__file__)
 """
 
 
+def _venv_pip_wheel() -> Path:
+    """The pip wheel ``python -m venv`` installs: ensurepip's bundled one, or on Debian's Python
+    the one in /usr/share/python-wheels (ensurepip's ``_get_packages`` knows which, on 3.11)."""
+    packages = getattr(ensurepip, "_get_packages", None)
+    if packages is not None:
+        pip = packages()["pip"]
+        if pip.wheel_path:
+            return Path(pip.wheel_path)
+        return Path(ensurepip.__file__).with_name("_bundled") / pip.wheel_name
+    return next(Path(ensurepip.__file__).with_name("_bundled").glob("pip-*.whl"))
+
+
 def _run(*command: str | Path, cwd: Path) -> str:
     done = subprocess.run(
         [str(part) for part in command],
@@ -142,7 +154,7 @@ def test_the_wheel_installs_with_the_bundled_pip_and_serves_outside_the_reposito
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
-    bundled = next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
+    bundled = _venv_pip_wheel()
     _run(UV, "pip", "install", "--offline", "--quiet", "--python", python, bundled, cwd=tmp_path)
     pip_version = _run(python, "-m", "pip", "--version", cwd=tmp_path)
     assert pip_version.startswith(f"pip {ensurepip.version()} "), pip_version
