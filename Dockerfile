@@ -1,8 +1,8 @@
 # Signoff's container image: `docker build -t signoff .`, then see compose.yaml and the README's
 # "Self-host" section. Two stages: the first installs Signoff and its runtime dependencies
-# (pinned by requirements-runtime.lock, the lock's runtime part) into a virtual environment with scripts/image-install.sh, the
-# same script tests/test_image_install.py runs; the second copies that environment onto a clean
-# base and runs it as an unprivileged user.
+# (pinned by requirements-runtime.lock, the lock's runtime part) into a virtual environment with
+# scripts/image-install.sh, the script tests/deploy/test_image_install.py runs too; the second
+# copies that environment onto a clean base and runs it as an unprivileged user.
 #
 # BASE_IMAGE: any Debian-like image with Python 3.11 as `python3` (and its venv module), the
 # same for both stages (the environment's interpreter link points into it).
