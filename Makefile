@@ -29,9 +29,11 @@ test: $(STAMP)
 	start=$$(date +%s); $(BIN)/pytest -n 2 -q $(PYTEST_ARGS); s=$$?; \
 	echo "== tests: $$(( $$(date +%s) - start ))s"; exit $$s
 
-# Regenerate the lock file after changing dependencies in pyproject.toml.
+# Regenerate the lock files after changing dependencies in pyproject.toml; the runtime one (the
+# container image's: no development tools) takes the versions of the full one.
 lock: | $(BIN)/uv
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --constraint requirements.lock pyproject.toml -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

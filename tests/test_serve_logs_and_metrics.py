@@ -14,11 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from prometheus_client.parser import text_string_to_metric_families
 
 from signoff.auth.csrf import csrf_token
@@ -40,21 +38,9 @@ OWNER = "owner@example.com"
 CONTEXT = ("workflowId", "runId", "stepIndex", "attempt")
 
 
-def _authenticator(
-    _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any
-) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        SMTP_USER.encode(),
-        SMTP_PASSWORD.encode(),
-    )
-    return AuthResult(success=ok)
-
-
 @pytest.fixture
 def smtp_with_login() -> Iterator[FakeSmtpServer]:
-    with serving_smtp(
-        FakeSmtpServer(), authenticator=_authenticator, auth_require_tls=False
-    ) as server:
+    with serving_smtp(FakeSmtpServer(login=(SMTP_USER, SMTP_PASSWORD))) as server:
         yield server
 
 

@@ -1,4 +1,4 @@
-"""The ``signoff`` command: serve, db upgrade, and operator tasks."""
+"""The ``signoff`` command: serve, worker, db upgrade, doctor, and operator tasks."""
 
 from __future__ import annotations
 
@@ -178,6 +178,26 @@ def worker() -> None:
     typer.echo(f"Signoff worker: {settings.worker_concurrency} concurrent steps")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration: database, queue, email links, SMTP, model, web search.
+
+    One line per check (ok, missing, failed); exits 1 when a check failed.
+    """
+    import logging
+
+    from signoff.doctor import run_checks
+
+    settings = _settings()
+    # The checks report every failure themselves; the libraries' own warnings would repeat them.
+    logging.disable(logging.WARNING)
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        typer.echo(check.line())
+    if any(check.status == "failed" for check in checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def migration_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-async def _database(db: Database) -> tuple[str, str]:
+async def database_status(db: Database) -> tuple[str, str]:
     """(database, migrations): whether a query answers, and whether the schema is at head."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), db.read() as session:
@@ -95,7 +95,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 when the database, its schema and the queue are ready; else 503 with the
     part that is not."""
-    database, migrations = await _database(request.app.state.db)
+    database, migrations = await database_status(request.app.state.db)
     checks = {
         "database": database,
         "migrations": migrations,

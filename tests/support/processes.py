@@ -122,10 +122,12 @@ class Process:
 
 @dataclass
 class Processes:
-    """Signoff processes of one test (or module); :meth:`close` stops every one of them."""
+    """Signoff processes of one test (or module); :meth:`close` stops every one of them.
+    ``signoff`` is the console script they run: this environment's, or one a test installed."""
 
     workdir: Path
     started: list[Process] = field(default_factory=list)
+    signoff: Path = SIGNOFF
 
     def start(
         self, command: str, name: str, *, defaults: bool = True, **settings: object
@@ -134,7 +136,7 @@ class Processes:
         log = self.workdir / f"{name}.log"
         with log.open("ab") as sink:
             popen = subprocess.Popen(
-                [str(SIGNOFF), command],
+                [str(self.signoff), command],
                 cwd=self.workdir,
                 env=signoff_env(defaults=defaults, **settings),
                 stdin=subprocess.DEVNULL,
@@ -180,7 +182,7 @@ class Processes:
         unless it exits 0."""
         _check_marked(" ".join(command))
         done = subprocess.run(
-            [str(SIGNOFF), *command],
+            [str(self.signoff), *command],
             cwd=self.workdir,
             env=signoff_env(**settings),
             stdin=subprocess.DEVNULL,
@@ -204,8 +206,8 @@ class Processes:
 
 
 @contextmanager
-def processes(workdir: Path) -> Iterator[Processes]:
-    started = Processes(workdir)
+def processes(workdir: Path, signoff: Path = SIGNOFF) -> Iterator[Processes]:
+    started = Processes(workdir, signoff=signoff)
     try:
         yield started
     finally:

@@ -9,6 +9,9 @@ The ``smtp_server`` fixture (tests/conftest.py) runs one per test; use it as::
 
 ``fail_next(n)`` makes the next ``n`` deliveries answer a temporary failure (451), the way a
 greylisting or overloaded server does, to exercise the sender's retries over the real protocol.
+
+``FakeSmtpServer(login=("user", "password"))`` offers AUTH (PLAIN, LOGIN; over plain text,
+as a local test server may) and accepts only that pair; its ``url`` then carries them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.ports import free_port
 
@@ -37,8 +41,10 @@ class FakeSmtpServer:
     aiosmtpd runs in its own thread and event loop, so the counters are guarded by a lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.url = ""
+        self.login = login
+        self.logins: list[tuple[str, bool]] = []  # (user, accepted) of each AUTH attempt
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []  # envelope RCPT TO of each accepted message
         self.refused = 0  # deliveries answered with a failure
@@ -55,6 +61,17 @@ class FakeSmtpServer:
     @property
     def message_ids(self) -> list[str]:
         return [str(message["Message-ID"]) for message in self.messages]
+
+    def authenticate(
+        self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any
+    ) -> AuthResult:
+        """aiosmtpd's authenticator: the one ``login`` pair passes."""
+        user = data.login.decode() if isinstance(data, LoginPassword) else ""
+        password = data.password.decode() if isinstance(data, LoginPassword) else None
+        accepted = self.login is not None and (user, password) == self.login
+        with self._lock:
+            self.logins.append((user, accepted))
+        return AuthResult(success=accepted, handled=False)
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         with self._lock:
@@ -77,15 +94,17 @@ def running_smtp_server() -> Iterator[FakeSmtpServer]:
 
 
 @contextmanager
-def serving_smtp(server: S, **controller_options: Any) -> Iterator[S]:
+def serving_smtp(server: S) -> Iterator[S]:
     """``server`` (a FakeSmtpServer, or a subclass a test made) listening on 127.0.0.1 until
-    the block ends; its ``url`` is set. ``controller_options`` go to aiosmtpd's Controller
-    (e.g. an ``authenticator``, to require a login)."""
+    the block ends; its ``url`` is set (with the login, if the server requires one)."""
     # aiosmtpd needs a concrete port (it connects to it to check it started); another process
     # may take the free port between the probe and the bind, so try a few.
     for _ in range(5):
         port = free_port()
-        controller = Controller(server, hostname="127.0.0.1", port=port, **controller_options)
+        auth: dict[str, Any] = {}
+        if server.login is not None:
+            auth = {"authenticator": server.authenticate, "auth_require_tls": False}
+        controller = Controller(server, hostname="127.0.0.1", port=port, **auth)
         try:
             controller.start()
         except OSError:
@@ -93,7 +112,8 @@ def serving_smtp(server: S, **controller_options: Any) -> Iterator[S]:
         break
     else:
         pytest.fail("could not start the fake SMTP server")
-    server.url = f"smtp://127.0.0.1:{port}"
+    credentials = f"{server.login[0]}:{server.login[1]}@" if server.login else ""
+    server.url = f"smtp://{credentials}127.0.0.1:{port}"
     try:
         yield server
     finally:
