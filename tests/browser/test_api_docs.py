@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -45,8 +46,10 @@ def test_swagger_ui_shows_the_operations(docs_page: Page, server: Server) -> Non
     create = page.locator('.opblock[id$="createWorkflow"]')
     expect(create).to_be_visible()
     expect(create).to_contain_text("/api/workflows")
-    expect(page.locator(".opblock")).to_have_count(37)
-    expect(page.locator(".opblock-tag")).to_have_count(8)
+    document = httpx.get(f"{server.base_url}/openapi.json").json()
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    expect(page.locator(".opblock")).to_have_count(len(operations))
+    expect(page.locator(".opblock-tag")).to_have_count(len(document["tags"]))
     # An operation opens with its documented answers, the error model among them.
     create.locator(".opblock-summary").click()
     expect(create.locator(".responses-table")).to_contain_text("502")
