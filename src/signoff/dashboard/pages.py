@@ -23,7 +23,6 @@ from signoff.auth.service import AuthContext
 from signoff.config import Settings
 from signoff.dashboard import formatting
 from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
-from signoff.kit.cron import describe
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -35,7 +34,6 @@ ResponseT = TypeVar("ResponseT", bound=Response)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(
-    cron_words=describe,
     markdown=formatting.markdown,
     duration=formatting.duration,
     when=formatting.when,

@@ -23,7 +23,9 @@ class RedactTokens(logging.Filter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+    )
     # Request lines carry email-link tokens in their query strings; the development outbox log
     # (signoff.mail) is the one place links are printed whole.
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())

@@ -6,13 +6,14 @@ transactions, never inside one.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic_ai.models import Model
-from sqlalchemy import update
+from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import PLAN_LINK_TTL, issue_plan_token
@@ -22,7 +23,7 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
-from signoff.kit.cron import describe, next_fire
+from signoff.kit.cron import next_fire
 from signoff.kit.schemas import EmailSentResponse
 from signoff.mail import service as mail
 from signoff.models import (
@@ -51,7 +52,6 @@ from signoff.workflows.schemas import (
     StepIn,
     StepOut,
     WorkflowDetail,
-    WorkflowListItem,
     WorkflowOut,
 )
 
@@ -117,7 +117,7 @@ async def send_plan_email(
         "workflow": workflow,
         "steps": workflow.steps,
         "tools": TOOLS,
-        "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
+        "schedule_description": workflow.schedule_description,
         "approve_url": f"{base}/api/workflows/{workflow.id}/approve?token={token}",
         "dashboard_url": f"{base}/dashboard/workflows/{workflow.id}",
         "expires_hours": int(PLAN_LINK_TTL.total_seconds() // 3600),
@@ -322,7 +322,7 @@ def workflow_out(workflow: Workflow) -> WorkflowOut:
         goal=workflow.goal,
         status=workflow.status,
         schedule=workflow.schedule,
-        schedule_description=describe(workflow.schedule) if workflow.schedule else None,
+        schedule_description=workflow.schedule_description,
         timezone=workflow.timezone,
         next_run_at=workflow.next_run_at,
         plan_revision=workflow.plan_revision,
@@ -337,20 +337,94 @@ def steps_out(workflow: Workflow) -> list[StepOut]:
     return [StepOut.model_validate(step) for step in workflow.steps]
 
 
-async def list_items(session: AsyncSession, team_id: str) -> list[WorkflowListItem]:
-    """The team's workflows, newest first, each with its step count and latest run."""
-    rows = await repository.list_for_team(session, team_id)
-    latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
-    return [
-        WorkflowListItem(
-            **workflow_out(workflow).model_dump(),
-            step_count=count,
-            latest_run=RunSummary.model_validate(latest[workflow.id])
-            if workflow.id in latest
-            else None,
+# The list's columns follow its schemas: a workflow's fields (WorkflowOut), then its latest
+# run's (RunSummary), each read straight from the column of the same name.
+_WORKFLOW_KEYS = [field.alias or name for name, field in WorkflowOut.model_fields.items()]
+_RUN_KEYS = [field.alias or name for name, field in RunSummary.model_fields.items()]
+_LIST_COLUMNS = [getattr(Workflow, name) for name in WorkflowOut.model_fields] + [
+    getattr(Run, name) for name in RunSummary.model_fields
+]
+_RUN_START = len(_WORKFLOW_KEYS)
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    """Workflows as the API sends them (WorkflowListItem's wire dicts, built from the rows
+    with no model in between) and the cursors of the pages around them (None: no such page)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+def encode_cursor(item: dict[str, Any]) -> str:
+    """A position in the list: the item's creation time and id, opaque to clients."""
+    raw = f"{item['createdAt'].isoformat()}|{item['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor of :func:`encode_cursor` names; anything else is a 422."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, workflow_id = raw.split("|")
+        created_at = datetime.fromisoformat(stamp)
+        if created_at.tzinfo is None or not workflow_id:
+            raise ValueError(raw)
+    except ValueError:
+        raise Unprocessable(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+    return created_at, workflow_id
+
+
+def _item(row: Row[Any]) -> dict[str, Any]:
+    item = dict(zip(_WORKFLOW_KEYS, row, strict=False))
+    item["stepCount"] = row[-1]
+    item["latestRun"] = (
+        None if row[_RUN_START] is None else dict(zip(_RUN_KEYS, row[_RUN_START:-1], strict=True))
+    )
+    return item
+
+
+async def list_page(
+    session: AsyncSession,
+    team_id: str,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    backwards: bool = False,
+) -> WorkflowPage:
+    """The team's workflows, newest first, each with its step count and latest run: all of
+    them, or ``limit`` after ``cursor`` (``backwards``: the ``limit`` before it). One
+    statement; the rows become the answer's dicts directly (a model per row would cost more
+    than the query)."""
+    position = None if cursor is None else decode_cursor(cursor)
+    rows = list(
+        await repository.list_page(
+            session,
+            team_id,
+            _LIST_COLUMNS,
+            limit=None if limit is None else limit + 1,
+            after=None if backwards else position,
+            before=position if backwards else None,
         )
-        for workflow, count in rows
-    ]
+    )
+    more = limit is not None and len(rows) > limit
+    if backwards:
+        rows = rows[:limit][::-1]
+    items = [_item(row) for row in rows[:limit]]
+    if not items:
+        return WorkflowPage(items)
+    first, last = encode_cursor(items[0]), encode_cursor(items[-1])
+    if backwards:
+        return WorkflowPage(items, next_cursor=last, previous_cursor=first if more else None)
+    return WorkflowPage(
+        items,
+        next_cursor=last if more else None,
+        previous_cursor=first if position is not None else None,
+    )
 
 
 async def load_detail(
