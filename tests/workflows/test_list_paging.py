@@ -4,6 +4,7 @@ with the schedule."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import httpx
@@ -16,6 +17,11 @@ from tests.support.accounts import signup
 from tests.support.workflows import activate, create_workflow, wait_for_run
 
 pytestmark = pytest.mark.postgres
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
 
 _NEXT = re.compile(r'^<(?P<url>/api/workflows\?[^>]+)>; rel="next"$')
 
@@ -71,6 +77,8 @@ async def test_a_limit_as_large_as_the_list_has_no_next_page(client: httpx.Async
         ("limit=1001", "limit"),
         ("limit=2&cursor=not-a-cursor", "cursor"),
         ("limit=2&cursor=MjAyNi0wMy0wMg", "cursor"),  # base64 of a date with no id
+        ("limit=2&cursor=" + _cursor("2026-03-02T09:00:00+00:00|a\x00b"), "cursor"),
+        ("limit=2&cursor=" + _cursor("9999-12-31T23:59:59-05:00|a"), "cursor"),
     ],
 )
 async def test_a_bad_limit_or_cursor_is_422_naming_it(

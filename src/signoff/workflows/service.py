@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -368,10 +368,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, workflow_id = raw.split("|")
-        created_at = datetime.fromisoformat(stamp)
-        if created_at.tzinfo is None or not workflow_id:
+        # Nothing a column cannot compare with: an aware time within range, a printable id.
+        created_at = datetime.fromisoformat(stamp).astimezone(UTC)
+        if stamp[-6:] != "+00:00" or not (workflow_id.isascii() and workflow_id.isprintable()):
             raise ValueError(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise Unprocessable(
             "The cursor is not one this API gave out.",
             details=[{"field": "cursor", "message": "invalid cursor"}],
