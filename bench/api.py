@@ -189,7 +189,8 @@ def fill(url: str, draft_id: str, active_id: str, count: int, seed: int) -> Team
                     copy = {k: v for k, v in step.items() if k != "id"}
                     new["run_steps"].append(copy | {"run_id": run_id})
                 team.runs.append((workflow_id, run_id))
-        for name in TABLES:
+        # Parents before children (PostgreSQL checks the foreign keys).
+        for name in (*TABLES[:2], "conversations", "conversation_messages", *TABLES[2:4]):
             for offset in range(0, len(new[name]), 2000):
                 conn.execute(meta.tables[name].insert(), new[name][offset : offset + 2000])
         if engine.dialect.name == "postgresql":
@@ -368,14 +369,19 @@ async def start_target(
     )
     await service.start()
     api = Api(service.base_url)
-    await api.signup()
-    draft, active = await make_templates(api)
-    url = sync_url(service, database_url)
-    team = await asyncio.to_thread(fill, url, draft, active, WORKFLOWS - 2, 19)
+    try:
+        await api.signup()
+        draft, active = await make_templates(api)
+        url = sync_url(service, database_url)
+        team = await asyncio.to_thread(fill, url, draft, active, WORKFLOWS - 2, 19)
+    except BaseException:
+        await service.stop()
+        raise
+    finally:
+        await api.close()
     team.token = api.headers["Authorization"].split()[1]
     team.drafts.append(draft)
     team.active.append(active)
-    await api.close()
     return Target(name, service, team, Client(service.base_url, team.token))
 
 
@@ -407,7 +413,11 @@ async def compare(
     """Before and after side by side, alternating per cell."""
     log(f"{label}: starting before and after (load {load()})")
     before = await start_target("before", workdir / label, database_url[0], code_path=code)
-    after = await start_target("after", workdir / label, database_url[1])
+    try:
+        after = await start_target("after", workdir / label, database_url[1])
+    except BaseException:
+        await stop_target(before)
+        raise
     seconds, rounds = (1.5, 1) if quick else (3.0, 2)
     load_start = load()
     rows = [
@@ -493,9 +503,13 @@ async def memory(label: str, workdir: Path, database_url: str) -> str:
 async def workers(label: str, workdir: Path, database_url: tuple[str, str]) -> str:
     """Requests/s with ``signoff serve --workers 1`` and ``--workers 2``, alternating."""
     one = await start_target("workers1", workdir / label, database_url[0])
-    two = await start_target(
-        "workers2", workdir / label, database_url[1], serve_args=("--workers", "2")
-    )
+    try:
+        two = await start_target(
+            "workers2", workdir / label, database_url[1], serve_args=("--workers", "2")
+        )
+    except BaseException:
+        await stop_target(one)
+        raise
     rows = [["endpoint", "clients", "req/s N=1", "req/s N=2", "×", "p95 ms N=1 → N=2"]]
     load_start = load()
     try:
