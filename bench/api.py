@@ -510,7 +510,18 @@ async def workers(label: str, workdir: Path, database_url: tuple[str, str]) -> s
     except BaseException:
         await stop_target(one)
         raise
-    rows = [["endpoint", "clients", "req/s N=1", "req/s N=2", "×", "p95 ms N=1 → N=2"]]
+    rows = [
+        [
+            "endpoint",
+            "clients",
+            "req/s N=1",
+            "req/s N=2",
+            "×",
+            "p95 ms N=1 → N=2",
+            "server CPU ms/req N=1 → N=2",
+            "bench client CPU ms/req",
+        ]
+    ]
     load_start = load()
     try:
         for what in ("detail", "list50", "page_workflow"):
@@ -532,6 +543,8 @@ async def workers(label: str, workdir: Path, database_url: tuple[str, str]) -> s
                         f"{b.rps:.0f}",
                         ratio(b.rps, a.rps),
                         f"{a.p(0.95):.1f} → {b.p(0.95):.1f}",
+                        f"{a.cpu_ms:.1f} → {b.cpu_ms:.1f}",
+                        f"{1000 * (a.client_cpu + b.client_cpu) / (a.count + b.count):.1f}",
                     ]
                 )
                 log(f"workers {label} {what} ×{concurrency}: {a.rps:.0f} → {b.rps:.0f} req/s")
