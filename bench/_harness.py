@@ -156,8 +156,13 @@ class Service:
         database_url: str = "",
         delay: float = 0.0,
         workers: int = 0,
+        code_path: str = "",
+        serve_args: tuple[str, ...] = (),
     ) -> None:
+        """``code_path`` goes first on the processes' ``PYTHONPATH`` (the ``src`` of another
+        checkout, to bench that code); ``serve_args`` are added to ``signoff serve``."""
         self.workdir = workdir
+        self.serve_args = serve_args
         self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -174,7 +179,7 @@ class Service:
             "SIGNOFF_OFFLINE_DELAY_SECONDS": str(delay),
             "SIGNOFF_BENCH_PROBE_DIR": str(self.probe_dir),
             "PYTHONPATH": os.pathsep.join(
-                p for p in (str(BENCH / "probe"), os.environ.get("PYTHONPATH", "")) if p
+                p for p in (code_path, str(BENCH / "probe"), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
         if database_url:
@@ -205,7 +210,7 @@ class Service:
         )
         if upgrade.returncode != 0:
             raise RuntimeError(f"signoff db upgrade failed:\n{upgrade.stderr.decode()}")
-        self.serve = self._spawn("serve", "serve")
+        self.serve = self._spawn("serve", "serve", *self.serve_args)
         for number in range(self.workers):
             self.worker_processes.append(self._spawn(f"worker{number}", "worker"))
         deadline = time.monotonic() + 180  # imports take a while on a busy 2-core machine

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +34,7 @@ from signoff.kit.storable import reject_unstorable
 from signoff.memory.endpoints import router as memory_router
 from signoff.metrics.endpoints import router as metrics_router
 from signoff.runs.endpoints import router as runs_router
-from signoff.runtime import Runtime, metered_llm
+from signoff.runtime import HandOver, Runtime, metered_llm
 from signoff.scheduling.endpoints import router as scheduling_router
 from signoff.teams.endpoints import account_router as teams_account_router
 from signoff.teams.endpoints import router as teams_router
@@ -107,20 +108,40 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
-    """Build the application. ``db`` lets tests share one database between apps."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    hand_over: HandOver | None = None,
+    http_workers: Sequence[socket.socket] = (),
+) -> FastAPI:
+    """Build the application. ``db`` lets tests share one database between apps.
+
+    ``signoff serve --workers N``: the first process's app runs the Runtime and listens to the
+    ``http_workers``' links; each other process's app has a ``hand_over`` instead of a Runtime.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = db is None
         app.state.db = db or Database.from_url(settings.effective_database_url)
         settings.secret_key()  # generate the development secret now, not on the first link
+        if hand_over is not None:  # HTTP only: the first process runs the background parts
+            app.state.db.on_commit = hand_over.after_commit
+            try:
+                yield
+            finally:
+                if owns_db:
+                    await app.state.db.dispose()
+            return
         runtime = Runtime(settings, app.state.db, app.state.llm)
         app.state.runtime = runtime
         app.state.executor = runtime.executor
         app.state.queue = runtime.queue
         app.state.mail_sender = runtime.mail_sender
         await runtime.start()
+        for link in http_workers:
+            runtime.listen(link)
         try:
             yield
         finally:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import socket
+import subprocess
 import sys
+from typing import Any
 
 import typer
 
@@ -92,6 +96,13 @@ def _port_problem(host: str, port: int) -> str | None:
 def serve(
     host: str | None = typer.Option(None, help="Interface to bind (default SIGNOFF_HOST)."),
     port: int | None = typer.Option(None, help="Port (default SIGNOFF_PORT, 8000)."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="API processes sharing the port (about one per CPU core); the first also runs "
+        "the engine, the scheduler and the mail sender.",
+    ),
 ) -> None:
     """Serve the API and dashboard (SQLite databases are migrated first)."""
     import uvicorn
@@ -123,19 +134,116 @@ def serve(
 
     base = settings.public_base_url.rstrip("/")
     # A log line, not a print: with SIGNOFF_LOG_FORMAT=json every line of output is JSON.
-    logging.getLogger("signoff.cli").info(
+    logger = logging.getLogger("signoff.cli")
+    logger.info(
         "Signoff on %s: the dashboard at %s/dashboard, API docs at %s/docs", base, base, base
     )
+    if workers == 1:
+        uvicorn.run(create_app(settings), **_uvicorn_options(settings))
+        return
+    settings.secret_key()  # generated once, before the processes that share it start
+    listener = _listen(settings.host, settings.port)
+    links, children = _start_http_workers(workers - 1, settings.host, settings.port)
+    logger.info(
+        "%d processes serve HTTP (pids %d, %s)",
+        workers,
+        os.getpid(),
+        ", ".join(str(child.pid) for child in children),
+    )
+    # uvicorn raises the signal that stopped it again once it is done: SIGTERM then ends this
+    # process through the `finally` below, which stops the others (as Ctrl-C does).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        app = create_app(settings, http_workers=links)
+        uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run(sockets=[listener])
+    finally:
+        _stop(children)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
     # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
     # log_config=None: uvicorn's loggers reach our handler (kit.logging).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "timeout_graceful_shutdown": 5,
+    }
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket of its own for each process of ``--workers``, all on one port
+    (SO_REUSEPORT): the kernel spreads new connections evenly across them. (One shared socket
+    would let whichever process wakes first accept every waiting connection at once.)"""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
+
+
+def _start_http_workers(
+    count: int, host: str, port: int
+) -> tuple[list[socket.socket], list[subprocess.Popen[bytes]]]:
+    """``count`` HTTP-only processes on host:port, each linked to this one by a socket pair
+    (runtime.HandOver): this end stays here, the other goes to the process."""
+    links, children = [], []
+    for _ in range(count):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [
+            sys.executable,
+            "-c",
+            "from signoff.cli import main; main()",
+            "http-worker",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            str(theirs.fileno()),
+        ]
+        children.append(
+            subprocess.Popen(command, pass_fds=(theirs.fileno(),))  # noqa: S603 - our own command
+        )
+        theirs.close()
+        links.append(ours)
+    return links, children
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@app.command("http-worker", hidden=True)
+def http_worker(link_fd: int, host: str = typer.Option(...), port: int = typer.Option(...)) -> None:
+    """One of ``signoff serve --workers N``'s other processes (started by it, not by hand):
+    HTTP only; it stops when the first process goes away."""
+    import uvicorn
+
+    from signoff.app import create_app
+    from signoff.runtime import HandOver
+
+    settings = _settings()
+    link = socket.socket(fileno=link_fd)
+    listener = _listen(host, port)
+    app = create_app(settings, hand_over=HandOver(link))
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings)))
+
+    async def run() -> None:
+        # The first process holds the other end: end of file on the link means it is gone.
+        asyncio.get_running_loop().add_reader(link_fd, lambda: setattr(server, "should_exit", True))
+        await server.serve(sockets=[listener])
+
+    asyncio.run(run())
 
 
 @app.command()

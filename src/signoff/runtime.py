@@ -3,6 +3,10 @@
 ``signoff serve`` starts a :class:`Runtime` in its lifespan: with ``SIGNOFF_QUEUE=inline`` the
 engine's workers run right there; with ``procrastinate`` the API only defers jobs and
 ``signoff worker`` processes (any number, any machine) execute them.
+
+``signoff serve --workers N`` runs one Runtime, in the first process; the N-1 others only
+serve HTTP and hand what their commits defer to it over a local socket (:class:`HandOver`), so
+there is exactly one engine, scheduler and mail sender (docs/architecture.md, Scaling out).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 from pydantic_ai.models import Model
@@ -24,7 +29,7 @@ from signoff.mail.service import wrote_mail
 from signoff.metrics.instruments import prepare_tools
 from signoff.planner import offline as planner_offline
 from signoff.queue.inline import InlineQueue
-from signoff.queue.jobs import JobQueue, deferred
+from signoff.queue.jobs import JobQueue, StepJob, deferred
 from signoff.queue.procrastinate_queue import ProcrastinateQueue
 from signoff.runs.executor import StepExecutor
 from signoff.scheduling import service as scheduling
@@ -76,6 +81,7 @@ class Runtime:
         )
         self._mail_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._handed_over: set[asyncio.Task[None]] = set()
         db.on_commit = self._after_commit
 
     async def _after_commit(self, session_info: dict[Any, Any]) -> None:
@@ -84,6 +90,29 @@ class Runtime:
             await self.queue.enqueue(job)
         if wrote_mail(session_info):
             self.mail_sender.wake()
+
+    def listen(self, link: socket.socket) -> None:
+        """Take what an HTTP-only process hands over (:class:`HandOver`) as if committed here."""
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
+                message = link.recv(HandOver.MAX_MESSAGE)
+            except BlockingIOError:
+                return
+            if not message:  # that process exited
+                loop.remove_reader(link.fileno())
+                return
+            if message == HandOver.MAIL:
+                self.mail_sender.wake()
+            else:
+                run_id, step_index, attempt = map(int, message.split())
+                task = asyncio.create_task(self.queue.enqueue(StepJob(run_id, step_index, attempt)))
+                self._handed_over.add(task)
+                task.add_done_callback(self._handed_over.discard)
+
+        link.setblocking(False)
+        loop.add_reader(link.fileno(), readable)
 
     async def start(self) -> None:
         """Start the mail sender and, for the inline queue, the engine's workers (which first
@@ -94,6 +123,11 @@ class Runtime:
             self.queue.start(self.executor.execute, self.executor.sweep)
         else:
             await self.queue.open()
+        # With --workers, this line says which process runs the background parts.
+        logger.info(
+            "background parts started: mail sender, scheduler, %s",
+            "run engine" if isinstance(self.queue, InlineQueue) else "job queue (procrastinate)",
+        )
 
     async def run_worker(self) -> None:
         """``signoff worker``: execute procrastinate jobs until cancelled."""
@@ -132,3 +166,30 @@ class Runtime:
         if self._mail_task is not None:
             await self.mail_sender.stop(self._mail_task)
             self._mail_task = None
+
+
+class HandOver:
+    """An HTTP-only process's side of ``--workers``: what its commits defer goes, after the
+    commit, to the process that runs the :class:`Runtime`, over one end of a local
+    ``SOCK_SEQPACKET`` socket pair (a message per job or mail wake; the other end is
+    :meth:`Runtime.listen`). A message lost (the first process busy or gone) costs only time:
+    the engine's sweep finds work no job names and the mail sender polls the outbox."""
+
+    MAIL = b"mail"
+    MAX_MESSAGE = 64
+
+    def __init__(self, link: socket.socket) -> None:
+        self.link = link
+        link.setblocking(False)
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self.link.send(message)
+        except OSError as error:  # full, or the first process is gone
+            logger.warning("could not hand over %r: %s", message, error)
+
+    async def after_commit(self, session_info: dict[Any, Any]) -> None:
+        for job in deferred(session_info):
+            self._send(f"{job.run_id} {job.step_index} {job.attempt}".encode())
+        if wrote_mail(session_info):
+            self._send(self.MAIL)

@@ -4,6 +4,7 @@ forged forms and too-low roles, and re-renders invalid input with its problems."
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -398,3 +399,35 @@ async def test_older_runs_are_a_page_away(
         assert ">Run now</button>" in older.text
         bad = await page.get(f"/dashboard/workflows/{workflow_id}?runs_before=zero")
         assert bad.status_code == 404
+
+
+async def test_the_list_pages_by_50_with_next_and_previous_links(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        account, _csrf = await new_account(client, page)
+        async with database.write() as session:
+            session.add_all(
+                Workflow(
+                    team_id=account.team_id,
+                    title=f"Workflow {number:02}",
+                    goal="A goal",
+                    created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=number),
+                )
+                for number in range(51)
+            )
+        first = await page.get("/dashboard")
+        titles = re.findall(r">(Workflow \d\d)</a>", first.text)
+        assert len(titles) == 50
+        assert titles[0] == "Workflow 50"  # newest first
+        assert 'rel="prev"' not in first.text
+        older = re.search(r'href="(/dashboard\?after=[^"]+)" rel="next"', first.text)
+        assert older
+        second = await page.get(older[1])
+        assert re.findall(r">(Workflow \d\d)</a>", second.text) == ["Workflow 00"]
+        assert 'rel="next"' not in second.text
+        newer = re.search(r'href="(/dashboard\?before=[^"]+)" rel="prev"', second.text)
+        assert newer
+        back = await page.get(newer[1])
+        assert re.findall(r">(Workflow \d\d)</a>", back.text) == titles
+        assert 'rel="prev"' not in back.text

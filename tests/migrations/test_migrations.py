@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -48,3 +49,23 @@ async def test_postgres_migrations_match_models() -> None:
         await asyncio.to_thread(downgrade, url, "base")
         await asyncio.to_thread(upgrade, url)
         assert await _schema_diff(url) == []
+
+
+async def test_0012_describes_the_schedules_already_stored(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url, "0011")
+    with sqlite3.connect(path) as connection:  # no foreign keys: a workflow alone will do
+        for workflow_id, schedule in (("w1", "0 9 * * MON"), ("w2", None)):
+            connection.execute(
+                "INSERT INTO workflows (id, team_id, title, goal, status, schedule, timezone, "
+                "plan_revision, planned_by, created_at, updated_at) VALUES "
+                "(?, 't', 'T', 'G', 'active', ?, 'UTC', 1, '', '2026-01-01', '2026-01-01')",
+                (workflow_id, schedule),
+            )
+    await asyncio.to_thread(upgrade, url)
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            "SELECT id, schedule_description FROM workflows ORDER BY id"
+        ).fetchall()
+    assert rows == [("w1", "At 09:00, only on Monday"), ("w2", None)]

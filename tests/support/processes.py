@@ -130,13 +130,19 @@ class Processes:
     signoff: Path = SIGNOFF
 
     def start(
-        self, command: str, name: str, *, defaults: bool = True, **settings: object
+        self,
+        command: str,
+        name: str,
+        *,
+        args: tuple[str, ...] = (),
+        defaults: bool = True,
+        **settings: object,
     ) -> Process:
         _check_marked(command)
         log = self.workdir / f"{name}.log"
         with log.open("ab") as sink:
             popen = subprocess.Popen(
-                [str(self.signoff), command],
+                [str(self.signoff), command, *args],
                 cwd=self.workdir,
                 env=signoff_env(defaults=defaults, **settings),
                 stdin=subprocess.DEVNULL,
@@ -152,15 +158,16 @@ class Processes:
         name: str = "serve",
         port: int | None = None,
         *,
+        args: tuple[str, ...] = (),
         defaults: bool = True,
         **settings: object,
     ) -> tuple[Process, str]:
-        """``signoff serve`` on ``port`` (default: a free one); returns it and its base URL
-        once its health endpoint answers."""
+        """``signoff serve`` (with ``args``) on ``port`` (default: a free one); returns it and
+        its base URL once its health endpoint answers."""
         port = port or free_port()
         if defaults:
             settings = {"host": "127.0.0.1", **settings}
-        process = self.start("serve", name, defaults=defaults, port=port, **settings)
+        process = self.start("serve", name, args=args, defaults=defaults, port=port, **settings)
         base = f"http://127.0.0.1:{port}"
 
         def answers() -> bool:

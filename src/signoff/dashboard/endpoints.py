@@ -222,18 +222,37 @@ async def logout(session_id: CallerSession, db: DB, settings: Config) -> Respons
 # --- Workflows ----------------------------------------------------------------------------
 
 
+WORKFLOWS_PAGE = 50
+
+
 @router.get("")
-async def home(request: Request, auth: PageAuth, db: DB) -> Response:
+async def home(
+    request: Request,
+    auth: PageAuth,
+    db: DB,
+    settings: Config,
+    after: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The team's workflows, 50 a page (``after``/``before``: the next/previous page's cursor)."""
     team_id = auth.current_team_id
     async with db.read() as session:
-        rows = await workflow_repository.list_for_team(session, team_id)
-        latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
+        page = await workflow_service.list_page(
+            session,
+            settings,
+            team_id,
+            limit=WORKFLOWS_PAGE,
+            cursor=before or after,
+            backwards=before is not None,
+        )
         version = _live_version(request, await workflow_repository.team_progress(session, team_id))
     return render(
         request,
         "workflows.html",
         {
-            "rows": [(workflow, count, latest.get(workflow.id)) for workflow, count in rows],
+            "workflows": page.items,
+            "next_cursor": page.next_cursor,
+            "previous_cursor": page.previous_cursor,
             "live_url": "/dashboard/events",
             "live_version": version,
         },
@@ -378,7 +397,7 @@ async def _workflow_page(
             "active_run": active,
             "fires": fires,
             "can_admin": _is_admin(auth, workflow.team_id),
-            "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
+            "schedule_description": workflow.schedule_description,
             "schedule_form": schedule_form
             or {"schedule": workflow.schedule or "", "timezone": workflow.timezone},
             "schedule_error": schedule_error,

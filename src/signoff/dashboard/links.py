@@ -28,7 +28,6 @@ from signoff.dashboard.pages import LINK_HEADERS, flash, render, wants_html
 from signoff.db import Database
 from signoff.dependencies import DB, Config
 from signoff.errors import AppError, ErrorCode, NotFound
-from signoff.kit.cron import describe
 from signoff.kit.openapi import HTML_PAGE, error_response
 from signoff.kit.schemas import ApiModel
 from signoff.models import Role, Run, RunStep, Workflow
@@ -325,7 +324,7 @@ async def plan_link_get(
         {
             "workflow": workflow,
             "steps": workflow.steps,
-            "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
+            "schedule_description": workflow.schedule_description,
             "action_url": str(request.url),
         },
         headers=LINK_HEADERS,

@@ -30,7 +30,6 @@ from signoff.dashboard import formatting, live
 from signoff.dependencies import DB, Config
 from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
 from signoff.kit.clock import utc_now
-from signoff.kit.cron import describe
 from signoff.workflows import inbox
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -44,7 +43,6 @@ ResponseT = TypeVar("ResponseT", bound=Response)
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(
-    cron_words=describe,
     markdown=formatting.markdown,
     duration=formatting.duration,
     when=formatting.when,

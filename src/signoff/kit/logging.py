@@ -98,10 +98,11 @@ class ContextFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message [workflow=… run=… step=… attempt=…]``, redacted."""
+    """``time [pid] LEVEL logger: message [workflow=… run=… step=… attempt=…]``, redacted (the
+    pid tells apart the processes of ``signoff serve --workers N``)."""
 
     def __init__(self, redact: Redactor) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
@@ -127,6 +128,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "message": self._redact(record.getMessage()),
             **_context(record),
         }

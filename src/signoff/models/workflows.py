@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from signoff.kit.clock import utc_now
+from signoff.kit.cron import describe
 from signoff.models.base import Base, IdMixin, TimestampMixin, str_enum
 
 
@@ -36,6 +37,8 @@ class Workflow(IdMixin, TimestampMixin, Base):
         str_enum(WorkflowStatus), default=WorkflowStatus.DRAFT
     )
     schedule: Mapped[str | None] = mapped_column(String(120), default=None)
+    # The schedule in words, set with the schedule (describing it is too slow for every read).
+    schedule_description: Mapped[str | None] = mapped_column(Text, default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     next_run_at: Mapped[datetime | None] = mapped_column(default=None)
     # +1 on every plan edit: approval links carry it, so an edit voids earlier links.
@@ -45,6 +48,11 @@ class Workflow(IdMixin, TimestampMixin, Base):
     run_count: Mapped[int] = mapped_column(default=0)
     activated_at: Mapped[datetime | None] = mapped_column(default=None)
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @validates("schedule")
+    def _describe_schedule(self, _key: str, schedule: str | None) -> str | None:
+        self.schedule_description = describe(schedule) if schedule else None
+        return schedule
 
     steps: Mapped[list[WorkflowStep]] = relationship(
         back_populates="workflow",

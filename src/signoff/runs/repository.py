@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.models import (
@@ -116,24 +116,6 @@ async def list_runs(
     if limit is not None:
         query = query.limit(limit)
     return (await session.scalars(query)).all()
-
-
-async def latest_runs(session: AsyncSession, workflow_ids: Sequence[str]) -> dict[str, Run]:
-    """The latest run of each workflow, in one query (for lists)."""
-    if not workflow_ids:
-        return {}
-    top = (
-        select(Run.workflow_id, func.max(Run.run_number).label("number"))
-        .where(Run.workflow_id.in_(workflow_ids))
-        .group_by(Run.workflow_id)
-        .subquery()
-    )
-    rows = await session.scalars(
-        select(Run).join(
-            top, and_(Run.workflow_id == top.c.workflow_id, Run.run_number == top.c.number)
-        )
-    )
-    return {run.workflow_id: run for run in rows}
 
 
 async def ready_jobs(session: AsyncSession, now: datetime, *, limit: int = 500) -> list[StepJob]:

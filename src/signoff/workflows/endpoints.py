@@ -6,7 +6,8 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic_core import to_json
 
 from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
@@ -29,7 +30,6 @@ from signoff.workflows.schemas import (
     ScheduleChange,
     WorkflowDetail,
     WorkflowList,
-    WorkflowListItem,
 )
 
 # Each route names its one tag (the docs group operations by it; a generated client makes a
@@ -69,17 +69,55 @@ async def create_workflow(
     return await service.create(db, request.app.state.llm, settings, auth, body)
 
 
+MAX_WORKFLOWS_PAGE = 1000
+
+
 @router.get(
     "",
     tags=WORKFLOWS,
     operation_id="listWorkflows",
     response_model=WorkflowList,
     summary="List the team's workflows",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'With `limit`, when more workflows follow: `<url>; rel="next"`, '
+                    "the next page's URL (relative).",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
 )
-async def list_workflows(auth: Auth, db: DB, settings: Config) -> list[WorkflowListItem]:
-    """The current team's workflows, newest first."""
+async def list_workflows(
+    auth: Auth,
+    db: DB,
+    settings: Config,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_WORKFLOWS_PAGE, description="At most this many; by default all."),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Start after the page this came from: the `cursor` of the `Link` "
+            "header's next URL.",
+        ),
+    ] = None,
+) -> Response:
+    """The current team's workflows, newest first: all of them, or a page of ``limit``; the
+    ``Link`` header then names the next page (none after the last)."""
     async with db.read() as session:
-        return await service.list_items(session, settings, auth.current_team_id)
+        page = await service.list_page(
+            session, settings, auth.current_team_id, limit=limit, cursor=cursor
+        )
+    headers = {}
+    if page.next_cursor is not None:
+        headers["Link"] = f'</api/workflows?limit={limit}&cursor={page.next_cursor}>; rel="next"'
+    # The rows are already the wire's dicts: serialised once, without a model in between.
+    return Response(to_json(page.items), media_type="application/json", headers=headers)
 
 
 @router.get(

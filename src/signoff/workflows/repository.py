@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -41,20 +42,56 @@ async def _one_with_steps(session: AsyncSession, query: Select[Workflow]) -> Wor
     return result.unique().scalar_one_or_none()
 
 
-async def list_for_team(session: AsyncSession, team_id: str) -> Sequence[tuple[Workflow, int]]:
-    """The team's workflows, newest first, each with its step count (one query)."""
-    step_count = (
+def _step_count() -> ColumnElement[int]:
+    return (
         select(func.count())
         .where(WorkflowStep.workflow_id == Workflow.id)
         .correlate(Workflow)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(Workflow, step_count)
+
+
+async def list_page(
+    session: AsyncSession,
+    team_id: str,
+    columns: Sequence[ColumnElement[Any]],
+    *,
+    limit: int | None,
+    after: tuple[datetime, str] | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> Sequence[Row[Any]]:
+    """The team's workflows in one statement: ``columns`` of the workflow and of its latest
+    run (null when it never ran), then its step count. The latest run is the one numbered
+    ``run_count``, so the join uses the (workflow, run number) index.
+
+    Newest first, those older than ``after``, a (created_at, id) position; or, with
+    ``before``, oldest first from the one just newer than that position (a page backwards)."""
+    query = (
+        select(*columns, _step_count())
+        .outerjoin(Run, and_(Run.workflow_id == Workflow.id, Run.run_number == Workflow.run_count))
         .where(Workflow.team_id == team_id)
-        .order_by(Workflow.created_at.desc(), Workflow.id.desc())
     )
-    return [(row[0], int(row[1])) for row in rows.all()]
+    if before is None:
+        query = query.order_by(Workflow.created_at.desc(), Workflow.id.desc())
+    else:
+        query = query.order_by(Workflow.created_at, Workflow.id)
+    if after is not None:
+        query = query.where(
+            or_(
+                Workflow.created_at < after[0],
+                and_(Workflow.created_at == after[0], Workflow.id < after[1]),
+            )
+        )
+    if before is not None:
+        query = query.where(
+            or_(
+                Workflow.created_at > before[0],
+                and_(Workflow.created_at == before[0], Workflow.id > before[1]),
+            )
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return (await session.execute(query)).all()
 
 
 async def team_name_and_core_memory(session: AsyncSession, team_id: str) -> tuple[str, str | None]:

@@ -6,6 +6,7 @@ transactions, never inside one.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic_ai.models import Model
-from sqlalchemy import update
+from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals.tokens import issue_plan_token, plan_link_ttl, ttl_words
@@ -26,9 +27,10 @@ from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from signoff.kit.clock import utc_now
-from signoff.kit.cron import describe, next_fire
+from signoff.kit.cron import next_fire
 from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
+from signoff.llm.pricing import estimated_cost_usd
 from signoff.mail import service as mail
 from signoff.models import (
     LinkDecision,
@@ -45,6 +47,7 @@ from signoff.planner.service import DraftedPlan, draft_plan
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
+from signoff.runs.schemas import RunSummary
 from signoff.tools.registry import TOOLS
 from signoff.workflows import repository
 from signoff.workflows.schemas import (
@@ -55,7 +58,6 @@ from signoff.workflows.schemas import (
     StepIn,
     StepOut,
     WorkflowDetail,
-    WorkflowListItem,
     WorkflowOut,
 )
 
@@ -123,7 +125,7 @@ async def send_plan_email(
         "workflow": workflow,
         "steps": workflow.steps,
         "tools": TOOLS,
-        "schedule_description": describe(workflow.schedule) if workflow.schedule else None,
+        "schedule_description": workflow.schedule_description,
         "dashboard_url": f"{base}/dashboard/workflows/{workflow.id}",
         "expires_in": ttl_words(plan_link_ttl(settings)),
     }
@@ -397,7 +399,7 @@ def workflow_out(workflow: Workflow) -> WorkflowOut:
         goal=workflow.goal,
         status=workflow.status,
         schedule=workflow.schedule,
-        schedule_description=describe(workflow.schedule) if workflow.schedule else None,
+        schedule_description=workflow.schedule_description,
         timezone=workflow.timezone,
         next_run_at=workflow.next_run_at,
         plan_revision=workflow.plan_revision,
@@ -412,22 +414,108 @@ def steps_out(workflow: Workflow) -> list[StepOut]:
     return [StepOut.model_validate(step) for step in workflow.steps]
 
 
-async def list_items(
-    session: AsyncSession, settings: Settings, team_id: str
-) -> list[WorkflowListItem]:
-    """The team's workflows, newest first, each with its step count and latest run."""
-    rows = await repository.list_for_team(session, team_id)
-    latest = await run_repository.latest_runs(session, [workflow.id for workflow, _ in rows])
-    return [
-        WorkflowListItem(
-            **workflow_out(workflow).model_dump(),
-            step_count=count,
-            latest_run=run_service.run_summary(settings, latest[workflow.id])
-            if workflow.id in latest
-            else None,
+# The list's columns follow its schemas: a workflow's fields (WorkflowOut), then its latest
+# run's (RunSummary), each read straight from the column of the same name.
+_WORKFLOW_KEYS = [field.alias or name for name, field in WorkflowOut.model_fields.items()]
+# A run's fields that are not columns: _item computes them.
+_COMPUTED_RUN_FIELDS = frozenset({"estimated_cost_usd"})
+_RUN_FIELDS = [name for name in RunSummary.model_fields if name not in _COMPUTED_RUN_FIELDS]
+_RUN_KEYS = [RunSummary.model_fields[name].alias or name for name in _RUN_FIELDS]
+# The latest run's model name (for its cost) closes the run's columns.
+_LIST_COLUMNS = [
+    *(getattr(Workflow, name) for name in WorkflowOut.model_fields),
+    *(getattr(Run, name) for name in _RUN_FIELDS),
+    Run.model_name,
+]
+_RUN_START = len(_WORKFLOW_KEYS)
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    """Workflows as the API sends them (WorkflowListItem's wire dicts, built from the rows
+    with no model in between) and the cursors of the pages around them (None: no such page)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+def encode_cursor(item: dict[str, Any]) -> str:
+    """A position in the list: the item's creation time and id, opaque to clients."""
+    raw = f"{item['createdAt'].isoformat()}|{item['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor of :func:`encode_cursor` names; anything else is a 422."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, workflow_id = raw.split("|")
+        # Nothing a column cannot compare with: an aware time within range, a printable id.
+        created_at = datetime.fromisoformat(stamp).astimezone(UTC)
+        if stamp[-6:] != "+00:00" or not (workflow_id.isascii() and workflow_id.isprintable()):
+            raise ValueError(raw)
+    except (ValueError, OverflowError):
+        raise Unprocessable(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+    return created_at, workflow_id
+
+
+def _item(settings: Settings, row: Row[Any]) -> dict[str, Any]:
+    values: tuple[Any, ...] = tuple(row)
+    item = dict(zip(_WORKFLOW_KEYS, values, strict=False))
+    item["stepCount"] = values[-1]
+    if values[_RUN_START] is None:
+        item["latestRun"] = None
+        return item
+    run = dict(zip(_RUN_KEYS, values[_RUN_START:-2], strict=True))
+    run["estimatedCostUsd"] = estimated_cost_usd(
+        settings, values[-2], run["inputTokens"], run["outputTokens"]
+    )
+    item["latestRun"] = run
+    return item
+
+
+async def list_page(
+    session: AsyncSession,
+    settings: Settings,
+    team_id: str,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+    backwards: bool = False,
+) -> WorkflowPage:
+    """The team's workflows, newest first, each with its step count and latest run: all of
+    them, or ``limit`` after ``cursor`` (``backwards``: the ``limit`` before it). One
+    statement; the rows become the answer's dicts directly (a model per row would cost more
+    than the query)."""
+    position = None if cursor is None else decode_cursor(cursor)
+    rows = list(
+        await repository.list_page(
+            session,
+            team_id,
+            _LIST_COLUMNS,
+            limit=None if limit is None else limit + 1,
+            after=None if backwards else position,
+            before=position if backwards else None,
         )
-        for workflow, count in rows
-    ]
+    )
+    more = limit is not None and len(rows) > limit
+    if backwards:
+        rows = rows[:limit][::-1]
+    items = [_item(settings, row) for row in rows[:limit]]
+    if not items:
+        return WorkflowPage(items)
+    first, last = encode_cursor(items[0]), encode_cursor(items[-1])
+    if backwards:
+        return WorkflowPage(items, next_cursor=last, previous_cursor=first if more else None)
+    return WorkflowPage(
+        items,
+        next_cursor=last if more else None,
+        previous_cursor=first if position is not None else None,
+    )
 
 
 async def load_detail(
