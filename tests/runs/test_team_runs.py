@@ -122,7 +122,7 @@ async def test_bad_input_is_422(client: httpx.AsyncClient) -> None:
         {"limit": 201},
         {"cursor": "12"},
         {"cursor": "not a cursor"},
-        {"cursor": "cjEuMS4w"},  # "r1.1.0": id 0
+        {"cursor": "cnVuc3wxfDA"},  # "runs|1|0": id 0
         {"status": "paused"},
         {"trigger": "api"},
         {"startedFrom": "yesterday"},

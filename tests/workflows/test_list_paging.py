@@ -77,8 +77,8 @@ async def test_a_limit_as_large_as_the_list_has_no_next_page(client: httpx.Async
         ("limit=1001", "limit"),
         ("limit=2&cursor=not-a-cursor", "cursor"),
         ("limit=2&cursor=MjAyNi0wMy0wMg", "cursor"),  # base64 of a date with no id
-        ("limit=2&cursor=" + _cursor("2026-03-02T09:00:00+00:00|a\x00b"), "cursor"),
-        ("limit=2&cursor=" + _cursor("9999-12-31T23:59:59-05:00|a"), "cursor"),
+        ("limit=2&cursor=" + _cursor("workflows|2026-03-02T09:00:00+00:00|a\x00b"), "cursor"),
+        ("limit=2&cursor=" + _cursor("workflows|9999-12-31T23:59:59-05:00|a"), "cursor"),
     ],
 )
 async def test_a_bad_limit_or_cursor_is_422_naming_it(

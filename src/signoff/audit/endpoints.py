@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,36 +13,24 @@ from signoff.audit.schemas import AuditEventOut, AuditPage
 from signoff.auth.dependencies import Auth
 from signoff.dependencies import DB
 from signoff.errors import Unprocessable
-from signoff.kit.storable import MAX_DB_INT
+from signoff.kit import cursor
 from signoff.models import Role
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-_CURSOR_PREFIX = "audit:"
 
 
 def encode_cursor(event_id: int) -> str:
-    """Opaque to clients: the id the page ended at, which may change shape later."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{event_id}".encode()).decode().rstrip("=")
+    """The audit list's cursor: the id the page ended at."""
+    return cursor.encode("audit", event_id)
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(text: str) -> int:
     """The id a cursor names; anything this API did not give out is a 422."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    number = text.removeprefix(_CURSOR_PREFIX)
-    if not text.startswith(_CURSOR_PREFIX) or not re.fullmatch(r"[1-9][0-9]{0,9}", number):
-        number = ""
-    if not number or int(number) > MAX_DB_INT:
-        raise Unprocessable(
-            "The cursor is not one this API gave out.",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        )
-    return int(number)
+    (event_id,) = cursor.decode("audit", text, 1)
+    return cursor.row_id(event_id)
 
 
 def _utc(moment: datetime | None, name: str) -> datetime | None:

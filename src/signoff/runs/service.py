@@ -3,7 +3,6 @@ after the caller's commit (a crash in between is repaired by the sweep)."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from collections.abc import Sequence
@@ -22,10 +21,10 @@ from signoff.auth.service import AuthContext
 from signoff.budgets import service as budgets
 from signoff.config import Settings
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
+from signoff.kit import cursor
 from signoff.kit.clock import utc_now
 from signoff.kit.logging import log_context
 from signoff.kit.schemas import EmailSentResponse
-from signoff.kit.storable import MAX_DB_INT
 from signoff.llm.pricing import estimated_cost_usd
 from signoff.metrics.instruments import APPROVAL_DECISION
 from signoff.models import (
@@ -58,36 +57,25 @@ logger = logging.getLogger(__name__)
 
 STOPPED_BY_USER = "Stopped by user"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"r1\.([0-9]{1,17})\.([1-9][0-9]{0,9})")
+_MICROS = re.compile(r"[0-9]{1,17}")
 
 
 def encode_cursor(run: Run) -> str:
-    """The team runs list's cursor after ``run``: opaque to clients (the run's start, in
-    microseconds, and its id), so the paging's keys may change without changing the API."""
+    """The team runs list's cursor after ``run``: its start (in microseconds) and id."""
     micros = (run.started_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"r1.{micros}.{run.id}".encode()).decode().rstrip("=")
+    return cursor.encode("runs", micros, run.id)
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(text: str) -> tuple[datetime, int]:
     """(started_at, id) of a cursor :func:`encode_cursor` gave out; anything else is a 422."""
+    micros, run_id = cursor.decode("runs", text, 2)
+    if not _MICROS.fullmatch(micros):
+        raise cursor.invalid()
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    found = _CURSOR.fullmatch(text)
-    if found is None or int(found[2]) > MAX_DB_INT:
-        raise Unprocessable(
-            "The cursor is not one this API gave out.",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        )
-    try:
-        started = _EPOCH + timedelta(microseconds=int(found[1]))
+        started = _EPOCH + timedelta(microseconds=int(micros))
     except OverflowError:
-        raise Unprocessable(
-            "The cursor is not one this API gave out.",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        ) from None
-    return started, int(found[2])
+        raise cursor.invalid() from None
+    return started, cursor.row_id(run_id)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from typing import Annotated, Literal
 
@@ -13,10 +12,9 @@ from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth
 from signoff.budgets.service import BUDGET_429
 from signoff.dependencies import DB, Config
-from signoff.errors import Unprocessable
+from signoff.kit import cursor as paging
 from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
-from signoff.kit.storable import MAX_DB_INT
 from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -40,17 +38,6 @@ WORKFLOWS: list[str | Enum] = ["workflows"]
 approvals_router = APIRouter()
 
 RUNS_PAGE_SIZE = 50
-_CURSOR = re.compile(r"[1-9][0-9]{0,9}")
-
-
-def _decode_cursor(cursor: str) -> int:
-    """A cursor is the run number the previous page ended at; anything else is a 422."""
-    if not _CURSOR.fullmatch(cursor) or int(cursor) > MAX_DB_INT:
-        raise Unprocessable(
-            "The cursor is not one this API gave out.",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        )
-    return int(cursor)
 
 
 @router.post(
@@ -272,7 +259,8 @@ async def list_runs(
     ] = None,
 ) -> RunPage:
     """All runs, newest first, 50 a page."""
-    before = None if cursor is None else _decode_cursor(cursor)
+    # This list's cursor is the run number the previous page ended at, as it always was.
+    before = None if cursor is None else paging.row_id(cursor)
     async with db.read() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
         runs = await run_repository.list_runs(

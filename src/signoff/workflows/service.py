@@ -6,7 +6,6 @@ transactions, never inside one.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from signoff.budgets import service as budgets
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import Conflict, ErrorCode, NotFound, Unprocessable
+from signoff.kit import cursor
 from signoff.kit.clock import utc_now
 from signoff.kit.cron import next_fire
 from signoff.kit.logging import log_context
@@ -441,25 +441,20 @@ class WorkflowPage:
 
 
 def encode_cursor(item: dict[str, Any]) -> str:
-    """A position in the list: the item's creation time and id, opaque to clients."""
-    raw = f"{item['createdAt'].isoformat()}|{item['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """A position in the list: the item's creation time and id."""
+    return cursor.encode("workflows", item["createdAt"].isoformat(), item["id"])
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(text: str) -> tuple[datetime, str]:
     """The (created_at, id) a cursor of :func:`encode_cursor` names; anything else is a 422."""
+    stamp, workflow_id = cursor.decode("workflows", text, 2)
+    # Nothing a column cannot compare with: an aware time within range, a printable id.
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, workflow_id = raw.split("|")
-        # Nothing a column cannot compare with: an aware time within range, a printable id.
         created_at = datetime.fromisoformat(stamp).astimezone(UTC)
-        if stamp[-6:] != "+00:00" or not (workflow_id.isascii() and workflow_id.isprintable()):
-            raise ValueError(raw)
     except (ValueError, OverflowError):
-        raise Unprocessable(
-            "The cursor is not one this API gave out.",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        ) from None
+        raise cursor.invalid() from None
+    if stamp[-6:] != "+00:00" or not (workflow_id.isascii() and workflow_id.isprintable()):
+        raise cursor.invalid()
     return created_at, workflow_id
 
 
