@@ -408,7 +408,13 @@ def ratio(after: float, before: float) -> str:
 
 
 async def compare(
-    label: str, workdir: Path, database_url: tuple[str, str], code: str, quick: bool
+    label: str,
+    workdir: Path,
+    database_url: tuple[str, str],
+    code: str,
+    quick: bool,
+    base: str,
+    endpoints: list[str],
 ) -> str:
     """Before and after side by side, alternating per cell."""
     log(f"{label}: starting before and after (load {load()})")
@@ -434,7 +440,8 @@ async def compare(
         ]
     ]
     try:
-        for what, title in ENDPOINTS.items():
+        for what in endpoints:
+            title = ENDPOINTS[what]
             for concurrency in CONCURRENCY:
                 cells = {"before": Cell(), "after": Cell()}
                 minimum = 10 if what in ("list", "page_list") else 30
@@ -473,7 +480,7 @@ async def compare(
         await stop_target(before)
         await stop_target(after)
     head = (
-        f"### {label}: before ({BASE_COMMIT}) → after, {WORKFLOWS} workflows, one serving "
+        f"### {label}: before ({base}) → after, {WORKFLOWS} workflows, one serving "
         f"process\n\nload average at the start {load_start}, at the end {load()}\n"
     )
     return head + "\n" + table(rows) + "\n"
@@ -607,7 +614,9 @@ def export_base(commit: str, into: Path) -> str:
     return str(into / "src")
 
 
-async def main(quick: bool, parts: str, base: str, keep: bool, profile_what: str) -> None:
+async def main(
+    quick: bool, parts: str, base: str, keep: bool, profile_what: str, endpoints: list[str]
+) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="signoff_api_bench_"))
     databases: list[str] = []
 
@@ -625,11 +634,15 @@ async def main(quick: bool, parts: str, base: str, keep: bool, profile_what: str
             return
         code = export_base(base, workdir / "base")
         if "s" in parts:
-            out.append(await compare("inline/SQLite", workdir, ("", ""), code, quick))
+            out.append(
+                await compare("inline/SQLite", workdir, ("", ""), code, quick, base, endpoints)
+            )
             print(out[-1], flush=True)
         if "p" in parts:
             urls = (postgres("before"), postgres("after"))
-            out.append(await compare("inline/PostgreSQL", workdir, urls, code, quick))
+            out.append(
+                await compare("inline/PostgreSQL", workdir, urls, code, quick, base, endpoints)
+            )
             print(out[-1], flush=True)
         if "m" in parts:
             out.append(await memory("inline/SQLite", workdir, ""))
@@ -663,5 +676,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", default="", choices=["", *ENDPOINTS], help="profile one endpoint, in-process"
     )
+    parser.add_argument(
+        "--endpoints",
+        default=",".join(ENDPOINTS),
+        help=f"the before/after cells to measure, comma-separated: {','.join(ENDPOINTS)}",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.only, args.base, args.keep, args.profile))
+    chosen = args.endpoints.split(",")
+    if unknown := set(chosen) - set(ENDPOINTS):
+        parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+    asyncio.run(main(args.quick, args.only, args.base, args.keep, args.profile, chosen))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -9,12 +10,13 @@ import pytest
 from fastapi import FastAPI
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from sqlalchemy import event
 
 from signoff.db import Database
 from signoff.models import OutboxMail, Role, Workflow
 from tests.support.accounts import signup, signup_into
 from tests.support.db import count, stored
-from tests.support.workflows import create_workflow
+from tests.support.workflows import create_workflow, paused_run
 
 pytestmark = pytest.mark.postgres
 
@@ -283,3 +285,31 @@ async def test_active_workflows_cannot_be_edited_and_archive(
     assert archived.json()["status"] == "archived"
     twice = await client.post(f"/api/workflows/{workflow_id}/archive", headers=account.headers)
     assert twice.status_code == 409
+
+
+async def test_details_read_in_the_session_checks_transaction(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """A workflow's and a run's detail: the session check and the reads share one transaction."""
+    account = await signup(client)
+    run = await paused_run(client, account, GOAL)
+    request_task = asyncio.current_task()
+    begins: list[str] = []
+
+    def begun(_connection: Any) -> None:
+        if asyncio.current_task() is request_task:  # not the engine's or mail sender's work
+            begins.append("BEGIN")
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "begin", begun)
+    try:
+        for url in (
+            f"/api/workflows/{run['workflowId']}",
+            f"/api/workflows/{run['workflowId']}/runs/{run['id']}",
+        ):
+            begins.clear()
+            response = await client.get(url, headers=account.headers)
+            assert response.status_code == 200, response.text
+            assert begins == ["BEGIN"], url
+    finally:
+        event.remove(engine, "begin", begun)

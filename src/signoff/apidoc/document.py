@@ -19,7 +19,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from signoff.apidoc.examples import EXAMPLES
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS
-from signoff.auth.dependencies import SESSION_COOKIE, current_auth, current_session_id
+from signoff.auth.dependencies import (
+    SESSION_COOKIE,
+    current_auth,
+    current_session_id,
+    read_as_caller,
+)
 from signoff.kit.openapi import error_response
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
@@ -118,10 +123,11 @@ def generic_statuses(route: Any) -> list[int]:
     its logic."""
     calls = _calls(route.dependant)
     statuses: list[int] = []
-    if current_auth in calls or current_session_id in calls:
+    checks_team = current_auth in calls or read_as_caller in calls
+    if checks_team or current_session_id in calls:
         # No session (401); a cookie write without its CSRF token, or no team (403).
         statuses += [401, 403]
-    if current_auth in calls:
+    if checks_team:
         statuses.append(404)  # X-Team-Id names a team you are not in
     if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
         statuses.append(413)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.auth import service
 from signoff.auth.csrf import verify_csrf
@@ -80,6 +83,29 @@ async def current_session_id(
     return auth_session.id
 
 
+def _required_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    token = session_token(request, credentials)
+    if not token:
+        raise Unauthorized("Sign in first: this needs a session token.")
+    return token
+
+
+async def _browser_checks(
+    request: Request,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+    token: str,
+    x_team_id: str | None,
+    auth: AuthContext,
+) -> AuthContext:
+    if credentials is None:
+        # The browser sent the cookie by itself: a state change must prove it came from our page.
+        await verify_csrf(request, settings, token)
+        if x_team_id is None:
+            auth = auth.in_team(request.cookies.get(TEAM_COOKIE))
+    return auth
+
+
 async def current_auth(
     request: Request,
     db: DB,
@@ -87,17 +113,34 @@ async def current_auth(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_team_id: Annotated[str | None, Header(description="Act in this team.")] = None,
 ) -> AuthContext:
-    token = session_token(request, credentials)
-    if not token:
-        raise Unauthorized("Sign in first: this needs a session token.")
+    token = _required_token(request, credentials)
     async with db.read() as session:
         auth = await service.resolve(session, token, x_team_id)
-    if credentials is None:
-        # The browser sent the cookie by itself: a state change must prove it came from our page.
-        await verify_csrf(request, settings, token)
-        if x_team_id is None:
-            auth = auth.in_team(request.cookies.get(TEAM_COOKIE))
-    return auth
+    return await _browser_checks(request, settings, credentials, token, x_team_id, auth)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The caller (as :data:`Auth` checks them) and the read transaction that checked them."""
+
+    auth: AuthContext
+    session: AsyncSession
+
+
+async def read_as_caller(
+    request: Request,
+    db: DB,
+    settings: Config,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_team_id: Annotated[str | None, Header(description="Act in this team.")] = None,
+) -> AsyncIterator[Reading]:
+    """:data:`Auth` for a read-only endpoint, whose reads then share the session check's
+    transaction: one connection checkout, BEGIN and ROLLBACK per request instead of two."""
+    token = _required_token(request, credentials)
+    async with db.read() as session:
+        auth = await service.resolve(session, token, x_team_id)
+        auth = await _browser_checks(request, settings, credentials, token, x_team_id, auth)
+        yield Reading(auth, session)
 
 
 async def verify_session_csrf(request: Request, settings: Settings) -> None:
@@ -126,4 +169,6 @@ async def optional_auth(
 
 
 Auth = Annotated[AuthContext, Depends(current_auth)]
+# The transaction ends when the endpoint returns, before its answer is sent.
+AuthRead = Annotated[Reading, Depends(read_as_caller, scope="function")]
 CallerSession = Annotated[str, Depends(current_session_id)]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
 from signoff.audit.dependencies import CurrentActor
-from signoff.auth.dependencies import Auth
+from signoff.auth.dependencies import Auth, AuthRead
 from signoff.dependencies import DB, Config
 from signoff.errors import ErrorCode, NotFound
 from signoff.kit.openapi import errors
@@ -194,13 +194,12 @@ async def stop_run(
     summary="Get a run with its steps and conversation",
 )
 async def get_run(
-    workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
+    workflow_id: str, run_id: RunId, reading: AuthRead, settings: Config
 ) -> RunDetail:
     """The run with its step rows and its conversation; who decided each step (`decidedBy`)
     and who stopped the run (`stoppedBy`); token counts with their `estimatedCostUsd`."""
-    async with db.read() as session:
-        run = await service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
-        return await service.detail(session, settings, run)
+    run = await service.get_visible(reading.session, reading.auth, workflow_id, run_id, Role.MEMBER)
+    return await service.detail(reading.session, settings, run)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic_core import to_json
 
 from signoff.audit.dependencies import CurrentActor
-from signoff.auth.dependencies import Auth
+from signoff.auth.dependencies import Auth, AuthRead
 from signoff.budgets.service import BUDGET_429
 from signoff.dependencies import DB, Config
 from signoff.kit import cursor as paging
@@ -115,8 +115,7 @@ async def list_workflows(
 )
 async def get_workflow(
     workflow_id: str,
-    auth: Auth,
-    db: DB,
+    reading: AuthRead,
     settings: Config,
     runs: Annotated[
         Literal["latest", "all"],
@@ -124,9 +123,8 @@ async def get_workflow(
     ] = "latest",
 ) -> WorkflowDetail:
     """One workflow with its steps (by stepIndex) and its runs (newest first)."""
-    async with db.read() as session:
-        workflow = await service.get_visible(session, auth, workflow_id)
-        return await service.load_detail(session, settings, workflow, all_runs=runs == "all")
+    workflow = await service.get_visible(reading.session, reading.auth, workflow_id)
+    return await service.load_detail(reading.session, settings, workflow, all_runs=runs == "all")
 
 
 @router.patch(
