@@ -21,7 +21,9 @@ def _dead_pid() -> int:
 def test_prepare_makes_a_fresh_directory_and_removes_the_dead_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(directory.ENV, raising=False)
+    # Empty reads as unset; setenv (unlike delenv of a missing name) makes monkeypatch restore
+    # the variable afterwards, so what prepare sets cannot leak into later tests' processes.
+    monkeypatch.setenv(directory.ENV, "")
     root = tmp_path / "metrics"
     dead = root / str(_dead_pid())
     alive = root / str(os.getppid())  # our parent: alive, another serve's
