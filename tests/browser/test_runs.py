@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.accounts import Account, new_email, signup_sync
-from tests.support.browser import Server, shot, sign_in
+from tests.support.browser import Server, doc_shot, sign_in
 from tests.support.waiting import wait_until_sync
 from tests.support.workflows import SEED_GOAL, create_workflow_sync
 
@@ -86,7 +86,7 @@ def test_a_search_without_a_provider_is_a_warning_and_a_rerun_from_step_2(
     assert utc.endswith("UTC")
     hour, minute = utc.split(" ")[1].split(":")
     assert f"{(int(hour) + 9) % 24:02d}:{minute}" in (started.text_content() or "")
-    shot(page, "run-warning-rerun")
+    doc_shot(page, "run-warning-rerun")
 
     # Rerun from step 2: a new run, its page opens.
     page.get_by_label("Rerun from").select_option("1")
@@ -136,7 +136,7 @@ def test_a_search_without_a_provider_is_a_warning_and_a_rerun_from_step_2(
     )
     expect(page.locator("tr[data-run-id]")).to_have_count(2)
     expect(page.locator(f'tr[data-run-id="{rerun_id}"]')).to_contain_text("rerun from step 2")
-    shot(page, "runs")
+    doc_shot(page, "runs")
     page.get_by_label("Status").select_option("completed")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tr[data-run-id]")).to_have_count(1)
