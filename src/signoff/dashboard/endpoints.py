@@ -25,7 +25,7 @@ from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_session_cookie
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
-from signoff.dashboard import live, plan_form
+from signoff.dashboard import formatting, live, plan_form
 from signoff.dashboard.pages import (
     MaybePageAuth,
     PageAuth,
@@ -488,8 +488,7 @@ async def archive(
             workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
         return confirm_page(
             request,
-            question=f"Archive “{workflow.title}”? It will no longer run, by hand or on "
-            "schedule, and this cannot be undone.",
+            question=formatting.archive_question(workflow.title),
             button="Archive workflow",
             back=_workflow_url(workflow_id),
         )
@@ -693,8 +692,7 @@ async def stop(
             run = await run_service.get_visible(session, auth, workflow_id, run_id, Role.MEMBER)
         return confirm_page(
             request,
-            question=f"Stop run {run.run_number}? The step in progress is abandoned and "
-            "nothing after it runs.",
+            question=formatting.stop_question(run.run_number),
             button="Stop run",
             back=_run_url(workflow_id, run_id),
         )

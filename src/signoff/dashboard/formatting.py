@@ -105,3 +105,23 @@ def channel(value: str) -> str:
     return {"email_link": "email link", "api": "the API", "dashboard": "the dashboard"}.get(
         value, value
     )
+
+
+# The questions destructive forms ask: in the page (``data-confirm``, asked by static/app.js)
+# and on the confirm page a browser without JavaScript gets (pages.confirm_page). One wording
+# for both.
+
+
+def archive_question(title: str) -> str:
+    return (
+        f"Archive “{title}”? It will no longer run, by hand or on schedule, and this cannot "
+        "be undone."
+    )
+
+
+def stop_question(run_number: int) -> str:
+    return f"Stop run {run_number}? The step in progress is abandoned and nothing after it runs."
+
+
+def remove_member_question(who: str) -> str:
+    return f"Remove {who} from the team? They lose access to its workflows at once."

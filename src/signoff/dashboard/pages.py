@@ -52,6 +52,11 @@ templates.env.filters.update(
     usd=formatting.usd,
     channel=formatting.channel,
 )
+templates.env.globals.update(
+    archive_question=formatting.archive_question,
+    stop_question=formatting.stop_question,
+    remove_member_question=formatting.remove_member_question,
+)
 
 # Headings of the page that answers a refused dashboard action, by status.
 _ERROR_HEADINGS = {

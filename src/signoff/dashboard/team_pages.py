@@ -24,6 +24,7 @@ from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import TEAM_COOKIE, set_browser_cookie
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
+from signoff.dashboard import formatting
 from signoff.dashboard.pages import (
     LINK_HEADERS,
     PageAuth,
@@ -259,8 +260,7 @@ async def remove_member(
             raise NotFound("No member with this id in this team.")
         return confirm_page(
             request,
-            question=f"Remove {member.name or member.email} from the team? They lose access "
-            "to its workflows at once.",
+            question=formatting.remove_member_question(member.name or member.email),
             button="Remove member",
             back="/dashboard/team",
         )
