@@ -279,7 +279,8 @@ async def plan_link_head(workflow_id: str) -> Response:
     response_model=None,
     responses=_get_responses(PlanLinkAnswer),
     description=(
-        "The plan approval link from the email (valid 24 h), no session needed. In the default "
+        "The plan approval link from the email (valid `SIGNOFF_PLAN_LINK_TTL_HOURS`, 24 h by "
+        "default), no session needed. In the default "
         "`confirm` mode a GET decides only for a browser signed in as an owner or admin of the "
         "team (then 303); anyone else gets a confirm page (HTML) or, asking for JSON, what "
         "would be decided. With `SIGNOFF_LINK_MODE=one-click` a GET decides (303). A link "
@@ -295,7 +296,7 @@ async def plan_link_get(
     auth: MaybeAuth,
     token: Token = None,
 ) -> Response:
-    """The plan approval link from the email (24 h). See the module docstring for modes."""
+    """The plan approval link from the email. See the module docstring for modes."""
     if is_bot(request.headers.get("user-agent")):
         return _scanner_page(request)
     try:
@@ -443,7 +444,8 @@ async def step_link_head() -> Response:
     response_model=None,
     responses=_get_responses(StepLinkAnswer),
     description=(
-        "The Approve / Request changes link of a step approval email (valid 2 h), no session "
+        "The Approve / Request changes link of a step approval email (valid "
+        "`SIGNOFF_STEP_LINK_TTL_HOURS`, 2 h by default), no session "
         "needed. In the default `confirm` mode a GET decides only for a browser signed in as "
         "an owner or admin of the team (a reject also needs a non-empty `note`), then 303; "
         "anyone else gets a confirm page (HTML) or, asking for JSON, what would be decided. "
@@ -461,7 +463,7 @@ async def step_link_get(
     action: Action = None,
     note: Note = None,
 ) -> Response:
-    """The Approve / Request changes link of a step approval email (2 h)."""
+    """The Approve / Request changes link of a step approval email."""
     if is_bot(request.headers.get("user-agent")):
         return _scanner_page(request)
     workflow_id: str | None = None

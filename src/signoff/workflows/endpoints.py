@@ -216,7 +216,7 @@ async def archive_workflow(
 async def resend_plan_email(
     workflow_id: str, auth: Auth, db: DB, settings: Config
 ) -> EmailSentResponse:
-    """Send a fresh plan approval email (for a draft whose 24 h link expired)."""
+    """Send a fresh plan approval email (for a draft whose link expired)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id)
         return await service.resend_plan_email(session, settings, workflow)
