@@ -115,6 +115,21 @@ async def _check_tokens(
         raise BudgetExceeded(f"{problem}, in {_in_words(wait)}.", retry_after_seconds=wait)
 
 
+def _check_hour(
+    count: int, oldest: datetime, now: datetime, budget: int, done: str, setting: str
+) -> None:
+    """:class:`BudgetExceeded` when ``count`` events in the last hour reached ``budget``; the
+    window frees when the oldest of them leaves it."""
+    if count < budget:
+        return
+    wait = _seconds_until(oldest + HOUR, now)
+    raise BudgetExceeded(
+        f"This team has {done} in the last hour, its budget "
+        f"({setting}={budget}); try again in {_in_words(wait)}.",
+        retry_after_seconds=wait,
+    )
+
+
 async def reserve_plan_draft(
     session: AsyncSession,
     settings: Settings,
@@ -139,13 +154,8 @@ async def reserve_plan_draft(
                 )
             )
         ).one()
-        if count >= budget:
-            wait = _seconds_until(oldest + HOUR, now)
-            raise BudgetExceeded(
-                f"This team has asked for {count} plan drafts in the last hour, its budget "
-                f"(SIGNOFF_TEAM_PLANS_PER_HOUR={budget}); try again in {_in_words(wait)}.",
-                retry_after_seconds=wait,
-            )
+        done = f"asked for {count} plan drafts"
+        _check_hour(count, oldest, now, budget, done, "SIGNOFF_TEAM_PLANS_PER_HOUR")
     await _check_tokens(session, settings, team_id, now)
     draft = PlanDraft(team_id=team_id, requested_by=requested_by, requested_at=now)
     session.add(draft)
@@ -188,13 +198,8 @@ async def check_run_start(
                 )
             )
         ).one()
-        if count >= budget:
-            wait = _seconds_until(oldest + HOUR, now)
-            raise BudgetExceeded(
-                f"This team has started {count} runs by hand in the last hour, its budget "
-                f"(SIGNOFF_TEAM_RUNS_PER_HOUR={budget}); try again in {_in_words(wait)}.",
-                retry_after_seconds=wait,
-            )
+        done = f"started {count} runs by hand"
+        _check_hour(count, oldest, now, budget, done, "SIGNOFF_TEAM_RUNS_PER_HOUR")
     await _check_tokens(session, settings, team_id, now)
 
 
