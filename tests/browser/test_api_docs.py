@@ -2,9 +2,8 @@
 document, show the operations, raise no JavaScript error, run no inline script and ask no other
 origin for anything.
 
-``docs_page`` guards a page as conftest's ``new_page`` does, except for the rule that every
-form control has a label: that rule is for our own pages, and ReDoc's example pickers are
-third-party markup we do not write.
+``docs_page`` guards a page as conftest's ``new_page`` does; the rule that every form control
+has a label is for our own pages (``Traffic.check_page``), not ReDoc's example pickers.
 """
 
 from __future__ import annotations

@@ -650,13 +650,19 @@ def test_transition_table_refuses_everything_else() -> None:
     assert RUN_TRANSITIONS[RunStatus.FAILED] == frozenset()
 
 
+# The app serves the memory API only: its own engine's sweep must not find this test's run
+# (ready at once) and execute it with the app's model before this test's executor does.
+@pytest.mark.parametrize("settings_overrides", [{"sweep_interval_seconds": 3600}])
 async def test_memory_tool_cannot_change_core(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
     from tests.support.accounts import signup
 
     account = await signup(client)
-    await client.put("/api/memory/core", json={"value": "Calm voice."}, headers=account.headers)
+    saved = await client.put(
+        "/api/memory/core", json={"value": "Calm voice."}, headers=account.headers
+    )
+    assert saved.status_code == 200, saved.text
     script = ScriptedModel()
     engine, _ = engine_for(database, settings, script)
     async with database.write() as session:
@@ -689,9 +695,9 @@ async def test_memory_tool_cannot_change_core(
         )
     await engine.execute(job)
     await engine.execute(StepJob(run.id, 1, 1))
-    core = (await client.get("/api/memory/core", headers=account.headers)).json()
-    assert core["value"] == "Calm voice."
-    note = (await client.get("/api/memory/voice-notes", headers=account.headers)).json()
-    assert note["value"] == "Be kind."
+    core = await client.get("/api/memory/core", headers=account.headers)
+    assert core.json().get("value") == "Calm voice.", core.text
+    note = await client.get("/api/memory/voice-notes", headers=account.headers)
+    assert note.json().get("value") == "Be kind.", note.text
     _, steps = await load(database, run.id)
     assert "only be changed by a team admin" in (steps[0].output or "")
