@@ -116,3 +116,25 @@ def test_serve_names_the_port_setting_when_the_port_is_taken(tmp_path: Path) -> 
     assert answer.exit_code == 2, answer.output
     assert f"cannot listen on 127.0.0.1:{port}" in answer.output
     assert "SIGNOFF_PORT" in answer.output
+
+
+def test_worker_names_its_port_setting_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = CliRunner().invoke(
+            cli,
+            ["worker"],
+            env={
+                "SIGNOFF_DATA_DIR": str(tmp_path),
+                "SIGNOFF_QUEUE": "procrastinate",
+                "SIGNOFF_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_dead_port()}/x",
+                "SIGNOFF_TOKEN_SECRET": "a-secret-shared-by-every-process-0123",
+                "SIGNOFF_WORKER_PORT": str(port),
+            },
+        )
+    assert answer.exit_code == 2, answer.output
+    assert f"cannot listen on 127.0.0.1:{port}" in answer.output
+    assert "SIGNOFF_WORKER_PORT" in answer.output
+    assert "Traceback" not in answer.output

@@ -78,16 +78,16 @@ def db_revision(message: str, rev_id: str = typer.Option(..., help="e.g. 0002"))
         command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=rev_id)
 
 
-def _port_problem(host: str, port: int) -> str | None:
-    """Why ``signoff serve`` cannot listen on host:port, naming the setting; None if it can."""
+def _port_problem(host: str, port: int, setting: str = "SIGNOFF_PORT (or --port)") -> str | None:
+    """Why we cannot listen on host:port, naming the setting; None if we can."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
             return (
-                f"cannot listen on {host}:{port} ({error.strerror}): set SIGNOFF_PORT "
-                "(or --port) to a free port, or SIGNOFF_HOST to another address"
+                f"cannot listen on {host}:{port} ({error.strerror}): set {setting} "
+                "to a free port, or SIGNOFF_HOST to another address"
             )
     return None
 
@@ -255,6 +255,7 @@ def worker() -> None:
     import asyncio
 
     from signoff.db import Database
+    from signoff.metrics.worker_server import WorkerProbe
     from signoff.runtime import Runtime, metered_llm
 
     settings = _settings()
@@ -273,19 +274,37 @@ def worker() -> None:
         )
         raise typer.Exit(2)
 
+    probe: WorkerProbe | None = None
+    if settings.worker_port:
+        problem = _port_problem(settings.host, settings.worker_port, "SIGNOFF_WORKER_PORT")
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
+        probe = WorkerProbe(settings)
+
     async def run() -> None:
         db = Database.from_url(settings.effective_database_url)
         runtime = Runtime(settings, db, metered_llm(settings))
+        beat = asyncio.create_task(probe.beat()) if probe is not None else None
         await runtime.start()
         try:
             await runtime.run_worker()
         finally:
+            if beat is not None:
+                beat.cancel()
             await runtime.stop()
             await db.dispose()
 
     typer.echo(f"Signoff worker: {settings.worker_concurrency} concurrent steps")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    if probe is not None:
+        probe.start()
+        typer.echo(f"Signoff worker: /healthz and /metrics on {settings.host}:{probe.port}")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    finally:
+        if probe is not None:
+            probe.stop()
 
 
 @app.command()

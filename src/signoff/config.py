@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # step (a few ms), not the count: 100 runs of 2-s steps need 50 steps/s, well within one
     # process, and a low default would queue them behind one another.
     worker_concurrency: int = Field(default=100, ge=1)
+    # `signoff worker`'s own HTTP server on SIGNOFF_HOST: /healthz, and /metrics with the
+    # steps it executed (behind SIGNOFF_METRICS_TOKEN, like the API's). 0: none.
+    worker_port: int = Field(default=0, ge=0, le=65535)
 
     # The scheduler: how often it looks for due workflows, and how late a fire may be handled
     # before it counts as missed (after downtime: each missed time logged, one catch-up run).

@@ -1,42 +1,23 @@
-"""``GET /metrics``: the Prometheus text format, behind ``SIGNOFF_METRICS_TOKEN``.
-
-Off (404, like any unknown path) until the token is set; then a scrape must send it as a bearer
-token (Prometheus: ``authorization: {credentials: …}``), else 401. Run counts say how busy each
-trigger keeps the service, which is nobody's business but the operator's. Like the health
+"""``GET /metrics``: the Prometheus text format, behind ``SIGNOFF_METRICS_TOKEN``
+(``access``: 404 until it is set, then 401 without it as a bearer token). Like the health
 probes the route is left out of the OpenAPI document: it is for the operator's Prometheus, not
 for API clients (docs/api.md).
 """
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signoff.config import Settings
 from signoff.db import Database
-from signoff.errors import ErrorCode, Unauthorized
 from signoff.kit.clock import utc_now
 from signoff.metrics import instruments
+from signoff.metrics.access import refusal
 from signoff.metrics.repository import Snapshot, snapshot
 
 router = APIRouter(include_in_schema=False)
-
-
-def _check_token(request: Request, settings: Settings) -> None:
-    if settings.metrics_token is None:
-        raise StarletteHTTPException(status_code=404)
-    expected = settings.metrics_token.get_secret_value()
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
-        raise Unauthorized(
-            "Metrics need the bearer token of SIGNOFF_METRICS_TOKEN.",
-            code=ErrorCode.UNAUTHORIZED,
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
 
 
 def _families(state: Snapshot) -> list[Metric]:
@@ -117,7 +98,9 @@ class _Collected:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; see the module docstring for who may read them."""
     settings: Settings = request.app.state.settings
-    _check_token(request, settings)
+    refused = refusal(settings, request.headers.get("authorization", ""))
+    if refused is not None:
+        raise refused
     db: Database = request.app.state.db
     async with db.read() as session:
         state = await snapshot(session, utc_now())
