@@ -71,6 +71,7 @@ def test_production_refuses_weak_or_missing_settings(monkeypatch: pytest.MonkeyP
         ("SIGNOFF_QUEUE", "kafka", "SIGNOFF_QUEUE"),
         ("SIGNOFF_PORT", "0", "SIGNOFF_PORT"),
         ("SIGNOFF_SMTP_URL", "mail.example.com", "SIGNOFF_SMTP_URL"),
+        ("SIGNOFF_LLM_PRICES", "not json", "SIGNOFF_LLM_PRICES: not valid JSON"),
     ],
 )
 def test_invalid_values_name_the_variable(
@@ -79,3 +80,17 @@ def test_invalid_values_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=fragment):
         load_settings()
+
+
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `SIGNOFF_X=` in a .env file: what README's "empty" defaults and .env.example show.
+    for name in (
+        "SIGNOFF_LLM_PRICES",
+        "SIGNOFF_PORT",
+        "SIGNOFF_LLM_MODEL",
+        "SIGNOFF_METRICS_TOKEN",
+    ):
+        monkeypatch.setenv(name, "")
+    settings = load_settings()
+    assert (settings.llm_prices, settings.port, settings.llm_model) == ({}, 8000, "offline")
+    assert settings.metrics_token is None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from signoff.app import create_app
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS
@@ -24,36 +25,42 @@ AUTH = [401, 403, 404, 422]  # a session (401/403), X-Team-Id (404), parameters 
 STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ("POST", "/api/auth/signup"): ("signup", [201, 409, 413, 422]),
     ("POST", "/api/auth/login"): ("login", [200, 401, 404, 413, 422, 429]),
-    ("POST", "/api/auth/logout"): ("logout", [204, 401, 403]),
+    ("POST", "/api/auth/logout"): ("logout", [204, 401, 403, 413]),
     ("GET", "/api/me"): ("getMe", [200, *AUTH]),
-    ("POST", "/api/me/verification-email"): ("sendVerificationEmail", [200, *AUTH, 409, 429]),
+    ("POST", "/api/me/verification-email"): ("sendVerificationEmail", [200, *AUTH, 409, 413, 429]),
     ("POST", "/api/workflows"): ("createWorkflow", [201, *AUTH, 413, 429, 502]),
     ("GET", "/api/workflows"): ("listWorkflows", [200, *AUTH]),
     ("GET", "/api/approvals"): ("listApprovals", [200, *AUTH]),
     ("GET", "/api/workflows/{workflow_id}"): ("getWorkflow", [200, *AUTH]),
     ("PATCH", "/api/workflows/{workflow_id}"): ("changeSchedule", [200, *AUTH, 409, 413]),
     ("POST", "/api/workflows/{workflow_id}/steps"): ("editSteps", [200, *AUTH, 409, 413]),
-    ("POST", "/api/workflows/{workflow_id}/activate"): ("activateWorkflow", [200, *AUTH, 409]),
-    ("POST", "/api/workflows/{workflow_id}/archive"): ("archiveWorkflow", [200, *AUTH, 409]),
+    ("POST", "/api/workflows/{workflow_id}/activate"): ("activateWorkflow", [200, *AUTH, 409, 413]),
+    ("POST", "/api/workflows/{workflow_id}/archive"): ("archiveWorkflow", [200, *AUTH, 409, 413]),
     ("POST", "/api/workflows/{workflow_id}/approval-email"): (
         "resendPlanEmail",
-        [200, *AUTH, 409],
+        [200, *AUTH, 409, 413],
     ),
     ("GET", "/api/workflows/{workflow_id}/fires"): ("listFires", [200, *AUTH]),
-    ("POST", "/api/workflows/{workflow_id}/run"): ("startRun", [201, *AUTH, 409, 429]),
+    ("POST", "/api/workflows/{workflow_id}/run"): ("startRun", [201, *AUTH, 409, 413, 429]),
     ("GET", "/api/workflows/{workflow_id}/runs"): ("listRuns", [200, *AUTH]),
     ("GET", "/api/workflows/{workflow_id}/runs/{run_id}"): ("getRun", [200, *AUTH]),
-    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/stop"): ("stopRun", [200, *AUTH, 409]),
+    ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/stop"): (
+        "stopRun",
+        [200, *AUTH, 409, 413],
+    ),
     ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/decision"): (
         "decideStep",
         [200, *AUTH, 409, 413],
     ),
     ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/approval-email"): (
         "resendStepEmail",
-        [200, *AUTH, 409],
+        [200, *AUTH, 409, 413],
     ),
     ("GET", "/api/workflows/{workflow_id}/approve"): ("openPlanLink", [200, 303, 400, 422]),
-    ("POST", "/api/workflows/{workflow_id}/approve"): ("approvePlanLink", [303, 400, 403, 422]),
+    ("POST", "/api/workflows/{workflow_id}/approve"): (
+        "approvePlanLink",
+        [303, 400, 403, 413, 422],
+    ),
     ("GET", "/api/runs"): ("listTeamRuns", [200, *AUTH]),
     ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/rerun"): (
         "rerunRun",
@@ -61,7 +68,7 @@ STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ),
     ("POST", "/api/workflows/{workflow_id}/runs/{run_id}/retry"): (
         "retryRun",
-        [201, *AUTH, 409, 429],
+        [201, *AUTH, 409, 413, 429],
     ),
     ("GET", "/api/workflows/resume"): ("openStepLink", [200, 303, 400, 422]),
     ("POST", "/api/workflows/resume"): ("decideStepLink", [303, 400, 403, 413, 422]),
@@ -71,16 +78,16 @@ STATUSES: dict[tuple[str, str], tuple[str, list[int]]] = {
     ("GET", "/api/memory"): ("listMemory", [200, *AUTH]),
     ("GET", "/api/memory/{key}"): ("getMemory", [200, *AUTH]),
     ("PUT", "/api/memory/{key}"): ("putMemory", [200, *AUTH, 413]),
-    ("DELETE", "/api/memory/{key}"): ("deleteMemory", [204, *AUTH]),
+    ("DELETE", "/api/memory/{key}"): ("deleteMemory", [204, *AUTH, 413]),
     ("GET", "/api/teams/{team_id}/members"): ("listMembers", [200, *AUTH]),
     ("PATCH", "/api/teams/{team_id}/members/{user_id}"): ("changeRole", [200, *AUTH, 409, 413]),
-    ("DELETE", "/api/teams/{team_id}/members/{user_id}"): ("removeMember", [204, *AUTH, 409]),
-    ("POST", "/api/teams/{team_id}/leave"): ("leaveTeam", [204, *AUTH, 409]),
+    ("DELETE", "/api/teams/{team_id}/members/{user_id}"): ("removeMember", [204, *AUTH, 409, 413]),
+    ("POST", "/api/teams/{team_id}/leave"): ("leaveTeam", [204, *AUTH, 409, 413]),
     ("POST", "/api/teams/{team_id}/invitations"): ("inviteMember", [201, *AUTH, 409, 413, 429]),
     ("GET", "/api/teams/{team_id}/invitations"): ("listInvitations", [200, *AUTH]),
     ("DELETE", "/api/teams/{team_id}/invitations/{invitation_id}"): (
         "revokeInvitation",
-        [204, *AUTH, 409],
+        [204, *AUTH, 409, 413],
     ),
 }
 LINK_OPERATIONS = ["openPlanLink", "approvePlanLink", "openStepLink", "decideStepLink"]
@@ -207,3 +214,30 @@ def test_the_readme_publishes_the_guards_scanner_list() -> None:
     block = readme.split("<!-- scanner-markers -->")[1].split("<!-- /scanner-markers -->")[0]
     listed = re.findall(r"`([^`]+)`", block)
     assert listed == list(BOT_USER_AGENT_MARKERS), "README's scanner list differs from guard.py"
+
+
+def _examples(content: dict[str, Any]) -> list[tuple[str, Any]]:
+    found = [("example", content["example"])] if "example" in content else []
+    return found + [(name, e["value"]) for name, e in content.get("examples", {}).items()]
+
+
+def test_every_example_is_valid_against_its_schema(document: dict[str, Any]) -> None:
+    """A client generated from the document, or a reader copying an example, gets what the
+    schema promises: each request and response example validates against its schema."""
+    invalid = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            bodies = [("request", operation.get("requestBody", {}).get("content", {}))]
+            bodies += [
+                (status, r.get("content", {})) for status, r in operation["responses"].items()
+            ]
+            for where, contents in bodies:
+                content = contents.get("application/json")
+                if not content or "schema" not in content:
+                    continue
+                schema = {**content["schema"], "components": document["components"]}
+                validator = Draft202012Validator(schema)
+                for name, value in _examples(content):
+                    for error in validator.iter_errors(value):
+                        invalid.append(f"{method.upper()} {path} {where} {name}: {error.message}")
+    assert not invalid, "\n".join(invalid)

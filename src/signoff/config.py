@@ -12,6 +12,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -34,9 +35,11 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
+    # An empty variable (`SIGNOFF_X=` in .env) means the default, as README's "empty" says.
     model_config = SettingsConfigDict(
         env_prefix="SIGNOFF_",
         env_file=".env",
+        env_ignore_empty=True,
         extra="ignore",
         populate_by_name=True,
     )
@@ -303,9 +306,15 @@ def _development_secret(data_dir: Path) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise :class:`ConfigError` with a clear message."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # A value the environment source could not parse (a dict or list setting: JSON).
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"SIGNOFF_{field.group(1).upper()}" if field else "a SIGNOFF_ setting"
+        raise ConfigError(f"Invalid configuration: {name}: not valid JSON") from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

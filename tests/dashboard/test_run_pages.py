@@ -104,6 +104,7 @@ async def test_the_runs_page_filters_and_marks_the_nav(
             ({"status": "completed"}, set()),
             ({"trigger": "manual"}, set()),
             ({"since": "2000-01-01", "until": "2000-01-02"}, set()),
+            ({"since": "0001-01-01", "until": "9999-12-31"}, {seed["id"], launch["id"]}),
             ({"status": "nonsense"}, {seed["id"], launch["id"]}),  # not a choice: ignored
         ):
             shown = await page.get("/dashboard/runs", params=query)

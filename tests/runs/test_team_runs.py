@@ -126,6 +126,8 @@ async def test_bad_input_is_422(client: httpx.AsyncClient) -> None:
         {"status": "paused"},
         {"trigger": "api"},
         {"startedFrom": "yesterday"},
+        {"startedFrom": "0001-01-01T00:00:00+05:00"},  # before year 1 in UTC
+        {"startedBefore": "9999-12-31T23:59:59-05:00"},  # after year 9999 in UTC
     ):
         response = await client.get("/api/runs", params=params, headers=account.headers)
         assert response.status_code == 422, (params, response.text)

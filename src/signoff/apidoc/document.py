@@ -129,7 +129,10 @@ def generic_statuses(route: Any) -> list[int]:
         statuses += [401, 403]
     if checks_team:
         statuses.append(404)  # X-Team-Id names a team you are not in
-    if route.body_field is not None or "requestBody" in (route.openapi_extra or {}):
+    # The body limit (kit.body_limit) refuses any request's body over the limit; a body is
+    # what a client may send to a write, whether or not the operation reads one.
+    takes_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+    if takes_body or route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
         statuses.append(413)
     if _has_parameters(route.dependant):
         statuses.append(422)

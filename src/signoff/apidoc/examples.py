@@ -68,6 +68,7 @@ RUN_SUMMARY: dict[str, Any] = {
     "inputTokens": 5120,
     "outputTokens": 830,
     "modelRequests": 3,
+    "estimatedCostUsd": 0.0211,
     "rerunOfRunId": None,
     "rerunFromStepIndex": None,
 }
@@ -152,6 +153,7 @@ _WAITING_POST: dict[str, Any] = {
     "attempt": 2,
     "output": "This week in AI: three stories worth your coffee break…\n\n#AI",
     "outputData": {"platform": "linkedin", "text": "This week in AI: …", "hashtags": ["#AI"]},
+    "warnings": [],
     "error": None,
     "feedback": "Shorter, and name the sources",
     "modelOutput": None,
@@ -160,6 +162,8 @@ _WAITING_POST: dict[str, Any] = {
     "finishedAt": None,
     "inputTokens": 1840,
     "outputTokens": 212,
+    "estimatedCostUsd": 0.0067,
+    "decidedBy": None,
 }
 APPROVALS: dict[str, Any] = {
     "count": 2,

@@ -14,6 +14,7 @@ from fastapi import Request
 
 from signoff.config import Settings
 from signoff.errors import ErrorCode, Forbidden
+from signoff.kit.constant_time import same_secret
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -77,7 +78,7 @@ async def verify_csrf(request: Request, settings: Settings, session_token: str) 
         value = (await request.form()).get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     expected = csrf_token(settings, session_token)
-    if sent is None or not hmac.compare_digest(sent, expected):
+    if sent is None or not same_secret(sent, expected):
         raise Forbidden(
             "This form has expired or did not come from Signoff. Reload the page and try again.",
             code=ErrorCode.CSRF_FAILED,

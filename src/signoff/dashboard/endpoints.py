@@ -809,8 +809,9 @@ async def runs_page(
         workflow_id=workflow or None,
         trigger=_choice(trigger, RunTrigger),
         started_from=datetime.combine(first_day, datetime.min.time(), UTC) if first_day else None,
+        # The day after the last one; none after 9999-12-31 (no upper bound then).
         started_before=datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
-        if last_day
+        if last_day and last_day < date.max
         else None,
         search=q.strip() or None,
     )

@@ -30,6 +30,7 @@ from signoff.dashboard import formatting, live
 from signoff.dependencies import DB, Config
 from signoff.errors import AppError, NotFound, Unauthorized, Unprocessable
 from signoff.kit.clock import utc_now
+from signoff.kit.constant_time import same_secret
 from signoff.workflows import inbox
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -157,7 +158,7 @@ def read_flash(request: Request) -> str | None:
     value = request.cookies.get(FLASH_COOKIE, "")
     payload, _, signature = value.partition(".")
     settings: Settings = request.app.state.settings
-    if not payload or not hmac.compare_digest(signature, _flash_signature(settings, payload)):
+    if not payload or not same_secret(signature, _flash_signature(settings, payload)):
         return None
     try:
         found = json.loads(base64.urlsafe_b64decode(payload.encode()))

@@ -5,10 +5,9 @@ bearer token (else 401). Run counts and timings are the operator's business, not
 
 from __future__ import annotations
 
-import hmac
-
 from signoff.config import Settings
 from signoff.errors import AppError, ErrorCode, NotFound, Unauthorized
+from signoff.kit.constant_time import same_secret
 
 
 def refusal(settings: Settings, authorization: str) -> AppError | None:
@@ -17,7 +16,7 @@ def refusal(settings: Settings, authorization: str) -> AppError | None:
         return NotFound("Not found.")
     expected = settings.metrics_token.get_secret_value()
     scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+    if scheme.lower() != "bearer" or not same_secret(given.strip(), expected):
         return Unauthorized(
             "Metrics need the bearer token of SIGNOFF_METRICS_TOKEN.",
             code=ErrorCode.UNAUTHORIZED,

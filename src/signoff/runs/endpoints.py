@@ -15,8 +15,9 @@ from fastapi.responses import Response
 
 from signoff.audit.dependencies import CurrentActor
 from signoff.auth.dependencies import Auth, AuthRead
+from signoff.budgets.service import BUDGET_429
 from signoff.dependencies import DB, Config
-from signoff.errors import ErrorCode, NotFound
+from signoff.errors import ErrorCode, NotFound, Unprocessable
 from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
 from signoff.kit.storable import MAX_DB_INT
@@ -44,11 +45,16 @@ RunId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="The run's id (`run
 ASSET_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "text/plain", "text/markdown")
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def _utc(moment: datetime | None, name: str) -> datetime | None:
     """A filter's time; one without an offset is UTC."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00
+        raise Unprocessable(
+            f"{name} is out of range.", details=[{"field": name, "message": "out of range"}]
+        ) from None
 
 
 @router.get(
@@ -97,8 +103,8 @@ async def list_team_runs(
         status=run_status,
         workflow_id=workflow_id,
         trigger=trigger,
-        started_from=_utc(started_from),
-        started_before=_utc(started_before),
+        started_from=_utc(started_from, "startedFrom"),
+        started_before=_utc(started_before, "startedBefore"),
         search=(q or "").strip() or None,
     )
     async with db.read() as session:
@@ -131,7 +137,7 @@ async def list_team_runs(
     tags=RUNS,
     operation_id="rerunRun",
     summary="Rerun an ended run from a step",
-    responses=errors(409, 429),
+    responses=errors(409) | BUDGET_429,
 )
 async def rerun(
     workflow_id: str, run_id: RunId, body: RerunRequest, auth: Auth, db: DB, settings: Config
@@ -154,7 +160,7 @@ async def rerun(
     tags=RUNS,
     operation_id="retryRun",
     summary="Retry a failed run from the step it failed at",
-    responses=errors(409, 429),
+    responses=errors(409) | BUDGET_429,
 )
 async def retry(
     workflow_id: str, run_id: RunId, auth: Auth, db: DB, settings: Config
