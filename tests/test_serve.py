@@ -58,3 +58,20 @@ def test_new_user_flow_over_a_real_socket(server: str) -> None:
     me = httpx.get(f"{server}/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
     assert me.json()["user"]["email"] == "first@example.com"
+
+
+def test_a_forwarded_for_header_is_not_believed_without_trusted_proxies(server: str) -> None:
+    # A client on loopback (a tunnel, a proxy that passes the header on) cannot pose as many
+    # clients to dodge the sign-in throttle, nor as its victim's address to lock it out.
+    account = {"email": "forwarded@example.com", "password": "long enough"}
+    assert httpx.post(f"{server}/api/auth/signup", json=account).status_code == 201
+    wrong = {**account, "password": "not the password"}
+    answers = [
+        httpx.post(
+            f"{server}/api/auth/login",
+            json=wrong,
+            headers={"X-Forwarded-For": f"198.51.100.{attempt}"},
+        ).status_code
+        for attempt in range(1, 8)
+    ]
+    assert 429 in answers, answers  # one client, 127.0.0.1, whatever the header says

@@ -164,11 +164,14 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     # Open dashboard event streams would hold a graceful stop for up to their 30 s lifetime;
     # after 5 s they are cut (browsers reconnect) and shutdown goes on to the run engine.
     # log_config=None: uvicorn's loggers reach our handler (kit.logging).
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from any loopback peer;
+    # kit.client_ip believes it only from SIGNOFF_TRUSTED_PROXIES (docs/security.md).
     return {
         "host": settings.host,
         "port": settings.port,
         "log_config": None,
         "timeout_graceful_shutdown": 5,
+        "proxy_headers": False,
     }
 
 
