@@ -163,3 +163,51 @@ async def test_approval_emails_go_to_owners_and_admins_with_links_of_their_own(
         assert claims["exp"] - claims["iat"] == 2 * 3600
     created = await create_workflow(client, owner)
     assert set(created["emailedTo"]) == {owner.email, admin.email}
+
+
+async def _link_of(database: Database, kind: str, address: str, marker: str) -> str:
+    """The newest ``kind`` email's link to ``address`` that contains ``marker``."""
+    async with database.read() as session:
+        mails = list(
+            await session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.kind == kind, OutboxMail.to_address == address)
+                .order_by(OutboxMail.id.desc())
+            )
+        )
+    [link] = [
+        word for word in mails[0].text_body.split() if marker in word and word.startswith("http")
+    ][:1]
+    return link.replace("http://testserver", "")
+
+
+async def test_a_removed_or_demoted_admins_links_decide_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    removed = await signup_into(client, database, owner.team_id, Role.ADMIN)
+    demoted = await signup_into(client, database, owner.team_id, Role.ADMIN)
+    draft = await create_workflow(client, owner)
+    plan_link = await _link_of(database, "plan_approval", removed.email, "/approve?")
+    members = f"/api/teams/{owner.team_id}/members"
+    gone = await client.delete(f"{members}/{removed.user_id}", headers=owner.headers)
+    assert gone.status_code == 204
+    refused = await client.post(plan_link)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "link_invalid"
+    assert "can no longer decide" in refused.json()["error"]
+    workflow = await client.get(f"/api/workflows/{draft['workflowId']}", headers=owner.headers)
+    assert workflow.json()["status"] == "draft"
+
+    run = await paused_run(client, owner)
+    step_link = await _link_of(database, "step_approval", demoted.email, "action=approve")
+    made_member = await client.patch(
+        f"{members}/{demoted.user_id}", json={"role": "member"}, headers=owner.headers
+    )
+    assert made_member.status_code == 200
+    assert (await client.post(step_link)).status_code == 400
+    runs = f"/api/workflows/{run['workflowId']}/runs/{run['id']}"
+    assert (await client.get(runs, headers=owner.headers)).json()["status"] == "awaiting_approval"
+    # The owner's own link still decides.
+    owners_link = await _link_of(database, "step_approval", owner.email, "action=approve")
+    assert (await client.post(owners_link)).status_code == 303

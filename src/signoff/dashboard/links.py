@@ -17,10 +17,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field, RootModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.approvals import tokens
 from signoff.approvals.guard import BOT_USER_AGENT_MARKERS, is_bot
 from signoff.audit.service import Actor
+from signoff.auth import repository as auth_repository
 from signoff.auth.dependencies import optional_auth, verify_session_csrf
 from signoff.auth.service import AuthContext
 from signoff.config import Settings
@@ -226,9 +228,26 @@ async def _load_plan_link(
         )
     async with db.read() as session:
         workflow = await workflow_repository.get_with_steps(session, workflow_id)
-    if workflow is None:
-        raise tokens.LinkError("This workflow no longer exists.", code=ErrorCode.LINK_INVALID)
+        if workflow is None:
+            raise tokens.LinkError("This workflow no longer exists.", code=ErrorCode.LINK_INVALID)
+        await _check_recipient(session, claims, workflow.team_id)
     return claims, workflow
+
+
+async def _check_recipient(
+    session: AsyncSession, claims: tokens.PlanClaims | tokens.StepClaims, team_id: str
+) -> None:
+    """A link emailed to a member decides only while that member may decide for the team:
+    removing them, or making them a member, ends the links they were sent (docs/api.md)."""
+    if claims.recipient_id is None:  # sent before links named their recipient
+        return
+    membership = await auth_repository.get_membership(session, team_id, claims.recipient_id)
+    if membership is None or not membership.role.at_least(Role.ADMIN):
+        raise tokens.LinkError(
+            "This link was sent to someone who can no longer decide for this team. An owner "
+            "or admin can send a fresh approval email from the dashboard.",
+            code=ErrorCode.LINK_INVALID,
+        )
 
 
 def _link_actor(
@@ -399,6 +418,7 @@ async def _load_step_link(
             or run.conversation_id != claims.conversation_id
         ):
             raise tokens.LinkError("This link does not match any run.", code=ErrorCode.LINK_INVALID)
+        await _check_recipient(session, claims, run.team_id)
         step = await run_service.check_decidable(session, run, claims.step_index, claims.attempt)
     return claims, run, step
 
