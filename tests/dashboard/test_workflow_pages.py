@@ -431,3 +431,28 @@ async def test_the_list_pages_by_50_with_next_and_previous_links(
         back = await page.get(newer[1])
         assert re.findall(r">(Workflow \d\d)</a>", back.text) == titles
         assert 'rel="prev"' not in back.text
+
+
+async def test_the_approve_button_approves_the_plan_it_showed(
+    client: httpx.AsyncClient, browser: Browser, database: Database
+) -> None:
+    async with browser() as page:
+        owner, csrf = await new_account(client, page)
+        draft_id = await draft_on_page(page, csrf)
+        shown = await page.get(f"/dashboard/workflows/{draft_id}")
+        assert '<input type="hidden" name="revision" value="1">' in shown.text
+        # Another admin edits the plan before this one presses Approve.
+        edited = await client.post(
+            f"/api/workflows/{draft_id}/steps",
+            json={"steps": [{"description": "Say hello", "toolName": "llm_response"}]},
+            headers=owner.headers,
+        )
+        assert edited.status_code == 200
+        stale = await page.post(
+            f"/dashboard/workflows/{draft_id}/activate",
+            data={"csrf_token": csrf, "revision": "1"},
+        )
+        assert stale.status_code == 409
+        assert (await stored(database, Workflow, draft_id)).status.value == "draft"
+        inbox = await page.get("/dashboard/inbox")
+        assert '<input type="hidden" name="revision" value="2">' in inbox.text

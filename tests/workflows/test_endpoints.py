@@ -313,3 +313,23 @@ async def test_details_read_in_the_session_checks_transaction(
             assert begins == ["BEGIN"], url
     finally:
         event.remove(engine, "begin", begun)
+
+
+async def test_approving_a_revision_that_was_edited_since_is_refused(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    workflow_id = (await create_workflow(client, owner, GOAL))["workflowId"]
+    edited = await client.post(
+        f"/api/workflows/{workflow_id}/steps",
+        json={"steps": [{"description": "Say hello", "toolName": "llm_response"}]},
+        headers=owner.headers,
+    )
+    assert edited.json()["planRevision"] == 2
+    activate = f"/api/workflows/{workflow_id}/activate"
+    stale = await client.post(activate, params={"revision": 1}, headers=owner.headers)
+    assert (stale.status_code, stale.json()["code"]) == (409, "plan_changed")
+    assert (await stored(database, Workflow, workflow_id)).status.value == "draft"
+    seen = await client.post(activate, params={"revision": 2}, headers=owner.headers)
+    assert seen.status_code == 200
+    assert seen.json()["status"] == "active"

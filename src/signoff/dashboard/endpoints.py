@@ -454,10 +454,14 @@ async def activate(
     db: DB,
     settings: Config,
     next: Annotated[str | None, Form()] = None,
+    revision: Annotated[int | None, Form(ge=1, le=MAX_DB_INT)] = None,
 ) -> Response:
     async with db.write() as session:
         workflow = await workflow_service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await workflow_service.approve_signed_in(session, settings, workflow, actor)
+        # The revision the page showed: a plan edited since is not approved unseen.
+        activation = await workflow_service.approve_signed_in(
+            session, settings, workflow, actor, revision
+        )
     notice = workflow_service.plan_approved_notice(activation)
     target = _safe_next(next) if next else _workflow_url(workflow_id)
     return flash(_see(target), settings, notice)

@@ -15,6 +15,7 @@ from signoff.dependencies import DB, Config
 from signoff.kit import cursor as paging
 from signoff.kit.openapi import errors
 from signoff.kit.schemas import EmailSentResponse
+from signoff.kit.storable import MAX_DB_INT
 from signoff.models import Role, RunTrigger
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -179,13 +180,26 @@ async def edit_steps(
     responses=errors(409),
 )
 async def activate_workflow(
-    workflow_id: str, auth: Auth, actor: CurrentActor, db: DB, settings: Config
+    workflow_id: str,
+    auth: Auth,
+    actor: CurrentActor,
+    db: DB,
+    settings: Config,
+    revision: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_DB_INT,
+            description="The plan revision you reviewed (`planRevision`): 409 `plan_changed` "
+            "if someone edited the plan since. Without it, the current plan is approved.",
+        ),
+    ] = None,
 ) -> WorkflowDetail:
     """Approve the plan from the dashboard: the same effect as the email link (the workflow
     becomes active and its first run starts)."""
     async with db.write() as session:
         workflow = await service.get_visible(session, auth, workflow_id, Role.ADMIN)
-        activation = await service.approve_signed_in(session, settings, workflow, actor)
+        activation = await service.approve_signed_in(session, settings, workflow, actor, revision)
         return await service.load_detail(session, settings, activation.workflow)
 
 

@@ -309,14 +309,20 @@ def plan_approved_notice(activation: Activation) -> str:
 
 
 async def approve_signed_in(
-    session: AsyncSession, settings: Settings, workflow: Workflow, actor: Actor
+    session: AsyncSession,
+    settings: Settings,
+    workflow: Workflow,
+    actor: Actor,
+    revision: int | None = None,
 ) -> Activation:
-    """A signed-in admin approves the plan (API or dashboard): the revision they see."""
+    """A signed-in admin approves the plan (API or dashboard): the revision they reviewed,
+    which must still be the plan's (409 ``plan_changed``: someone edited it meanwhile), or
+    without one the current revision."""
     return await activate(
         session,
         settings,
         workflow.id,
-        revision=workflow.plan_revision,
+        revision=workflow.plan_revision if revision is None else revision,
         actor=actor,
     )
 
