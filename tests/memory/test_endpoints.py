@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -47,3 +49,20 @@ async def test_memory_crud_roles_and_tenancy(client: httpx.AsyncClient, database
     assert (await client.delete("/api/memory/core", headers=owner.headers)).status_code == 204
     assert (await client.get("/api/memory/core", headers=owner.headers)).status_code == 404
     assert (await client.delete("/api/memory/core", headers=owner.headers)).status_code == 404
+
+
+async def test_concurrent_writes_of_a_new_key_all_succeed(client: httpx.AsyncClient) -> None:
+    owner = await signup(client)
+    values = [f"Note {n}" for n in range(8)]
+    answers = await asyncio.gather(
+        *(
+            client.put("/api/memory/launch-notes", json={"value": v}, headers=owner.headers)
+            for v in values
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * len(values)
+    kept = await client.get("/api/memory/launch-notes", headers=owner.headers)
+    assert kept.json()["value"] in values  # the last write wins, whichever it was
+    events = await client.get("/api/audit", params={"objectType": "memory"}, headers=owner.headers)
+    actions = sorted(event["action"] for event in events.json()["events"])
+    assert actions == ["memory.create"] + ["memory.update"] * (len(values) - 1)

@@ -3,6 +3,7 @@ every key written obeys :func:`signoff.memory.keys.check_key`, whoever writes it
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.audit.service import Actor, record
@@ -41,15 +42,21 @@ async def put(
     run whose memory tool saved a note)."""
     key = check_key(key)
     entry = await repository.get(session, team_id, key)
+    action = "memory.update"
     if entry is None:
-        entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=actor.user_id)
-        session.add(entry)
-        action = "memory.create"
-    else:
+        try:
+            async with session.begin_nested():
+                entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=actor.user_id)
+                session.add(entry)
+            action = "memory.create"
+        except IntegrityError:
+            # A concurrent write created the key first (PostgreSQL): this one replaces it.
+            entry = await repository.get(session, team_id, key)
+            assert entry is not None
+    if action == "memory.update":
         entry.value = value
         entry.updated_by = actor.user_id
         entry.updated_at = utc_now()
-        action = "memory.update"
     await session.flush()
     _record(session, actor, team_id, action, key, f"'{key}': {len(value):,} characters.")
     return entry
