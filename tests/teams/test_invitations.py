@@ -310,7 +310,26 @@ async def test_who_may_invite_and_revoke(client: httpx.AsyncClient, database: Da
     # Revoking an invitation to become owner is the owners' alone, like issuing it.
     revoke_owner = f"/api/teams/{team}/invitations/{by_owner.json()['id']}"
     assert (await client.delete(revoke_owner, headers=admin.headers)).status_code == 403
+    # Nor by inviting the same address again, which would supersede it.
+    superseding = await invite(client, admin, team, "d@example.com", "member")
+    assert superseding.status_code == 403
+    assert "owner role" in superseding.json()["error"]
+    pending = await client.get(f"/api/teams/{team}/invitations", headers=owner.headers)
+    assert sorted((i["email"], i["role"]) for i in pending.json() if i["status"] == "pending") == [
+        ("c@example.com", "admin"),
+        ("d@example.com", "owner"),
+    ]
     assert (await client.delete(revoke_owner, headers=owner.headers)).status_code == 204
+    # Superseding an invitation withdraws it on the audit trail, as revoking does.
+    again = await invite(client, owner, team, "c@example.com", "member")
+    assert again.status_code == 201
+    trail = await client.get(
+        "/api/audit", params={"action": "invitation.revoke"}, headers=owner.headers
+    )
+    assert sorted(event["detail"] for event in trail.json()["events"]) == [
+        "Invitation of c@example.com (admin) superseded by a new invitation.",
+        "Invitation of d@example.com (owner) withdrawn.",
+    ]
     missing = await client.delete(f"/api/teams/{team}/invitations/nope", headers=owner.headers)
     assert missing.status_code == 404
     bad = await client.post(

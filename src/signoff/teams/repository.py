@@ -60,19 +60,17 @@ async def list_invitations(
     return [(invitation, inviter) for invitation, inviter in rows.all()]
 
 
-async def revoke_open_invitations(session: AsyncSession, team_id: str, email: str) -> None:
-    """Revoke every open invitation of the team for the address (a new one supersedes them)."""
-    await session.execute(
-        update(Invitation)
-        .where(
+async def open_invitations(session: AsyncSession, team_id: str, email: str) -> Sequence[Invitation]:
+    """The team's invitations of the address that are neither accepted nor revoked."""
+    found = await session.scalars(
+        select(Invitation).where(
             Invitation.team_id == team_id,
             Invitation.email == email,
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
         )
-        .values(revoked_at=utc_now())
-        .execution_options(synchronize_session=False)
     )
+    return found.all()
 
 
 async def mark_invitation_accepted(session: AsyncSession, invitation_id: str, user_id: str) -> bool:

@@ -200,7 +200,11 @@ async def invite(
         session, team_id, email, utc_now() - verification.SEND_WINDOW
     )
     verification.check_send_limit(sent, "invitations")
-    await repository.revoke_open_invitations(session, team_id, email)
+    # A new invitation supersedes the open ones, each withdrawn as by revoke(): so an admin
+    # cannot replace an owner's invitation of an owner.
+    for superseded in await repository.open_invitations(session, team_id, email):
+        _require_grant(auth, team_id, superseded.role)
+        _withdraw(session, actor, superseded, "superseded by a new invitation")
     token = new_token()
     invitation = Invitation(
         team_id=team_id,
@@ -272,16 +276,21 @@ async def revoke(
         )
     if invitation.revoked_at is not None:
         raise Conflict("This invitation was already revoked.", code=ErrorCode.INVITATION_REVOKED)
-    invitation.revoked_at = utc_now()
+    _withdraw(session, actor, invitation, "withdrawn")
     await session.flush()
+
+
+def _withdraw(session: AsyncSession, actor: Actor, invitation: Invitation, why: str) -> None:
+    """Revoke the invitation (its link stops working), with its audit event."""
+    invitation.revoked_at = utc_now()
     record(
         session,
         actor,
-        team_id=team_id,
+        team_id=invitation.team_id,
         action="invitation.revoke",
         object_type="invitation",
         object_id=invitation.id,
-        detail=f"Invitation of {invitation.email} ({invitation.role}) withdrawn.",
+        detail=f"Invitation of {invitation.email} ({invitation.role}) {why}.",
     )
 
 
