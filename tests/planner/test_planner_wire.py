@@ -12,17 +12,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic_ai.models import Model, override_allow_model_requests
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
+from signoff.budgets.service import tokens_used_today
 from signoff.config import ConfigError, Settings
+from signoff.db import Database
+from signoff.kit.clock import utc_now
 from signoff.llm.models import model_label, model_settings
 from signoff.llm.offline import OfflineModel
 from signoff.planner.prompts import PLANNER_INSTRUCTIONS
 from signoff.planner.service import DraftedPlan, PlannerFailed, draft_plan
 from signoff.runtime import build_llm
+from tests.support.accounts import signup
 from tests.support.openai_fake import FakeOpenAI, http_error, text, tool_call
 from tests.support.ports import free_port
 from tests.support.settings import make_settings
@@ -246,6 +251,27 @@ async def test_a_model_that_insists_fails_after_three_requests(
     assert (error.status, error.error_code) == (502, "planner_failed")
     assert error.message.startswith("The plan could not be drafted")
     assert "no generate_outline step before it" in error.message
+
+
+async def test_a_failed_draft_counts_the_tokens_it_spent(
+    fake_openai: FakeOpenAI, client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await signup(client)
+    no_outline = _plan(_step("format_post", 0, requiresApproval=True))
+    fake_openai.script(
+        *[
+            tool_call("submit_plan", no_outline, prompt_tokens=1000, completion_tokens=100)
+            for _ in range(3)
+        ]
+    )
+    with override_allow_model_requests(True):
+        failed = await client.post(
+            "/api/workflows", json={"goal": SEED_GOAL}, headers=owner.headers
+        )
+    assert (failed.status_code, failed.json()["code"]) == (502, "planner_failed")
+    async with database.read() as session:
+        spent = await tokens_used_today(session, owner.team_id, utc_now())
+    assert spent == 3 * 1000 + 3 * 100  # the three requests the budget must know of
 
 
 async def test_a_model_that_answers_in_prose_fails_clearly(

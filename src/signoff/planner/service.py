@@ -22,6 +22,7 @@ from pydantic_ai.exceptions import (
     UnexpectedModelBehavior,
 )
 from pydantic_ai.models import Model
+from pydantic_ai.usage import RunUsage
 
 from signoff.config import Settings
 from signoff.errors import ErrorCode, UpstreamFailed
@@ -37,9 +38,15 @@ PLANNER_RETRIES = 2
 
 
 class PlannerFailed(UpstreamFailed):
-    """The plan could not be drafted: the provider failed or kept proposing an invalid plan."""
+    """The plan could not be drafted: the provider failed or kept proposing an invalid plan.
+    Carries what the failed attempts cost (the budget counts tokens spent either way)."""
 
     code = ErrorCode.PLANNER_FAILED
+
+    def __init__(self, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 @dataclass(frozen=True)
@@ -119,12 +126,19 @@ async def draft_plan(
     No database transaction may be open around this call: it waits on the model.
     """
     prompt = render_planner_prompt(goal=goal, team_name=team_name, core_memory=core_memory)
+    spent = RunUsage()  # counts every request, also those of a run that fails
     try:
-        result = await _planner.run(prompt, model=model, model_settings=model_settings(settings))
+        result = await _planner.run(
+            prompt, model=model, model_settings=model_settings(settings), usage=spent
+        )
     except AgentRunError as exc:
         reason = _failure_reason(exc, settings)
         logger.warning("Planner failed with %s: %s (%r)", model_label(model), reason, exc)
-        raise PlannerFailed(f"The plan could not be drafted: {reason}.") from exc
+        raise PlannerFailed(
+            f"The plan could not be drafted: {reason}.",
+            input_tokens=spent.input_tokens,
+            output_tokens=spent.output_tokens,
+        ) from exc
     plan = result.output
     usage = result.usage
     return DraftedPlan(

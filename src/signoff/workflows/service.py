@@ -43,7 +43,7 @@ from signoff.models import (
 )
 from signoff.planner.rules import plan_problems, repair_steps, step_fields
 from signoff.planner.schemas import PlannedStep
-from signoff.planner.service import DraftedPlan, draft_plan
+from signoff.planner.service import DraftedPlan, PlannerFailed, draft_plan
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository as run_repository
 from signoff.runs import service as run_service
@@ -567,9 +567,17 @@ async def create(
         team_name, core_memory = await repository.team_name_and_core_memory(
             session, auth.current_team_id
         )
-    plan = await draft_plan(
-        model, goal=body.goal, team_name=team_name, core_memory=core_memory, settings=settings
-    )
+    try:
+        plan = await draft_plan(
+            model, goal=body.goal, team_name=team_name, core_memory=core_memory, settings=settings
+        )
+    except PlannerFailed as failed:
+        # Tokens spent on a plan that could not be had count against the day's budget too.
+        async with db.write() as session:
+            await budgets.record_plan_usage(
+                session, draft_id, failed.input_tokens, failed.output_tokens
+            )
+        raise
     async with db.write() as session:
         await budgets.record_plan_usage(session, draft_id, plan.input_tokens, plan.output_tokens)
         workflow, emailed = await save_draft(
