@@ -470,10 +470,18 @@ async def test_the_last_step_completes_the_run_and_emails_each_owner_it_should(
         run = await session.get(Run, run_id)
         assert run is not None
         verified = await auth_service.signup(
-            session, settings, email="verified@example.com", password="x" * 8, name="Vera"
+            session,
+            settings,
+            email="verified@example.com",
+            password_hash="not-a-real-hash",
+            name="Vera",
         )
         unverified = await auth_service.signup(
-            session, settings, email="unverified@example.com", password="x" * 8, name="Una"
+            session,
+            settings,
+            email="unverified@example.com",
+            password_hash="not-a-real-hash",
+            name="Una",
         )
         for user, _team in (verified, unverified):
             await auth_service.add_member(

@@ -83,7 +83,11 @@ async def active_workflow_run(
     """An owner, an active workflow with these steps, and its started run (not yet queued)."""
     async with db.write() as session:
         user, team = await auth_service.signup(
-            session, settings, email=f"{new_id()}@example.com", password="x" * 8, name="Owner"
+            session,
+            settings,
+            email=f"{new_id()}@example.com",
+            password_hash="not-a-real-hash",
+            name="Owner",
         )
         workflow = Workflow(
             team_id=team.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from signoff.auth import repository, service, throttle
+from signoff.auth import repository, service
 from signoff.auth.csrf import csrf_token
 from signoff.auth.dependencies import (
     Auth,
@@ -13,6 +13,7 @@ from signoff.auth.dependencies import (
     clear_session_cookie,
     set_session_cookie,
 )
+from signoff.auth.passwords import hash_password
 from signoff.auth.schemas import (
     AuthResponse,
     LoginRequest,
@@ -50,9 +51,10 @@ def user_out(user: User) -> UserOut:
 async def signup(body: SignupRequest, response: Response, db: DB, settings: Config) -> AuthResponse:
     """Create an account and its own team (you are the owner), and sign in. An email with a
     link to verify the address goes out: in production, workflow emails need it."""
+    password_hash = await hash_password(settings, body.password)  # before the write: CPU
     async with db.write() as session:
         user, team = await service.signup(
-            session, settings, email=body.email, password=body.password, name=body.name
+            session, settings, email=body.email, password_hash=password_hash, name=body.name
         )
         token = await service.create_session(session, settings, user)
     set_session_cookie(response, settings, token)
@@ -71,17 +73,15 @@ async def login(
     """Sign in. Wrong credentials answer 401 without saying which part was wrong. Failed
     attempts are throttled per address and client and per client (429 with `Retry-After`); an
     address under attack is answered more slowly, never refused to a client without failures."""
-    await throttle.pace(db, settings, throttle.Attempt(body.email, client))
-    async with db.write() as session:
-        user = await service.authenticate(
-            session, settings, email=body.email, password=body.password, client=client
-        )
-        if user is not None:
-            token = await service.create_session(session, settings, user)
-            memberships = await repository.list_memberships(session, user.id)
+    signed_in = await service.authenticate(
+        db, settings, email=body.email, password=body.password, client=client
+    )
     # Raised after the commit, so the failed attempt is counted.
-    if user is None:
+    if signed_in is None:
         raise Unauthorized("Wrong email or password.", code=ErrorCode.INVALID_CREDENTIALS)
+    user, token = signed_in.user, signed_in.token
+    async with db.read() as session:
+        memberships = await repository.list_memberships(session, user.id)
     if not memberships:
         raise NotFound("You do not belong to any team.", code=ErrorCode.NO_TEAM)
     team: Team = memberships[0][0]

@@ -1,11 +1,14 @@
 """Argon2id password hashing, run off the event loop (a hash costs tens of milliseconds).
 
 The cost is a setting: production keeps argon2-cffi's recommended parameters; the test suite
-lowers them so that hundreds of signups stay fast.
+lowers them so that hundreds of signups stay fast. Hashes run on threads of their own, at most
+one per core: a flood of anonymous signups or sign-ins waits here, not in the thread pool that
+FastAPI's other work shares, and the memory argon2 takes (64 MiB a hash) stays bounded.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 import anyio.to_thread
@@ -13,6 +16,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from signoff.config import Settings
+
+_HASHING = anyio.CapacityLimiter(os.cpu_count() or 1)
 
 
 @cache
@@ -31,7 +36,9 @@ def _params(settings: Settings) -> tuple[int, int]:
 
 
 async def hash_password(settings: Settings, password: str) -> str:
-    return await anyio.to_thread.run_sync(_hasher(*_params(settings)).hash, password)
+    return await anyio.to_thread.run_sync(
+        _hasher(*_params(settings)).hash, password, limiter=_HASHING
+    )
 
 
 async def verify_password(settings: Settings, password_hash: str | None, password: str) -> bool:
@@ -44,4 +51,4 @@ async def verify_password(settings: Settings, password_hash: str | None, passwor
             return False
         return ok and password_hash is not None
 
-    return await anyio.to_thread.run_sync(verify)
+    return await anyio.to_thread.run_sync(verify, limiter=_HASHING)

@@ -20,6 +20,7 @@ from signoff.auth import service as auth_service
 from signoff.auth import verification
 from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import SESSION_COOKIE, set_session_cookie, verify_session_csrf
+from signoff.auth.passwords import hash_password
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH
 from signoff.dashboard.pages import LINK_HEADERS, render
 from signoff.db import Database
@@ -170,12 +171,13 @@ async def signup_and_accept(
                 f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
                 code=ErrorCode.PASSWORD_TOO_SHORT,
             )
+        password_hash = await hash_password(settings, password)  # before the write: CPU
         async with db.write() as session:
             user, team = await service.accept_with_signup(
                 session,
                 settings,
                 token,
-                password=password,
+                password_hash=password_hash,
                 name=name,
                 user_agent=request.headers.get("user-agent"),
             )

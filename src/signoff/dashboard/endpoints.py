@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.audit.dependencies import CurrentActor
 from signoff.auth import service as auth_service
-from signoff.auth import throttle
 from signoff.auth.csrf import verify_same_origin
 from signoff.auth.dependencies import CallerSession, clear_session_cookie, set_session_cookie
+from signoff.auth.passwords import hash_password
 from signoff.auth.schemas import MIN_PASSWORD_LENGTH, SignupRequest
 from signoff.auth.service import AuthContext
 from signoff.dashboard import formatting, live, plan_form
@@ -144,12 +144,10 @@ async def login_submit(
     target = _safe_next(next)
     email = email.strip().lower()
     try:
-        await throttle.pace(db, settings, throttle.Attempt(email, client))
-        async with db.write() as session:
-            user = await auth_service.authenticate(
-                session, settings, email=email, password=password, client=client
-            )
-            token = await auth_service.create_session(session, settings, user) if user else None
+        signed_in = await auth_service.authenticate(
+            db, settings, email=email, password=password, client=client
+        )
+        token = signed_in.token if signed_in else None
     except TooManyRequests as error:
         return render(
             request, "login.html", {"next": target, "error": error.message}, status_code=429
@@ -198,9 +196,10 @@ async def signup_submit(
         return _signup_form(request, values, _field_errors(error), 422)
     try:
         # As the API's signup: account, own team, verification email, session cookie.
+        password_hash = await hash_password(settings, body.password)  # before the write
         async with db.write() as session:
             user, _team = await auth_service.signup(
-                session, settings, email=body.email, password=body.password, name=body.name
+                session, settings, email=body.email, password_hash=password_hash, name=body.name
             )
             token = await auth_service.create_session(session, settings, user)
     except Conflict as error:

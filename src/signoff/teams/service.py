@@ -365,7 +365,7 @@ async def accept_with_signup(
     settings: Settings,
     token: str,
     *,
-    password: str,
+    password_hash: str,
     name: str | None,
     user_agent: str | None,
 ) -> tuple[User, Team]:
@@ -377,7 +377,12 @@ async def accept_with_signup(
     invitation = await open_invitation(session, token)
     try:
         user = await auth_service.create_user(
-            session, settings, email=invitation.email, password=password, name=name, verified=True
+            session,
+            settings,
+            email=invitation.email,
+            password_hash=password_hash,
+            name=name,
+            verified=True,
         )
     except Conflict:
         raise Conflict(
