@@ -77,6 +77,17 @@ async def test_a_schema_behind_this_version_is_not_ready(tmp_path: Path) -> None
     assert "signoff db upgrade" in migrations
 
 
+async def test_an_unknown_dashboard_address_is_a_page_for_a_person(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/dashboard/approvals", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in page.text
+    api = await client.get("/dashboard/approvals")  # a script gets the error model
+    assert (api.status_code, api.json()["code"]) == (404, "not_found")
+
+
 async def test_the_root_sends_a_visitor_to_the_dashboard(client: httpx.AsyncClient) -> None:
     answer = await client.get("/")
     assert answer.status_code == 307

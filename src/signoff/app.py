@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,7 +23,7 @@ from signoff.config import Settings
 from signoff.dashboard.account_links import router as teams_pages_router
 from signoff.dashboard.endpoints import router as dashboard_router
 from signoff.dashboard.links import router as links_router
-from signoff.dashboard.pages import STATIC_DIR
+from signoff.dashboard.pages import STATIC_DIR, render, wants_html
 from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
 from signoff.errors import AppError, ErrorCode
@@ -70,6 +70,11 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
     return details
 
 
+def _a_person_on_the_dashboard(request: Request) -> bool:
+    """A browser on a dashboard address gets its errors as pages, not JSON."""
+    return request.url.path.startswith("/dashboard") and wants_html(request)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -89,7 +94,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and _a_person_on_the_dashboard(request):
+            return render(request, "not_found.html", status_code=404)
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found."
@@ -100,8 +107,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)
+        if _a_person_on_the_dashboard(request):
+            return render(
+                request,
+                "message.html",
+                {
+                    "heading": "Something went wrong",
+                    "message": "Something went wrong on our side; nothing you did caused it. "
+                    "Try again in a moment.",
+                    "back": None,
+                },
+                status_code=500,
+            )
         return JSONResponse(
             {"error": "Something went wrong on our side.", "code": ErrorCode.INTERNAL_ERROR},
             status_code=500,

@@ -52,6 +52,7 @@ async def test_confirm_mode_pages_and_post(
     assert post_output.splitlines()[0][:40] in page.text.replace("&#39;", "'")
     reject_page = await client.get(reject, headers=HTML)
     assert 'name="note"' in reject_page.text
+    assert "<title>Request changes · Signoff</title>" in reject_page.text
     # Scanners and HEAD decide nothing; neither does a plain GET without a session.
     for agent in ("Slackbot-LinkExpanding 1.0", "Mozilla/5.0 (compatible; bingbot/2.0)", ""):
         assert (await client.get(approve, headers={"User-Agent": agent})).status_code == 200

@@ -406,7 +406,8 @@ async def check_decidable(
     step = await repository.get_step(session, run.id, run.current_step_index)
     if step is None or step.step_index != step_index or step.attempt != attempt:
         raise Conflict(
-            "This link is for an earlier version of this step; use the newest email.",
+            "This decision is for an earlier version of this step, which was redone since: "
+            "decide on the newest one (its email, or the run's page).",
             code=ErrorCode.STALE_ATTEMPT,
         )
     if run.status != RunStatus.AWAITING_APPROVAL or step.status != StepStatus.AWAITING_APPROVAL:

@@ -335,7 +335,8 @@ def check_plan_decidable(workflow: Workflow, revision: int) -> None:
         )
     if workflow.plan_revision != revision:
         raise Conflict(
-            "The plan changed after this link was sent; use the link in the newest email.",
+            "The plan changed after this version was shown or sent: approve the newest one "
+            "(its email, or the workflow's page).",
             code=ErrorCode.PLAN_CHANGED,
         )
     if workflow.status != WorkflowStatus.DRAFT:
