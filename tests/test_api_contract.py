@@ -17,9 +17,9 @@ import httpx
 import jwt
 import pytest
 
-from signoff.approvals import tokens
 from signoff.config import Settings
 from signoff.kit.clock import utc_now
+from tests.support.links import step_token
 
 pytestmark = pytest.mark.postgres
 
@@ -225,15 +225,7 @@ async def test_an_over_long_note_is_the_same_400_on_every_route(
 ) -> None:
     headers = await _signup(client)
     run = await _waiting_run(client, headers)
-    token = tokens.issue_step_token(
-        settings,
-        workflow_id=run["workflowId"],
-        run_id=run["id"],
-        conversation_id=run["conversationId"],
-        step_index=run["currentStepIndex"],
-        attempt=1,
-    )
-    query = {"token": token, "action": "reject"}
+    query = {"token": step_token(settings, run), "action": "reject"}
     long_note = "n" * 4001
     attempts = [
         ("GET", {"params": {**query, "note": long_note}}),

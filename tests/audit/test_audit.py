@@ -22,6 +22,7 @@ from signoff.kit.clock import FrozenClock
 from signoff.memory import service as memory_service
 from signoff.models import AuditEvent, MemoryEntry, Role
 from tests.support.accounts import BROWSER, HTML, Account, signup, signup_into
+from tests.support.links import step_link
 from tests.support.pages import browser_factory, draft_on_page, sign_in
 from tests.support.workflows import create_workflow, wait_for_run
 
@@ -267,18 +268,6 @@ async def test_dashboard_forms_record_the_dashboard_channel(
     }
 
 
-def step_link(settings: Settings, run: dict[str, Any]) -> str:
-    token = tokens.issue_step_token(
-        settings,
-        workflow_id=run["workflowId"],
-        run_id=run["id"],
-        conversation_id=run["conversationId"],
-        step_index=run["currentStepIndex"],
-        attempt=1,
-    )
-    return f"/api/workflows/resume?token={token}&action=approve"
-
-
 async def test_email_links_record_the_email_link_channel(
     client: httpx.AsyncClient, app: FastAPI, database: Database, settings: Settings
 ) -> None:
@@ -295,7 +284,7 @@ async def test_email_links_record_the_email_link_channel(
     run_id = detail.json()["workflowRuns"][0]["id"]
     run = await wait_for_run(client, owner, workflow_id, run_id, "awaiting_approval")
     client.cookies.set("signoff_session", owner.token)
-    decided = await client.get(step_link(settings, run), headers=HTML)
+    decided = await client.get(step_link(settings, run, "approve"), headers=HTML)
     client.cookies.clear()
     assert decided.status_code == 303
     # An invitation accepted through its link, by the invited person.

@@ -17,6 +17,7 @@ from signoff.kit.clock import FrozenClock
 from signoff.models import Role, Workflow
 from tests.support.accounts import BROWSER, Account, signup, signup_into
 from tests.support.db import stored
+from tests.support.links import plan_link
 from tests.support.pages import csrf_of
 from tests.support.workflows import create_workflow
 
@@ -33,11 +34,6 @@ async def status_of(database: Database, workflow_id: str) -> tuple[str, int]:
 async def draft(client: httpx.AsyncClient, account: Account) -> str:
     workflow_id: str = (await create_workflow(client, account, GOAL))["workflowId"]
     return workflow_id
-
-
-def plan_link(settings: Settings, workflow_id: str, revision: int = 1) -> str:
-    token = tokens.issue_plan_token(settings, workflow_id=workflow_id, revision=revision)
-    return f"/api/workflows/{workflow_id}/approve?token={token}"
 
 
 @pytest.mark.parametrize(

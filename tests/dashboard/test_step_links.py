@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -16,21 +15,10 @@ from signoff.kit.clock import FrozenClock
 from signoff.models import Run
 from tests.support.accounts import BROWSER, HTML, signup
 from tests.support.db import stored
+from tests.support.links import step_link
 from tests.support.workflows import paused_run, wait_for_run
 
 pytestmark = pytest.mark.postgres
-
-
-def step_link(settings: Settings, run: dict[str, Any], action: str, attempt: int = 1) -> str:
-    token = tokens.issue_step_token(
-        settings,
-        workflow_id=run["workflowId"],
-        run_id=run["id"],
-        conversation_id=run["conversationId"],
-        step_index=run["currentStepIndex"],
-        attempt=attempt,
-    )
-    return f"/api/workflows/resume?token={token}&action={action}"
 
 
 async def status(database: Database, run_id: int) -> str:

@@ -10,11 +10,11 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from signoff.approvals import tokens
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.models import OutboxMail, Role
 from tests.support.accounts import HTML, signup, signup_into
+from tests.support.links import step_link
 from tests.support.workflows import create_workflow, paused_run, wait_for_run
 
 pytestmark = pytest.mark.postgres
@@ -110,14 +110,7 @@ async def test_a_link_decision_lands_signed_out_on_a_result_page(
 ) -> None:
     owner = await signup(client)
     run = await paused_run(client, owner)
-    token = tokens.issue_step_token(
-        settings,
-        workflow_id=run["workflowId"],
-        run_id=run["id"],
-        conversation_id=run["conversationId"],
-        step_index=run["currentStepIndex"],
-        attempt=1,
-    )
+    reject = step_link(settings, run, "reject")
     page = f"/dashboard/workflows/{run['workflowId']}"
     # Before any decision, and with a forged notice, the page asks to sign in.
     client.cookies.set("signoff_flash", "eyJtIjoiaGkiLCJlIjo5OTk5OTk5OTk5fQ==.forged")
@@ -126,9 +119,7 @@ async def test_a_link_decision_lands_signed_out_on_a_result_page(
     assert "/dashboard/login" in forged.headers["location"]
     client.cookies.clear()
 
-    decided = await client.post(
-        f"/api/workflows/resume?token={token}&action=reject", data={"note": "Warmer"}
-    )
+    decided = await client.post(reject, data={"note": "Warmer"})
     assert decided.status_code == 303
     assert decided.headers["location"] == page
     landed = await client.get(page, headers=HTML)
