@@ -41,24 +41,35 @@ async def put(
     """Create or replace an entry; the audit trail records which, and who (a person, or the
     run whose memory tool saved a note)."""
     key = check_key(key)
+    detail = f"'{key}': {len(value):,} characters."
     entry = await repository.get(session, team_id, key)
-    action = "memory.update"
     if entry is None:
-        try:
-            async with session.begin_nested():
-                entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=actor.user_id)
-                session.add(entry)
-            action = "memory.create"
-        except IntegrityError:
-            # A concurrent write created the key first (PostgreSQL): this one replaces it.
-            entry = await repository.get(session, team_id, key)
-            assert entry is not None
-    if action == "memory.update":
-        entry.value = value
-        entry.updated_by = actor.user_id
-        entry.updated_at = utc_now()
+        entry = await _created(session, team_id, key, value, actor)
+        if entry is not None:
+            _record(session, actor, team_id, "memory.create", key, detail)
+            return entry
+        # A concurrent write created the key first (PostgreSQL): this one replaces its value.
+        entry = await repository.get(session, team_id, key)
+        assert entry is not None
+    entry.value = value
+    entry.updated_by = actor.user_id
+    entry.updated_at = utc_now()
     await session.flush()
-    _record(session, actor, team_id, action, key, f"'{key}': {len(value):,} characters.")
+    _record(session, actor, team_id, "memory.update", key, detail)
+    return entry
+
+
+async def _created(
+    session: AsyncSession, team_id: str, key: str, value: str, actor: Actor
+) -> MemoryEntry | None:
+    """A new entry, or None when another transaction inserted the key meanwhile (the unique
+    key decided; the savepoint keeps this transaction usable)."""
+    try:
+        async with session.begin_nested():
+            entry = MemoryEntry(team_id=team_id, key=key, value=value, updated_by=actor.user_id)
+            session.add(entry)
+    except IntegrityError:
+        return None
     return entry
 
 
