@@ -143,13 +143,11 @@ async def authenticate(
     attempt = throttle.Attempt(email.lower(), client)
     await throttle.pace(db, settings, attempt)
     async with db.read() as session:
-        found = await repository.get_user_by_email(session, email)
-        user_id, password_hash = (found.id, found.password_hash) if found else (None, None)
-    matches = await verify_password(settings, password_hash, password)
+        user = await repository.get_user_by_email(session, email)
+    matches = await verify_password(settings, user.password_hash if user else None, password)
     async with db.write() as session:
         await throttle.check(session, settings, attempt)
-        user = await session.get(User, user_id) if matches and user_id else None
-        if user is None:
+        if user is None or not matches:
             await throttle.record_failure(session, attempt)
             return None
         await throttle.record_success(session, attempt)
