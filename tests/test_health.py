@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 import signoff
@@ -86,6 +87,22 @@ async def test_an_unknown_dashboard_address_is_a_page_for_a_person(
     assert "<h1>Not found</h1>" in page.text
     api = await client.get("/dashboard/approvals")  # a script gets the error model
     assert (api.status_code, api.json()["code"]) == (404, "not_found")
+
+
+async def test_an_unexpected_failure_on_a_dashboard_page_is_a_page(app: FastAPI) -> None:
+    @app.get("/dashboard/fails-for-this-test")
+    async def fails() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        page = await http.get("/dashboard/fails-for-this-test", headers={"Accept": "text/html"})
+        api = await http.get("/dashboard/fails-for-this-test")
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "nothing you did caused it" in page.text
+    assert "a bug" not in page.text
+    assert api.json() == {"error": "Something went wrong on our side.", "code": "internal_error"}
 
 
 async def test_the_root_sends_a_visitor_to_the_dashboard(client: httpx.AsyncClient) -> None:

@@ -23,10 +23,10 @@ from signoff.config import Settings
 from signoff.dashboard.account_links import router as teams_pages_router
 from signoff.dashboard.endpoints import router as dashboard_router
 from signoff.dashboard.links import router as links_router
-from signoff.dashboard.pages import STATIC_DIR, render, wants_html
+from signoff.dashboard.pages import STATIC_DIR, error_page, wants_html
 from signoff.dashboard.team_pages import router as dashboard_account_router
 from signoff.db import Database
-from signoff.errors import AppError, ErrorCode
+from signoff.errors import AppError, ErrorCode, NotFound
 from signoff.health import router as health_router
 from signoff.kit.body_limit import BodyLimitMiddleware
 from signoff.kit.security_headers import SecurityHeadersMiddleware
@@ -96,7 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and _a_person_on_the_dashboard(request):
-            return render(request, "not_found.html", status_code=404)
+            return error_page(request, NotFound("Not found."))
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = "Not found."
@@ -110,16 +110,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)
         if _a_person_on_the_dashboard(request):
-            return render(
+            # The page every dashboard refusal gets (a 500 has the default heading).
+            return error_page(
                 request,
-                "message.html",
-                {
-                    "heading": "Something went wrong",
-                    "message": "Something went wrong on our side; nothing you did caused it. "
-                    "Try again in a moment.",
-                    "back": None,
-                },
-                status_code=500,
+                AppError(
+                    "Something went wrong on our side; nothing you did caused it. "
+                    "Try again in a moment."
+                ),
             )
         return JSONResponse(
             {"error": "Something went wrong on our side.", "code": ErrorCode.INTERNAL_ERROR},
