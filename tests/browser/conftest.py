@@ -26,37 +26,23 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    OFFLINE_DELAY,
     TIMEOUT_MS,
     VIEWPORT,
     Server,
     Traffic,
+    running_server,
 )
-from tests.support.ports import free_port
 from tests.support.postgres import IN_CI
-from tests.support.processes import processes
 
 expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("browser")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    settings: dict[str, object] = {
-        "data_dir": workdir / "data",
-        "base_url": base_url,
-        "queue": "inline",
-        "offline_delay_seconds": OFFLINE_DELAY,
-    }
-    # processes() stops the server and prints its log (pytest shows it when a test failed).
-    with processes(workdir) as started:
-        # As a user does: migrate, then serve (SIGNOFF_SMTP_URL is unset: the dev mailbox is on).
-        started.run("db", "upgrade", **settings)
-        process, url = started.serve(port=port, **settings)
-        assert url == base_url
-        yield Server(base_url, workdir / "data", process)
+    # SIGNOFF_SMTP_URL is unset: the dev mailbox is on. The server's log is printed when it
+    # stops (pytest shows it when a test failed).
+    with running_server(tmp_path_factory.mktemp("browser")) as server:
+        yield server
 
 
 @pytest.fixture

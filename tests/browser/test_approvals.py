@@ -19,12 +19,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.accounts import Account, signup_sync
-from tests.support.browser import OFFLINE_DELAY, Server, doc_shot, sign_in
-from tests.support.ports import free_port
-from tests.support.processes import processes
+from tests.support.browser import Server, doc_shot, running_server, sign_in
 from tests.support.smtp import FakeSmtpServer, running_smtp_server
 from tests.support.waiting import wait_until_sync
-from tests.support.workflows import create_workflow_sync
+from tests.support.workflows import create_workflow_sync, wait_for_run_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes, pytest.mark.timeout(240)]
 
@@ -49,21 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp: FakeSmtpServer) -> It
     """As tests/browser/conftest.py's, but emails go out by SMTP (no dev mailbox): the links
     are taken from what a person's mail client would receive."""
     workdir = tmp_path_factory.mktemp("approvals")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    settings: dict[str, object] = {
-        "data_dir": workdir / "data",
-        "base_url": base_url,
-        "queue": "inline",
-        "offline_delay_seconds": OFFLINE_DELAY,
-        "smtp_url": smtp.url,
-        "mail_poll_seconds": 0.2,
-    }
-    with processes(workdir) as started:
-        started.run("db", "upgrade", **settings)
-        process, url = started.serve(port=port, **settings)
-        assert url == base_url
-        yield Server(base_url, workdir / "data", process)
+    with running_server(workdir, smtp_url=smtp.url, mail_poll_seconds=0.2) as server:
+        yield server
 
 
 def paused(api: httpx.Client, account: Account, workflow_id: str) -> dict[str, Any]:
@@ -77,16 +62,7 @@ def paused(api: httpx.Client, account: Account, workflow_id: str) -> dict[str, A
 def wait_for(
     api: httpx.Client, account: Account, workflow_id: str, run_id: int, status: str
 ) -> dict[str, Any]:
-    last: dict[str, Any] = {}
-
-    def reached() -> dict[str, Any] | None:
-        response = api.get(f"/api/workflows/{workflow_id}/runs/{run_id}", headers=account.headers)
-        last.update(response.json())
-        return dict(last) if last["status"] == status else None
-
-    return wait_until_sync(
-        reached, lambda: f"run {run_id} {status}; it is {last.get('status')}", timeout=RUN_TIMEOUT
-    )
+    return wait_for_run_sync(api, account, workflow_id, run_id, status, timeout=RUN_TIMEOUT)
 
 
 def mail_to(smtp: FakeSmtpServer, address: str, subject: str) -> EmailMessage:

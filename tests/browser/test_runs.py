@@ -15,8 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.accounts import Account, new_email, signup_sync
 from tests.support.browser import Server, doc_shot, sign_in
-from tests.support.waiting import wait_until_sync
-from tests.support.workflows import SEED_GOAL, create_workflow_sync
+from tests.support.workflows import SEED_GOAL, create_workflow_sync, wait_for_run_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes, pytest.mark.timeout(240)]
 
@@ -34,14 +33,7 @@ def run_of(api: httpx.Client, account: Account, workflow_id: str, run_id: int) -
 def wait_for(
     api: httpx.Client, account: Account, workflow_id: str, run_id: int, status: str
 ) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        run = run_of(api, account, workflow_id, run_id)
-        return run if run["status"] == status else None
-
-    found: dict[str, Any] = wait_until_sync(
-        reached, f"run {run_id} to be {status}", timeout=RUN_TIMEOUT, interval=0.2
-    )
-    return found
+    return wait_for_run_sync(api, account, workflow_id, run_id, status, timeout=RUN_TIMEOUT)
 
 
 def completed_run(api: httpx.Client, account: Account) -> dict[str, Any]:

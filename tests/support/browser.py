@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,7 +15,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, expect
 
 from tests.support.accounts import PASSWORD
-from tests.support.processes import Process
+from tests.support.ports import free_port
+from tests.support.processes import Process, processes
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 # SIGNOFF_DOCS_SCREENSHOTS=1: doc_shot() also refreshes the README's copies in docs/screenshots/.
@@ -50,6 +53,27 @@ class Server:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "signoff.db"
+
+
+@contextmanager
+def running_server(workdir: Path, **settings: object) -> Iterator[Server]:
+    """``signoff serve`` as a user starts it (migrate, then serve), on the inline queue with the
+    offline model's calls slowed to :data:`OFFLINE_DELAY`, ``settings`` on top; stopped (its
+    log printed) at the end."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    values: dict[str, object] = {
+        "data_dir": workdir / "data",
+        "base_url": base_url,
+        "queue": "inline",
+        "offline_delay_seconds": OFFLINE_DELAY,
+        **settings,
+    }
+    with processes(workdir) as started:
+        started.run("db", "upgrade", **values)
+        process, url = started.serve(port=port, **values)
+        assert url == base_url
+        yield Server(base_url, workdir / "data", process)
 
 
 API_REFERENCE_PAGES = ("/docs", "/redoc")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.support.accounts import Account
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, wait_until_sync
 
 # A goal the offline model plans as research, an outline and an approval-gated post.
 GOAL = "Write a LinkedIn post about our spring product launch"
@@ -88,3 +88,31 @@ async def paused_run(
     """A new workflow, approved: its run 1 once it waits for approval of its post."""
     workflow_id, run_id = await start_run(client, account, goal)
     return await wait_for_run(client, account, workflow_id, run_id, "awaiting_approval")
+
+
+def wait_for_run_sync(
+    client: httpx.Client,
+    account: Account,
+    workflow_id: str,
+    run_id: int,
+    status: str,
+    *,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """:func:`wait_for_run` with a synchronous client (a real server, from a Playwright test)."""
+    last: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
+        response = client.get(
+            f"/api/workflows/{workflow_id}/runs/{run_id}", headers=account.headers
+        )
+        assert response.status_code == 200, response.text
+        last.update(response.json())
+        return dict(last) if last["status"] == status else None
+
+    return wait_until_sync(
+        reached,
+        lambda: f"run {run_id} to be {status}; it stayed {last.get('status')}: {last}",
+        timeout=timeout,
+        interval=0.2,
+    )
