@@ -147,6 +147,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     """A running fake OpenAI server on 127.0.0.1 for one test; its ``base_url`` ends in ``/v1``."""
     with running_fake_openai() as fake:
         yield fake
+        print(f"fake OpenAI requests:\n{fake.log()}")  # shown when the test failed
 
 
 @pytest.fixture

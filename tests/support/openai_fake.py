@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
@@ -118,6 +119,7 @@ class FakeOpenAI:
         self.authorizations: list[str | None] = []
         """The ``Authorization`` header of every request."""
         self._replies: deque[Reply] = deque()
+        self._log: list[str] = []
         self._lock = threading.Lock()
 
     def script(self, *replies: Reply) -> None:
@@ -136,11 +138,21 @@ class FakeOpenAI:
             str(message["content"]) for message in self.messages(index) if message["role"] == "user"
         )
 
+    def log(self) -> str:
+        """One line per request: when, the start of its last message and the status it got.
+        Printed after each test, so a failed test shows who asked what."""
+        with self._lock:
+            return "\n".join(self._log) or "no requests"
+
     def _take(self, body: dict[str, Any], authorization: str | None) -> Reply:
         with self._lock:
             self.requests.append(body)
             self.authorizations.append(authorization)
-            return self._replies.popleft() if self._replies else _NOTHING_SCRIPTED
+            reply = self._replies.popleft() if self._replies else _NOTHING_SCRIPTED
+            last = str((body.get("messages") or [{}])[-1].get("content"))[:80]
+            moment = datetime.now(UTC).strftime("%H:%M:%S.%f")
+            self._log.append(f"{moment} {reply.status} <- {last!r}")
+            return reply
 
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:

@@ -12,6 +12,7 @@ Below it, helpers that read what the processes did: procrastinate's jobs and wor
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -207,9 +208,29 @@ class Processes:
             process.terminate()
         for process in self.started:
             process.stop()
-        # Shown by pytest only when the test failed: what each process said.
+        # Shown by pytest only when the test failed: what each process said, its warnings and
+        # errors first (in full: the tail alone may have lost the first of them).
         for process in self.started:
-            print(f"----- {process.name} (pid {process.pid}) -----\n{process.output()[-6000:]}")
+            output = process.output()
+            print(f"----- {process.name} (pid {process.pid}) -----")
+            print(f"warnings and errors:\n{notable_lines(output)}\nlast lines:\n{output[-6000:]}")
+
+
+_LEVEL = re.compile(r"^\S+ \S+ \[\d+\] (\w+) ")
+
+
+def notable_lines(output: str) -> str:
+    """The lines of a process's log at WARNING or above, each with what follows it up to the
+    next log line (a traceback)."""
+    kept: list[str] = []
+    keep = False
+    for line in output.splitlines():
+        level = _LEVEL.match(line)
+        if level is not None:
+            keep = level.group(1) in ("WARNING", "ERROR", "CRITICAL")
+        if keep:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 @contextmanager
