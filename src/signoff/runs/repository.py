@@ -39,14 +39,16 @@ async def lock_run_at_step(
     session: AsyncSession, run_id: int, step_index: int
 ) -> tuple[Run, RunStep] | None:
     """The run, locked as by :func:`lock_run`, with its step ``step_index``, in one statement
-    (the engine's claim and record; only the run's row is locked: every state change locks the
-    run first, so that one lock serialises them)."""
+    (the engine's claim and record). Every state change locks the run first, so that lock
+    serialises them; the step is locked too because a statement that waited for a lock re-reads
+    only the rows it locks (PostgreSQL's READ COMMITTED): without it, the step would be read as
+    it was before the holder of the run's lock changed it."""
     row = (
         await session.execute(
             select(Run, RunStep)
             .join(RunStep, RunStep.run_id == Run.id)
             .where(Run.id == run_id, RunStep.step_index == step_index)
-            .with_for_update(of=Run)
+            .with_for_update(of=(Run, RunStep))
             .execution_options(populate_existing=True)
         )
     ).first()
@@ -57,15 +59,15 @@ async def lock_run_with_steps(
     session: AsyncSession, run_id: int, step_index: int
 ) -> tuple[Run, RunStep, RunStep | None] | None:
     """The run, locked as by :func:`lock_run`, with its step ``step_index`` and the one after
-    it (None after the last), in one statement: the engine records a step and claims the next
-    in the same transaction."""
+    it (None after the last), in one statement, all locked as by :func:`lock_run_at_step`: the
+    engine records a step and claims the next in the same transaction."""
     rows = (
         await session.execute(
             select(Run, RunStep)
             .join(RunStep, RunStep.run_id == Run.id)
             .where(Run.id == run_id, RunStep.step_index.in_((step_index, step_index + 1)))
             .order_by(RunStep.step_index)
-            .with_for_update(of=Run)
+            .with_for_update(of=(Run, RunStep))
             .execution_options(populate_existing=True)
         )
     ).all()

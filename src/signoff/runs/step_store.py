@@ -221,7 +221,9 @@ _CLAIM_ROW = (
     )
     .join_from(_RUNS, _STEPS, _STEPS.c.run_id == _RUNS.c.id)
     .where(_RUNS.c.id == bindparam("b_run"), _STEPS.c.step_index == bindparam("b_step"))
-    .with_for_update(of=_RUNS)
+    # The step too: a claim that waited for the run re-reads only what it locks (see
+    # signoff.runs.repository.lock_run_at_step).
+    .with_for_update(of=(_RUNS, _STEPS))
 )
 OPENING = (
     select(_WORKFLOWS.c.title, _WORKFLOWS.c.goal, _TEAMS.c.name, _MEMORY.c.value)
