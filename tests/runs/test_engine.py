@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import httpx
 import pytest
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.exceptions import ModelHTTPError
@@ -658,26 +657,26 @@ def test_transition_table_refuses_everything_else() -> None:
     assert RUN_TRANSITIONS[RunStatus.FAILED] == frozenset()
 
 
-# The app serves the memory API only: its own engine's sweep must not find this test's run
-# (ready at once) and execute it with the app's model before this test's executor does.
-@pytest.mark.parametrize("settings_overrides", [{"sweep_interval_seconds": 3600}])
-async def test_memory_tool_cannot_change_core(
-    client: httpx.AsyncClient, database: Database, settings: Settings
-) -> None:
-    from tests.support.accounts import signup
+# No app here: an app on this database would take the run from the commit hook and execute it
+# with its own engine, racing this test's executor.
+async def test_memory_tool_cannot_change_core(database: Database, settings: Settings) -> None:
+    from signoff.memory import repository as memory_repository
+    from signoff.memory import service as memory_service
+    from signoff.models import Workflow, WorkflowStatus, WorkflowStep
 
-    account = await signup(client)
-    saved = await client.put(
-        "/api/memory/core", json={"value": "Calm voice."}, headers=account.headers
-    )
-    assert saved.status_code == 200, saved.text
     script = ScriptedModel()
     engine, _ = engine_for(database, settings, script)
     async with database.write() as session:
-        from signoff.models import Workflow, WorkflowStatus, WorkflowStep
-
+        _, team = await auth_service.signup(
+            session,
+            settings,
+            email="owner@example.com",
+            password_hash="not-a-real-hash",
+            name="Owner",
+        )
+        await memory_service.put(session, team.id, "core", "Calm voice.", PERSON)
         workflow = Workflow(
-            team_id=account.team_id,
+            team_id=team.id,
             title="Remember",
             goal="Remember our brand voice",
             status=WorkflowStatus.ACTIVE,
@@ -703,9 +702,12 @@ async def test_memory_tool_cannot_change_core(
         )
     await engine.execute(job)
     await engine.execute(StepJob(run.id, 1, 1))
-    core = await client.get("/api/memory/core", headers=account.headers)
-    assert core.json().get("value") == "Calm voice.", core.text
-    note = await client.get("/api/memory/voice-notes", headers=account.headers)
-    assert note.json().get("value") == "Be kind.", note.text
+    async with database.read() as session:
+        core = await memory_repository.get(session, team.id, "core")
+        note = await memory_repository.get(session, team.id, "voice-notes")
+    assert core is not None
+    assert core.value == "Calm voice."
+    assert note is not None
+    assert note.value == "Be kind."
     _, steps = await load(database, run.id)
     assert "only be changed by a team admin" in (steps[0].output or "")
