@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from signoff.config import Settings
 from signoff.db import Database
@@ -20,6 +20,7 @@ from signoff.models import Run, RunStep, StepStatus
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository, step_store
 from tests.support.engine import active_workflow_run
+from tests.support.postgres import someone_waits_for_a_lock
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres(only=True)  # SQLite has one writer: nothing waits mid-statement
@@ -42,17 +43,6 @@ async def _claim_token_seen_by(
         return step.claim_token
 
 
-async def _someone_waits_for_a_lock(database: Database) -> bool:
-    async with database.engine.connect() as connection:
-        waiting = await connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return bool(waiting)
-
-
 async def _while_another_worker_leases_the_step(
     database: Database, job: StepJob, waiter: Callable[[], Awaitable[object]]
 ) -> object:
@@ -67,7 +57,7 @@ async def _while_another_worker_leases_the_step(
         )
         waiting = asyncio.create_task(waiter())
         await wait_until(
-            lambda: _someone_waits_for_a_lock(database), "the waiter to wait for the run's lock"
+            lambda: someone_waits_for_a_lock(database), "the waiter to wait for the run's lock"
         )
     return await waiting
 

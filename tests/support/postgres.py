@@ -14,8 +14,10 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from signoff.db import Database
 from signoff.migrations.runner import upgrade
 
 POSTGRES_URL = os.environ.get(
@@ -66,3 +68,16 @@ def fresh_postgres_database(label: str, *, migrated: bool = True) -> Iterator[st
 def libpq(url: str) -> str:
     """``url`` as psycopg takes it (no SQLAlchemy driver name)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def someone_waits_for_a_lock(database: Database) -> bool:
+    """Whether a connection to ``database`` (PostgreSQL) is waiting for a lock: a concurrent
+    statement under test has reached the lock another transaction holds."""
+    async with database.engine.connect() as connection:
+        waiting = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)

@@ -150,12 +150,16 @@ async def start_run(
 
 def _check_runnable(workflow: Workflow) -> None:
     if workflow.status != WorkflowStatus.ACTIVE:
-        raise Unprocessable(
-            f"Only an active workflow can run; this one is {workflow.status}.",
-            code=ErrorCode.WORKFLOW_NOT_ACTIVE,
-        )
+        raise _not_active(workflow.status)
     if not workflow.steps:
         raise Unprocessable("This workflow has no steps.", code=ErrorCode.NO_STEPS)
+
+
+def _not_active(status: WorkflowStatus) -> Unprocessable:
+    return Unprocessable(
+        f"Only an active workflow can run; this one is {status}.",
+        code=ErrorCode.WORKFLOW_NOT_ACTIVE,
+    )
 
 
 def _run_active() -> Conflict:
@@ -180,14 +184,17 @@ async def _new_run(
     """The run's row, numbered, with a new conversation; 409 if a run is active, 429 if the
     team's budget refuses a manual start."""
     await budgets.check_run_start(session, settings, workflow.team_id, trigger)
-    # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps.
+    # Numbering under the workflow's row lock: runs are 1, 2, 3, … with no gaps. The status is
+    # checked again here, on the row as it is now: an archive may have committed since the
+    # workflow was read (and one that has not waits for this run, and sees it).
     run_number = await session.scalar(
         update(Workflow)
-        .where(Workflow.id == workflow.id)
+        .where(Workflow.id == workflow.id, Workflow.status == WorkflowStatus.ACTIVE)
         .values(run_count=Workflow.run_count + 1)
         .returning(Workflow.run_count)
     )
-    assert run_number is not None
+    if run_number is None:  # an active workflow only ever becomes archived
+        raise _not_active(WorkflowStatus.ARCHIVED)
     chat = Conversation(team_id=workflow.team_id, workflow_id=workflow.id, niche="workflow")
     session.add(chat)
     await session.flush()

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from signoff.models import MemoryEntry, Run, RunStep, Team, Workflow, WorkflowStep
 from signoff.models.memory import CORE_KEY
@@ -34,6 +34,21 @@ async def get_with_steps(
     if fresh:
         query = query.execution_options(populate_existing=True)
     return await _one_with_steps(session, query)
+
+
+async def lock(session: AsyncSession, workflow_id: str) -> None:
+    """Lock the workflow's row and refresh the session's object from it (PostgreSQL; SQLite's
+    writes are serial): a change that then checks its status or revision sees what an
+    approval, a run start or another change committed meanwhile, and one still in progress
+    finishes first. ``FOR NO KEY UPDATE``: inserts that reference the workflow (its runs, its
+    steps) take key share locks, which this must not wait for or deadlock with."""
+    await session.execute(
+        select(Workflow)
+        .where(Workflow.id == workflow_id)
+        .with_for_update(key_share=True)
+        .options(selectinload(Workflow.steps))  # refreshed too (a second, unlocked SELECT)
+        .execution_options(populate_existing=True)
+    )
 
 
 async def _one_with_steps(session: AsyncSession, query: Select[Workflow]) -> Workflow | None:

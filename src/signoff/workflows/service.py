@@ -190,10 +190,17 @@ async def edit_steps(
     actor: Actor,
 ) -> list[str]:
     """Change a draft's plan; the revision goes up, old links die, a fresh email goes out."""
+    read_revision = workflow.plan_revision
+    await repository.lock(session, workflow.id)
     if workflow.status != WorkflowStatus.DRAFT:
         raise Conflict(
             f"Only a draft's plan can be edited; this workflow is {workflow.status}.",
             code=ErrorCode.NOT_DRAFT,
+        )
+    if workflow.plan_revision != read_revision:  # another edit committed since it was read
+        raise Conflict(
+            "The plan changed while this edit was made; reload it and edit again.",
+            code=ErrorCode.PLAN_CHANGED,
         )
     steps = repair_steps(_merge(workflow.steps, request))
     problems = plan_problems(steps)
@@ -344,6 +351,7 @@ def check_plan_decidable(workflow: Workflow, revision: int) -> None:
 
 
 async def archive(session: AsyncSession, workflow: Workflow, actor: Actor) -> None:
+    await repository.lock(session, workflow.id)  # a run starting now finishes first, and shows
     if workflow.status == WorkflowStatus.ARCHIVED:
         raise Conflict("This workflow is already archived.", code=ErrorCode.ALREADY_ARCHIVED)
     if await run_repository.active_run(session, workflow.id) is not None:
@@ -373,6 +381,7 @@ async def change_schedule(
     session: AsyncSession, workflow: Workflow, change: ScheduleChange, actor: Actor
 ) -> None:
     """Change or remove the schedule (and its timezone); an active workflow is re-armed."""
+    await repository.lock(session, workflow.id)  # armed by the status as it is now
     if workflow.status == WorkflowStatus.ARCHIVED:
         raise Conflict("An archived workflow has no schedule to change.", code=ErrorCode.ARCHIVED)
     before = _schedule_words(workflow)
