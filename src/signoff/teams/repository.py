@@ -24,6 +24,13 @@ async def lock_team(session: AsyncSession, team_id: str) -> Team | None:
     return await session.scalar(select(Team).where(Team.id == team_id).with_for_update())
 
 
+async def take_invitation_turn(session: AsyncSession, team_id: str) -> None:
+    """Wait for the team's other invitations being issued (PostgreSQL). ``FOR NO KEY UPDATE``:
+    an accept's new membership takes a key share lock on the team, which ``FOR UPDATE`` would
+    conflict with, and deadlock with over the invitation's row."""
+    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
+
+
 async def count_owners(session: AsyncSession, team_id: str) -> int:
     return int(
         await session.scalar(
@@ -35,11 +42,16 @@ async def count_owners(session: AsyncSession, team_id: str) -> int:
     )
 
 
-async def get_invitation(
+async def lock_invitation(
     session: AsyncSession, team_id: str, invitation_id: str
 ) -> Invitation | None:
+    """The invitation, locked and read afresh (PostgreSQL): an accept that has just committed
+    is seen, and one that has not yet started waits (its guarded UPDATE then misses)."""
     return await session.scalar(
-        select(Invitation).where(Invitation.team_id == team_id, Invitation.id == invitation_id)
+        select(Invitation)
+        .where(Invitation.team_id == team_id, Invitation.id == invitation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -61,14 +73,18 @@ async def list_invitations(
 
 
 async def open_invitations(session: AsyncSession, team_id: str, email: str) -> Sequence[Invitation]:
-    """The team's invitations of the address that are neither accepted nor revoked."""
+    """The team's invitations of the address that are neither accepted nor revoked, locked
+    (PostgreSQL) so that one accepted meanwhile is not among them (as :func:`lock_invitation`)."""
     found = await session.scalars(
-        select(Invitation).where(
+        select(Invitation)
+        .where(
             Invitation.team_id == team_id,
             Invitation.email == email,
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return found.all()
 

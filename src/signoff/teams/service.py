@@ -192,6 +192,9 @@ async def invite(
     invited address only (:func:`check_acceptable`).
     """
     _require_grant(auth, team_id, role)
+    # Invitations of one team are issued one at a time (PostgreSQL), so two at once of the same
+    # address each see the other's: one open link per address, and the send limit holds.
+    await repository.take_invitation_turn(session, team_id)
     email = email.lower()
     existing = await auth_repository.get_user_by_email(session, email)
     if existing is not None and await auth_repository.get_membership(session, team_id, existing.id):
@@ -265,7 +268,7 @@ async def revoke(
     """Withdraw an invitation: its link stops working. Revoking an owner invitation takes an
     owner, like issuing one."""
     auth.require_role(team_id, Role.ADMIN)
-    invitation = await repository.get_invitation(session, team_id, invitation_id)
+    invitation = await repository.lock_invitation(session, team_id, invitation_id)
     if invitation is None:
         raise NotFound("No invitation with this id.", code=ErrorCode.INVITATION_NOT_FOUND)
     _require_grant(auth, team_id, invitation.role)
