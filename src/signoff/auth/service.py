@@ -146,6 +146,7 @@ async def authenticate(
         user = await repository.get_user_by_email(session, email)
     matches = await verify_password(settings, user.password_hash if user else None, password)
     async with db.write() as session:
+        await throttle.take_turn(session, attempt)
         await throttle.check(session, settings, attempt)
         if user is None or not matches:
             await throttle.record_failure(session, attempt)

@@ -25,7 +25,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,16 @@ async def _counts(session: AsyncSession, attempt: Attempt) -> dict[str, LoginThr
         )
     )
     return {row.scope: row for row in rows}
+
+
+async def take_turn(session: AsyncSession, attempt: Attempt) -> None:
+    """Wait for the client's other sign-ins to finish their write (PostgreSQL: a lock held
+    until the transaction ends; SQLite's writes are serial), so that a burst cannot all pass
+    :func:`check` before any of its failures is counted. One lock per client covers its
+    address pairs too."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtextextended(f"signoff-login {attempt.subjects[CLIENT]}", 0)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def check(session: AsyncSession, settings: Settings, attempt: Attempt) -> float:
