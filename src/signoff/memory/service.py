@@ -42,14 +42,14 @@ async def put(
     run whose memory tool saved a note)."""
     key = check_key(key)
     detail = f"'{key}': {len(value):,} characters."
-    entry = await repository.get(session, team_id, key)
+    entry = await repository.lock(session, team_id, key)
     if entry is None:
         entry = await _created(session, team_id, key, value, actor)
         if entry is not None:
             _record(session, actor, team_id, "memory.create", key, detail)
             return entry
         # A concurrent write created the key first (PostgreSQL): this one replaces its value.
-        entry = await repository.get(session, team_id, key)
+        entry = await repository.lock(session, team_id, key)
         assert entry is not None
     entry.value = value
     entry.updated_by = actor.user_id
