@@ -4,6 +4,7 @@ nothing; an hour later sending works again."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -65,3 +66,16 @@ async def test_invitations_to_one_address_are_capped_per_hour(
 
     clock.advance(timedelta(hours=1, seconds=1))
     assert (await invite(client, owner, owner.team_id, "pat@example.com")).status_code == 201
+
+
+@pytest.mark.postgres(only=True)  # SQLite's writes are serial: nothing interleaves
+async def test_a_burst_of_resends_sends_no_more_than_the_cap(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    account = await signup(client, "burst@example.com")  # the signup sent the first link
+    answers = await asyncio.gather(
+        *(client.post("/api/me/verification-email", headers=account.headers) for _ in range(12))
+    )
+    statuses = [answer.status_code for answer in answers]
+    assert (statuses.count(200), statuses.count(429)) == (SEND_LIMIT - 1, 12 - SEND_LIMIT + 1)
+    assert await count(database, EmailVerification) == SEND_LIMIT

@@ -116,7 +116,12 @@ async def get_verification_by_token_hash(
 async def verification_times_since(
     session: AsyncSession, user_id: str, since: datetime
 ) -> Sequence[datetime]:
-    """When verification links were sent to the user since ``since`` (for the send limit)."""
+    """When verification links were sent to the user since ``since`` (for the send limit),
+    after the user's other sends in progress have finished (PostgreSQL: the user's row locked
+    until the transaction ends; SQLite's writes are serial), so a burst cannot all count the
+    same past sends. ``FOR NO KEY UPDATE``: the new link's row takes a key share lock on the
+    user, which ``FOR UPDATE`` would conflict with."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     rows = await session.scalars(
         select(EmailVerification.created_at).where(
             EmailVerification.user_id == user_id, EmailVerification.created_at > since
