@@ -320,13 +320,14 @@ async def test_an_unknown_encoding_is_an_error(web: FakeWeb) -> None:
 
 
 async def test_the_deadline_covers_the_whole_fetch(web: FakeWeb) -> None:
-    web.route("/slow", Reply(body=b"late", delay=2))
+    web.route("/slow", Reply(body=b"late", delay=10))  # cut short when the server stops
     started = time.monotonic()
 
     with pytest.raises(FetchError, match=r"did not answer within 0\.2 seconds"):
         await safe_get(web.url("/slow"), timeout=0.2, max_bytes=MiB)
 
-    assert time.monotonic() - started < 1
+    # Far from both the deadline and the answer, however loaded the machine is.
+    assert time.monotonic() - started < 5
 
 
 async def test_unwanted_content_is_refused_before_the_body_is_read(web: FakeWeb) -> None:
