@@ -113,6 +113,15 @@ async def get_verification_by_token_hash(
     )
 
 
+async def take_team_turn(session: AsyncSession, team_id: str) -> None:
+    """Wait for the team's other counted actions in progress (PostgreSQL: the team's row locked
+    until the transaction ends; SQLite's writes are serial), so a count made next sees theirs:
+    budgets, invitations. ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: every insert that
+    references the team (a run, an asset, an outbox row, a membership) takes a key share lock
+    on its row, which ``FOR UPDATE`` would conflict with, and deadlock with."""
+    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
+
+
 async def verification_times_since(
     session: AsyncSession, user_id: str, since: datetime
 ) -> Sequence[datetime]:

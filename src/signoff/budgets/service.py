@@ -29,11 +29,12 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.auth import repository as auth_repository
 from signoff.config import Settings
 from signoff.errors import ErrorCode, TooManyRequests
 from signoff.kit.clock import utc_now
 from signoff.kit.openapi import error_response
-from signoff.models import PlanDraft, Run, RunStep, RunTrigger, Team
+from signoff.models import PlanDraft, Run, RunStep, RunTrigger
 
 HOUR = timedelta(hours=1)
 
@@ -59,13 +60,6 @@ def _in_words(seconds: int) -> str:
     if minutes < 120:
         return f"{minutes} minute{'' if minutes == 1 else 's'}"
     return f"{math.ceil(minutes / 60)} hours"
-
-
-async def _lock_team(session: AsyncSession, team_id: str) -> None:
-    """Serialise the team's budget checks (PostgreSQL). ``FOR NO KEY UPDATE``, not ``FOR
-    UPDATE``: every insert that references the team (a run, an asset, an outbox row) takes a key
-    share lock on its row, which ``FOR UPDATE`` would conflict with, and deadlock with."""
-    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
 
 
 async def tokens_used_today(session: AsyncSession, team_id: str, now: datetime) -> int:
@@ -144,7 +138,7 @@ async def reserve_plan_draft(
     added, the same way), in a transaction of its own that commits before the model call.
     """
     now = now or utc_now()
-    await _lock_team(session, team_id)
+    await auth_repository.take_team_turn(session, team_id)
     budget = settings.team_plans_per_hour
     if budget:
         count, oldest = (
@@ -186,7 +180,7 @@ async def check_run_start(
     if trigger != RunTrigger.MANUAL:
         return
     now = now or utc_now()
-    await _lock_team(session, team_id)
+    await auth_repository.take_team_turn(session, team_id)
     budget = settings.team_runs_per_hour
     if budget:
         count, oldest = (

@@ -24,13 +24,6 @@ async def lock_team(session: AsyncSession, team_id: str) -> Team | None:
     return await session.scalar(select(Team).where(Team.id == team_id).with_for_update())
 
 
-async def take_invitation_turn(session: AsyncSession, team_id: str) -> None:
-    """Wait for the team's other invitations being issued (PostgreSQL). ``FOR NO KEY UPDATE``:
-    an accept's new membership takes a key share lock on the team, which ``FOR UPDATE`` would
-    conflict with, and deadlock with over the invitation's row."""
-    await session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
-
-
 async def count_owners(session: AsyncSession, team_id: str) -> int:
     return int(
         await session.scalar(

@@ -194,7 +194,7 @@ async def invite(
     _require_grant(auth, team_id, role)
     # Invitations of one team are issued one at a time (PostgreSQL), so two at once of the same
     # address each see the other's: one open link per address, and the send limit holds.
-    await repository.take_invitation_turn(session, team_id)
+    await auth_repository.take_team_turn(session, team_id)
     email = email.lower()
     existing = await auth_repository.get_user_by_email(session, email)
     if existing is not None and await auth_repository.get_membership(session, team_id, existing.id):
