@@ -31,7 +31,13 @@ from signoff.runs import conversation, service
 from signoff.runs.executor import StepExecutor
 from signoff.runs.states import RUN_TRANSITIONS, IllegalTransition, transition_run
 from tests.support.db import count
-from tests.support.engine import PERSON, RecordingQueue, ScriptedModel, active_workflow_run
+from tests.support.engine import (
+    PERSON,
+    RecordingQueue,
+    ScriptedModel,
+    active_workflow_run,
+    new_owner,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -667,13 +673,7 @@ async def test_memory_tool_cannot_change_core(database: Database, settings: Sett
     script = ScriptedModel()
     engine, _ = engine_for(database, settings, script)
     async with database.write() as session:
-        _, team = await auth_service.signup(
-            session,
-            settings,
-            email="owner@example.com",
-            password_hash="not-a-real-hash",
-            name="Owner",
-        )
+        _, team = await new_owner(session, settings)
         await memory_service.put(session, team.id, "core", "Calm voice.", PERSON)
         workflow = Workflow(
             team_id=team.id,

@@ -6,8 +6,7 @@ were before the holder changed them (two workers both claiming one step, each as
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +19,7 @@ from signoff.models import Run, RunStep, StepStatus
 from signoff.queue.jobs import StepJob
 from signoff.runs import repository, step_store
 from tests.support.engine import active_workflow_run
-from tests.support.postgres import someone_waits_for_a_lock
-from tests.support.waiting import wait_until
+from tests.support.postgres import start_until_it_waits
 
 pytestmark = pytest.mark.postgres(only=True)  # SQLite has one writer: nothing waits mid-statement
 
@@ -44,7 +42,7 @@ async def _claim_token_seen_by(
 
 
 async def _while_another_worker_leases_the_step(
-    database: Database, job: StepJob, waiter: Callable[[], Awaitable[object]]
+    database: Database, job: StepJob, waiter: Callable[[], Coroutine[Any, Any, object]]
 ) -> object:
     """Start ``waiter`` while another transaction holds the run's lock and leases the job's
     step; it commits once ``waiter`` waits for the lock. What ``waiter`` returned."""
@@ -55,10 +53,7 @@ async def _while_another_worker_leases_the_step(
             .where(RunStep.run_id == job.run_id, RunStep.step_index == job.step_index)
             .values(status=StepStatus.RUNNING, claim_token=OTHER_WORKER, claimed_until=func.now())
         )
-        waiting = asyncio.create_task(waiter())
-        await wait_until(
-            lambda: someone_waits_for_a_lock(database), "the waiter to wait for the run's lock"
-        )
+        waiting = await start_until_it_waits(database, waiter(), "the waiter")
     return await waiting
 
 

@@ -9,13 +9,14 @@ from datetime import datetime
 
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.audit.service import Actor, Channel
 from signoff.auth import service as auth_service
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.kit.ids import new_id
-from signoff.models import RunTrigger, Workflow, WorkflowStatus, WorkflowStep
+from signoff.models import RunTrigger, Team, User, Workflow, WorkflowStatus, WorkflowStep
 from signoff.queue.jobs import StepJob
 from signoff.runs import service as run_service
 from signoff.runtime import OFFLINE_HANDLERS as HANDLERS
@@ -75,6 +76,18 @@ class ScriptedModel:
         return [tool for tool, _ in self.calls]
 
 
+async def new_owner(session: AsyncSession, settings: Settings) -> tuple[User, Team]:
+    """A new person at a fresh address, owner of a team of their own (no password to sign in
+    with: for tests below the HTTP API)."""
+    return await auth_service.signup(
+        session,
+        settings,
+        email=f"{new_id()}@example.com",
+        password_hash="not-a-real-hash",
+        name="Owner",
+    )
+
+
 async def active_workflow_run(
     db: Database,
     settings: Settings,
@@ -82,13 +95,7 @@ async def active_workflow_run(
 ) -> tuple[str, int, StepJob]:
     """An owner, an active workflow with these steps, and its started run (not yet queued)."""
     async with db.write() as session:
-        user, team = await auth_service.signup(
-            session,
-            settings,
-            email=f"{new_id()}@example.com",
-            password_hash="not-a-real-hash",
-            name="Owner",
-        )
+        user, team = await new_owner(session, settings)
         workflow = Workflow(
             team_id=team.id,
             title="AI news post",

@@ -7,10 +7,12 @@ run (:data:`NOTICES`, printed by tests/conftest.py), except under ``CI=true``, w
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -19,10 +21,12 @@ from sqlalchemy.engine import make_url
 
 from signoff.db import Database
 from signoff.migrations.runner import upgrade
+from tests.support.waiting import wait_until
 
 POSTGRES_URL = os.environ.get(
     "SIGNOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 NOTICES: list[str] = []
 
@@ -70,9 +74,7 @@ def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def someone_waits_for_a_lock(database: Database) -> bool:
-    """Whether a connection to ``database`` (PostgreSQL) is waiting for a lock: a concurrent
-    statement under test has reached the lock another transaction holds."""
+async def _someone_waits_for_a_lock(database: Database) -> bool:
     async with database.engine.connect() as connection:
         waiting = await connection.scalar(
             text(
@@ -81,3 +83,14 @@ async def someone_waits_for_a_lock(database: Database) -> bool:
             )
         )
     return bool(waiting)
+
+
+async def start_until_it_waits(
+    database: Database, work: Coroutine[Any, Any, T], what: str
+) -> asyncio.Task[T]:
+    """Start ``work`` and return once a connection to ``database`` (PostgreSQL) waits for a
+    lock: the statement under test has reached the lock the caller's transaction holds. The
+    caller commits, then awaits the task."""
+    task = asyncio.create_task(work)
+    await wait_until(lambda: _someone_waits_for_a_lock(database), f"{what} to wait for a lock")
+    return task

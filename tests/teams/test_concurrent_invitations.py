@@ -3,7 +3,6 @@ wins, never both; the admin is not told a link was withdrawn when the person has
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -17,9 +16,8 @@ from signoff.kit.clock import utc_now
 from signoff.kit.ids import hash_token, new_id
 from signoff.models import Invitation, Role, User
 from signoff.teams import service as team_service
-from tests.support.engine import PERSON
-from tests.support.postgres import someone_waits_for_a_lock
-from tests.support.waiting import wait_until
+from tests.support.engine import PERSON, new_owner
+from tests.support.postgres import start_until_it_waits
 
 pytestmark = pytest.mark.postgres(only=True)  # SQLite's writes are serial: nothing interleaves
 
@@ -29,13 +27,7 @@ async def test_a_revoke_waits_for_an_accept_in_progress_and_is_refused(
 ) -> None:
     email = f"{new_id()}@example.com"
     async with database.write() as session:
-        owner, team = await auth_service.signup(
-            session,
-            settings,
-            email=f"{new_id()}@example.com",
-            password_hash="not-a-real-hash",
-            name="Owner",
-        )
+        owner, team = await new_owner(session, settings)
         invitee = await auth_service.create_user(
             session, settings, email=email, password_hash="not-a-real-hash", name="Invitee"
         )
@@ -70,8 +62,7 @@ async def test_a_revoke_waits_for_an_accept_in_progress_and_is_refused(
         assert accepted is not None
         assert user is not None
         await team_service.accept(accepting, accepted, user, user_agent=None)
-        revoking = asyncio.create_task(revoke())
-        await wait_until(lambda: someone_waits_for_a_lock(database), "the revoke to wait")
+        revoking = await start_until_it_waits(database, revoke(), "the revoke")
     assert await revoking == "invitation_used"
     async with database.read() as session:
         stored = await session.get(Invitation, invitation.id)

@@ -6,16 +6,12 @@ schedule's next fire follows the schedule."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import func, select
 
-from signoff.auth import service as auth_service
 from signoff.config import Settings
 from signoff.db import Database
 from signoff.errors import AppError
-from signoff.kit.ids import new_id
 from signoff.models import (
     ACTIVE_RUN_STATUSES,
     Run,
@@ -29,9 +25,8 @@ from signoff.runs import service as run_service
 from signoff.workflows import repository as workflow_repository
 from signoff.workflows import service as workflow_service
 from signoff.workflows.schemas import EditStepsRequest, ScheduleChange, StepIn
-from tests.support.engine import PERSON
-from tests.support.postgres import someone_waits_for_a_lock
-from tests.support.waiting import wait_until
+from tests.support.engine import PERSON, new_owner
+from tests.support.postgres import start_until_it_waits
 
 pytestmark = pytest.mark.postgres(only=True)  # SQLite's writes are serial: nothing interleaves
 
@@ -46,13 +41,7 @@ async def _workflow(
     database: Database, settings: Settings, status: WorkflowStatus
 ) -> tuple[User, str]:
     async with database.write() as session:
-        user, team = await auth_service.signup(
-            session,
-            settings,
-            email=f"{new_id()}@example.com",
-            password_hash="not-a-real-hash",
-            name="Owner",
-        )
+        user, team = await new_owner(session, settings)
         workflow = Workflow(
             team_id=team.id, title="Post", goal="A post", status=status, planned_by="test"
         )
@@ -122,8 +111,9 @@ async def test_an_edit_waits_for_an_approval_in_progress_and_is_refused(
     _, workflow_id = await _workflow(database, settings, WorkflowStatus.DRAFT)
     async with database.write() as approving:
         await workflow_service.activate(approving, settings, workflow_id, revision=1, actor=PERSON)
-        editing = asyncio.create_task(_edit(database, settings, workflow_id))
-        await wait_until(lambda: someone_waits_for_a_lock(database), "the edit to wait")
+        editing = await start_until_it_waits(
+            database, _edit(database, settings, workflow_id), "the edit"
+        )
     assert await editing == "not_draft"
     assert await _plan_that_runs(database, workflow_id) == (WorkflowStatus.ACTIVE, 1)
 
@@ -189,8 +179,9 @@ async def test_an_archive_waits_for_a_run_start_in_progress_and_is_refused(
         await run_service.start_run(
             starting, settings, workflow, trigger=RunTrigger.MANUAL, started_by=user.id
         )
-        archiving = asyncio.create_task(_archive(database, workflow_id))
-        await wait_until(lambda: someone_waits_for_a_lock(database), "the archive to wait")
+        archiving = await start_until_it_waits(
+            database, _archive(database, workflow_id), "the archive"
+        )
     assert await archiving == "run_active"
     assert await _active_runs(database, workflow_id) == (WorkflowStatus.ACTIVE, 1)
 
